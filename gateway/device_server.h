@@ -1,0 +1,71 @@
+// DeviceServer: the TCP side. An acceptor on the device address and one
+// session per vehicle connection, all on one asio::io_context run by N
+// threads; each session runs on its own strand.
+//
+// A session owns its socket, its LineFramer (the read buffer) and its
+// LineParser, and is kept alive only by the handler it has pending. Each
+// readable event reads until the socket would block or the per-wakeup read
+// budget is spent (then it yields to other connections on the thread), and
+// every read's records go to the hub as one batch.
+#ifndef FIXSTREAM_GATEWAY_DEVICE_SERVER_H_
+#define FIXSTREAM_GATEWAY_DEVICE_SERVER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "gateway/hub.h"
+#include "gateway/ingest_counters.h"
+#include "ingest/location_record.h"
+
+namespace fixstream::gateway {
+
+struct DeviceServerOptions {
+  std::string listen = "0.0.0.0:7878";  // HOST:PORT; port 0 picks an ephemeral port
+  size_t io_threads = 0;                // 0: hardware concurrency
+  size_t max_line_length = 4096;
+  std::optional<ingest::SourceFormat> pinned_format;
+  size_t read_chunk = 64 * 1024;     // bytes per read(2)
+  size_t read_budget = 1024 * 1024;  // bytes per wakeup before yielding
+};
+
+class DeviceSession;
+
+// Thread safety: Start/Stop from one controlling thread; the rest is
+// internal. The hub and counters must outlive the server.
+class DeviceServer final {
+ public:
+  DeviceServer(DeviceServerOptions options, Hub& hub, IngestCounters& counters);
+  ~DeviceServer();
+  DeviceServer(const DeviceServer&) = delete;
+  DeviceServer& operator=(const DeviceServer&) = delete;
+
+  // Binds, listens and starts the I/O threads. Returns the bound port.
+  absl::StatusOr<uint16_t> Start();
+
+  // Stops accepting new connections; open connections keep being served.
+  void StopAccepting();
+  // Closes every connection after reading what they have already sent
+  // (each session reads until its socket would block, publishes, and closes),
+  // then stops the I/O threads. Idempotent.
+  void Stop();
+
+  bool accepting() const { return accepting_.load(std::memory_order_acquire); }
+
+ private:
+  friend class DeviceSession;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> accepting_{false};
+};
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_DEVICE_SERVER_H_

@@ -1,0 +1,80 @@
+#include "gateway/gateway.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/host_port.h"
+#include "gateway/log.h"
+
+namespace fixstream::gateway {
+
+Gateway::Gateway(GatewayOptions options)
+    : options_(std::move(options)),
+      hub_(options_.hub),
+      service_(hub_, options_.subscription, subscription_counters_),
+      device_server_(options_.device, hub_, ingest_counters_) {}
+
+Gateway::~Gateway() { Shutdown(); }
+
+absl::Status Gateway::Start() {
+  absl::StatusOr<HostPort> grpc_address = ParseHostPort("grpc_listen", options_.grpc_listen);
+  if (!grpc_address.ok()) return grpc_address.status();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service_);
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port == 0) {
+    grpc_server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on --grpc_listen=", options_.grpc_listen,
+                     " (address in use or not local?)"));
+  }
+  grpc_port_ = static_cast<uint16_t>(port);
+  // Not serving until devices can connect: health reflects the listener.
+  grpc::HealthCheckServiceInterface* health = grpc_server_->GetHealthCheckService();
+  health->SetServingStatus(false);
+
+  absl::StatusOr<uint16_t> device_port = device_server_.Start();
+  if (!device_port.ok()) {
+    grpc_server_->Shutdown();
+    grpc_server_.reset();
+    return device_port.status();
+  }
+  device_port_ = *device_port;
+  health->SetServingStatus(true);
+  health->SetServingStatus(kServiceName, true);
+  return absl::OkStatus();
+}
+
+void Gateway::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (grpc_server_ != nullptr) {
+    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  }
+  device_server_.Stop();
+  hub_.Close();
+  if (grpc_server_ != nullptr) {
+    // Streams end by themselves once their subscribers caught up with the
+    // closed hub. Wait for that here rather than in Server::Shutdown, which
+    // also waits for idle client connections to go away and would hold every
+    // drain to its full deadline while any client keeps a channel open.
+    const absl::Time deadline = absl::Now() + options_.subscriber_drain_timeout;
+    if (!service_.AwaitStreamsEnded(deadline)) {
+      LogWarning("drain timeout: cancelling subscribers that did not catch up");
+    }
+    // Calls still running now (slow subscribers, unary calls) are cancelled.
+    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(100)));
+    grpc_server_->Wait();
+  }
+}
+
+}  // namespace fixstream::gateway

@@ -1,0 +1,125 @@
+// Hub: the single place where accepted records get their sequence number, and
+// the bounded in-memory retention that subscribers read from.
+//
+// Sessions hand the hub whole batches (all records of one read); the hub
+// numbers them (1, 2, 3, ... gateway-wide, no gaps), copies their encoded
+// bytes into a byte ring and wakes its listeners. Retention is bounded by a
+// record count and by bytes: the oldest records are evicted first.
+// Subscribers read with a cursor (the next sequence they want) and get the
+// encoded frames of matching records copied into their own buffer.
+//
+// Thread safety: all methods are thread-safe. Publish() takes the ring lock
+// exclusively once per batch; Read() takes it shared. Listeners are called
+// after the ring lock is released, under the listener lock, so a listener
+// removed with RemoveListener() is never called afterwards.
+#ifndef FIXSTREAM_GATEWAY_HUB_H_
+#define FIXSTREAM_GATEWAY_HUB_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "gateway/record_batch.h"
+#include "gateway/subscription_filter.h"
+
+namespace fixstream::gateway {
+
+struct HubOptions {
+  size_t max_records = 1 << 20;     // retention by count
+  size_t max_bytes = 256ull << 20;  // retention by encoded bytes
+};
+
+class Hub final {
+ public:
+  // Woken when records were published or the hub closed.
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    // Called from a publishing thread; must be quick and must not call
+    // AddListener/RemoveListener.
+    virtual void OnHubUpdated() = 0;
+  };
+
+  explicit Hub(HubOptions options);
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Numbers the batch's records, retains them and wakes listeners. The
+  // batch's sequence bytes are patched in place. Returns the first sequence
+  // number assigned (0 for an empty batch, or when the hub is closed: then
+  // nothing is published and the caller must count the records as dropped).
+  uint64_t Publish(RecordBatch& batch);
+
+  struct ReadResult {
+    size_t records = 0;  // frames appended to the output
+    uint64_t first_sequence = 0;
+    uint64_t last_sequence = 0;
+    uint64_t next_cursor = 0;  // pass to the next Read()
+    // Set when the cursor was older than the oldest retained record; nothing
+    // was read. `oldest` is the oldest retained sequence.
+    bool fell_behind = false;
+    uint64_t oldest = 0;
+  };
+  // Appends the frames of records with sequence >= cursor that match `filter`
+  // to `out`, stopping at max_records or once `out` grew by max_bytes (at
+  // least one record is appended if one matches). Scans at most
+  // kMaxScanPerRead records so a selective filter cannot hold the lock long;
+  // next_cursor tells where to go on.
+  ReadResult Read(uint64_t cursor, const SubscriptionFilter& filter, size_t max_records,
+                  size_t max_bytes, std::string* out) const;
+
+  // Sequence the next published record will get (so head()-1 was the last).
+  uint64_t head() const { return head_.load(std::memory_order_acquire); }
+  // Oldest retained sequence (== head() when nothing is retained).
+  uint64_t oldest() const;
+  size_t retained_records() const;
+  size_t retained_bytes() const;
+
+  // Stops accepting records: later Publish() calls return 0. Wakes listeners
+  // so subscribers can finish once they have read up to head().
+  void Close();
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+
+  void AddListener(Listener* listener);
+  // After this returns, `listener` is never called again.
+  void RemoveListener(Listener* listener);
+
+  static constexpr size_t kMaxScanPerRead = 1 << 16;
+
+ private:
+  struct Entry {
+    uint64_t sequence;
+    uint64_t position;  // logical byte position in the ring (monotonic)
+    EncodedRecordLayout layout;
+    double latitude;
+    double longitude;
+  };
+
+  void Notify();
+  const Entry& EntryFor(uint64_t sequence) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return entries_[sequence & entry_mask_];
+  }
+
+  const HubOptions options_;
+  const size_t entry_mask_;  // entries_.size() - 1; size is a power of two
+
+  mutable absl::Mutex mu_;
+  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<char[]> bytes_ ABSL_GUARDED_BY(mu_);
+  uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 1;  // oldest retained sequence
+  uint64_t write_position_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> head_{1};
+  std::atomic<bool> closed_{false};
+
+  absl::Mutex listeners_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::vector<Listener*> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+};
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_HUB_H_

@@ -1,0 +1,170 @@
+#include "gateway/record_codec.h"
+
+#include <bit>
+#include <cassert>
+#include <cstring>
+
+namespace fixstream::gateway {
+namespace {
+
+// Wire types.
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kFixed64 = 1;
+constexpr uint32_t kLengthDelimited = 2;
+
+constexpr uint8_t Tag(uint32_t field, uint32_t wire_type) {
+  return static_cast<uint8_t>((field << 3) | wire_type);
+}
+
+// Field numbers of fixstream.v1.LocationRecord (location.proto).
+enum RecordField : uint32_t {
+  kSequence = 1,
+  kVehicleId = 2,
+  kFixTime = 3,
+  kReceiveTime = 4,
+  kLatitude = 5,
+  kLongitude = 6,
+  kSpeed = 7,
+  kHeading = 8,
+  kAltitude = 9,
+  kAccuracy = 10,
+  kSatellites = 11,
+  kHdop = 12,
+  kSourceFormat = 13,
+  kConnectionId = 14,
+};
+
+// Writes into a fixed stack buffer; the caller guarantees the capacity.
+class Writer {
+ public:
+  explicit Writer(char* p) : begin_(p), p_(p) {}
+  size_t size() const { return static_cast<size_t>(p_ - begin_); }
+  void Byte(uint8_t b) { *p_++ = static_cast<char>(b); }
+  void Varint(uint64_t v) {
+    while (v >= 0x80) {
+      *p_++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<char>(v);
+  }
+  void Fixed64(uint64_t v) {
+    static_assert(std::endian::native == std::endian::little);
+    std::memcpy(p_, &v, 8);
+    p_ += 8;
+  }
+  void Double(uint32_t field, double d) {
+    Byte(Tag(field, kFixed64));
+    Fixed64(std::bit_cast<uint64_t>(d));
+  }
+  void Bytes(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  // google.protobuf.Timestamp{seconds, nanos}; proto3 omits zero fields.
+  void Timestamp(uint32_t field, int64_t unix_ns) {
+    int64_t seconds = unix_ns / 1'000'000'000;
+    int64_t nanos = unix_ns % 1'000'000'000;
+    if (nanos < 0) {  // Timestamp nanos are always in [0, 1e9)
+      nanos += 1'000'000'000;
+      seconds -= 1;
+    }
+    char tmp[24];
+    Writer inner(tmp);
+    if (seconds != 0) {
+      inner.Byte(Tag(1, kVarint));
+      inner.Varint(static_cast<uint64_t>(seconds));
+    }
+    if (nanos != 0) {
+      inner.Byte(Tag(2, kVarint));
+      inner.Varint(static_cast<uint64_t>(nanos));
+    }
+    Byte(Tag(field, kLengthDelimited));
+    Varint(inner.size());
+    Bytes({tmp, inner.size()});
+  }
+
+ private:
+  char* begin_;
+  char* p_;
+};
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
+                                        int64_t receive_time_unix_ns, uint64_t connection_id,
+                                        std::string* out) {
+  using Field = ingest::LocationRecord;
+  // The record body is built on the stack first because its length prefix
+  // precedes it; this costs one small memcpy instead of a size pre-pass.
+  char body[kMaxEncodedRecordSize];
+  Writer w(body);
+  w.Byte(Tag(kSequence, kFixed64));
+  w.Fixed64(0);
+  const std::string_view vehicle = record.vehicle_id();
+  w.Byte(Tag(kVehicleId, kLengthDelimited));
+  w.Varint(vehicle.size());
+  const size_t vehicle_offset_in_body = w.size();
+  w.Bytes(vehicle);
+  w.Timestamp(kFixTime, record.fix_time_unix_ns);
+  w.Timestamp(kReceiveTime, receive_time_unix_ns);
+  // proto3 implicit-presence doubles are omitted when their bits are zero.
+  if (std::bit_cast<uint64_t>(record.latitude) != 0) w.Double(kLatitude, record.latitude);
+  if (std::bit_cast<uint64_t>(record.longitude) != 0) w.Double(kLongitude, record.longitude);
+  if (record.has(Field::kSpeed)) w.Double(kSpeed, record.speed_mps);
+  if (record.has(Field::kHeading)) w.Double(kHeading, record.heading_deg);
+  if (record.has(Field::kAltitude)) w.Double(kAltitude, record.altitude_m);
+  if (record.has(Field::kAccuracy)) w.Double(kAccuracy, record.accuracy_m);
+  if (record.has(Field::kSatellites)) {
+    w.Byte(Tag(kSatellites, kVarint));
+    w.Varint(record.satellites);
+  }
+  if (record.has(Field::kHdop)) w.Double(kHdop, record.hdop);
+  w.Byte(Tag(kSourceFormat, kVarint));
+  w.Varint(static_cast<uint64_t>(record.format));
+  if (connection_id != 0) {
+    w.Byte(Tag(kConnectionId, kVarint));
+    w.Varint(connection_id);
+  }
+  assert(w.size() <= sizeof(body));
+
+  const size_t header = 1 + VarintSize(w.size());
+  char prefix[1 + 10];
+  Writer p(prefix);
+  p.Byte(Tag(1, kLengthDelimited));  // SubscribeResponse.records
+  p.Varint(w.size());
+  assert(p.size() == header);
+  out->append(prefix, header);
+  out->append(body, w.size());
+
+  EncodedRecordLayout layout;
+  layout.size = static_cast<uint32_t>(header + w.size());
+  layout.sequence_offset = static_cast<uint16_t>(header + 1);
+  layout.vehicle_offset = static_cast<uint16_t>(header + vehicle_offset_in_body);
+  layout.vehicle_size = static_cast<uint8_t>(vehicle.size());
+  return layout;
+}
+
+void PatchSequence(char* frame, const EncodedRecordLayout& layout, uint64_t sequence) {
+  std::memcpy(frame + layout.sequence_offset, &sequence, 8);
+}
+
+void AppendBatchTrailer(uint64_t first_sequence, uint64_t last_sequence, std::string* out) {
+  char buf[2 + 20];
+  Writer w(buf);
+  w.Byte(Tag(2, kVarint));
+  w.Varint(first_sequence);
+  w.Byte(Tag(3, kVarint));
+  w.Varint(last_sequence);
+  out->append(buf, w.size());
+}
+
+}  // namespace fixstream::gateway

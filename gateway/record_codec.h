@@ -1,0 +1,52 @@
+// Record encoding for the hub: a record is serialized exactly once, when its
+// line is parsed, into the bytes that every subscriber will send.
+//
+// Each encoded record is a complete `records` field (field 1) of
+// fixstream.v1.SubscribeResponse: tag, length, LocationRecord bytes. A batch
+// for a subscriber is therefore a plain concatenation of encoded records
+// followed by the batch's first/last sequence fields, which is a valid
+// SubscribeResponse encoding. The sequence (fixed64, the record's first
+// field) is written as 0 and patched in place by the hub when it numbers the
+// record, so numbering never re-encodes.
+//
+// The encoder is hand-written for speed and checked field by field against
+// the generated protobuf classes in tests/gateway/record_codec_test.cc.
+#ifndef FIXSTREAM_GATEWAY_RECORD_CODEC_H_
+#define FIXSTREAM_GATEWAY_RECORD_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ingest/location_record.h"
+
+namespace fixstream::gateway {
+
+// Where the parts a subscriber filters on sit inside one encoded record.
+struct EncodedRecordLayout {
+  uint32_t size = 0;             // bytes of the whole field-1 frame
+  uint16_t sequence_offset = 0;  // offset of the 8 little-endian sequence bytes
+  uint16_t vehicle_offset = 0;   // offset of the vehicle id bytes
+  uint8_t vehicle_size = 0;      // length of the vehicle id
+};
+
+// Upper bound of an encoded record's size.
+inline constexpr size_t kMaxEncodedRecordSize = 512;
+
+// Appends `record` as a SubscribeResponse.records frame to `out` with sequence
+// 0 and returns its layout (offsets relative to the frame's first byte).
+// Amortised allocation-free when `out` is reused.
+EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
+                                        int64_t receive_time_unix_ns, uint64_t connection_id,
+                                        std::string* out);
+
+// Overwrites the sequence of the frame at `frame` (whose layout is `layout`).
+void PatchSequence(char* frame, const EncodedRecordLayout& layout, uint64_t sequence);
+
+// Appends SubscribeResponse.first_sequence and .last_sequence to `out`.
+void AppendBatchTrailer(uint64_t first_sequence, uint64_t last_sequence, std::string* out);
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_RECORD_CODEC_H_

@@ -1,0 +1,233 @@
+// Starts the real fixstream-gateway binary on ephemeral ports and checks what
+// an operator with grpcurl relies on: reflection lists and describes the
+// services without a .proto file, health answers, lines sent over TCP come
+// out of Subscribe, and SIGTERM ends the process with exit code 0.
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "fixstream/v1/location.grpc.pb.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/integration/test_socket.h"
+
+extern char** environ;
+
+namespace fixstream {
+namespace {
+
+namespace reflection = grpc::reflection::v1alpha;
+
+// A gateway child process whose stderr is read until it reports its ports.
+class GatewayProcess {
+ public:
+  explicit GatewayProcess(std::vector<std::string> extra_args = {}) {
+    int pipe_fds[2];
+    EXPECT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
+    std::vector<std::string> args = {FIXSTREAM_GATEWAY_BINARY, "--device_listen=127.0.0.1:0",
+                                     "--grpc_listen=127.0.0.1:0"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(pipe_fds[1]);
+    stderr_fd_ = pipe_fds[0];
+    static const std::regex kListening("device_port=(\\d+) .*grpc_port=(\\d+)");
+    std::smatch m;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!std::regex_search(output_, m, kListening)) {
+      if (!ReadSome(deadline)) {
+        ADD_FAILURE() << "gateway did not report its ports; stderr:\n" << output_;
+        return;
+      }
+    }
+    device_port_ = static_cast<uint16_t>(std::stoi(m[1]));
+    grpc_port_ = static_cast<uint16_t>(std::stoi(m[2]));
+  }
+
+  ~GatewayProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (stderr_fd_ >= 0) ::close(stderr_fd_);
+  }
+
+  // Sends `signal` and returns the exit status (or -1 on timeout).
+  int StopWith(int signal) {
+    ::kill(pid_, signal);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (ReadSome(deadline)) {
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, 0) != pid_) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  uint16_t device_port() const { return device_port_; }
+  uint16_t grpc_port() const { return grpc_port_; }
+  const std::string& output() const { return output_; }
+
+ private:
+  // Appends available stderr to output_; false at EOF or deadline.
+  bool ReadSome(std::chrono::steady_clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{stderr_fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    char buf[4096];
+    const ssize_t n = ::read(stderr_fd_, buf, sizeof(buf));
+    if (n <= 0) return false;
+    output_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int stderr_fd_ = -1;
+  std::string output_;
+  uint16_t device_port_ = 0;
+  uint16_t grpc_port_ = 0;
+};
+
+std::shared_ptr<grpc::Channel> Connect(uint16_t port) {
+  return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+}
+
+// One request/response exchange on the reflection stream, as grpcurl does.
+reflection::ServerReflectionResponse Reflect(grpc::Channel& channel,
+                                             const reflection::ServerReflectionRequest& request) {
+  auto stub = reflection::ServerReflection::NewStub(
+      std::shared_ptr<grpc::Channel>(&channel, [](grpc::Channel*) {}));
+  grpc::ClientContext context;
+  auto stream = stub->ServerReflectionInfo(&context);
+  EXPECT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  reflection::ServerReflectionResponse response;
+  EXPECT_TRUE(stream->Read(&response));
+  EXPECT_TRUE(stream->Finish().ok());
+  return response;
+}
+
+TEST(ProcessTest, ReflectionListsAndDescribesTheServicesWithoutProtoFiles) {
+  GatewayProcess gateway;
+  ASSERT_NE(gateway.grpc_port(), 0);
+  auto channel = Connect(gateway.grpc_port());
+
+  reflection::ServerReflectionRequest list;
+  list.set_list_services("");
+  reflection::ServerReflectionResponse listed = Reflect(*channel, list);
+  std::set<std::string> services;
+  for (const auto& s : listed.list_services_response().service()) services.insert(s.name());
+  EXPECT_TRUE(services.contains("fixstream.v1.LocationService"));
+  EXPECT_TRUE(services.contains("grpc.health.v1.Health"));
+
+  // `grpcurl describe fixstream.v1.LocationService` fetches the file that
+  // defines the symbol; the descriptor must carry the Subscribe method.
+  reflection::ServerReflectionRequest describe;
+  describe.set_file_containing_symbol("fixstream.v1.LocationService");
+  reflection::ServerReflectionResponse described = Reflect(*channel, describe);
+  ASSERT_GT(described.file_descriptor_response().file_descriptor_proto_size(), 0);
+  google::protobuf::FileDescriptorProto file;
+  ASSERT_TRUE(file.ParseFromString(described.file_descriptor_response().file_descriptor_proto(0)));
+  EXPECT_EQ(file.package(), "fixstream.v1");
+  bool found = false;
+  for (const auto& service : file.service()) {
+    for (const auto& method : service.method()) {
+      if (service.name() == "LocationService" && method.name() == "Subscribe") {
+        found = method.server_streaming();
+      }
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(gateway.StopWith(SIGTERM), 0) << gateway.output();
+}
+
+TEST(ProcessTest, HealthServesAndSigtermExitsZeroAfterDelivering) {
+  GatewayProcess gateway;
+  ASSERT_NE(gateway.grpc_port(), 0);
+  auto channel = Connect(gateway.grpc_port());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok());
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  // A subscriber, then a line over TCP, then SIGTERM: the subscriber gets the
+  // record and a clean end of stream; the process exits 0.
+  auto stub = v1::LocationService::NewStub(channel);
+  grpc::ClientContext context;
+  auto reader = stub->Subscribe(&context, v1::SubscribeRequest());
+  // The stream is registered once its initial metadata arrived.
+  reader->WaitForInitialMetadata();
+  {
+    testing::TestConnection conn(gateway.device_port());
+    ASSERT_TRUE(conn.Send("car-9,2026-11-24T10:15:30.5+01:00,52.5,13.4,12.5,90\n"));
+    v1::SubscribeResponse response;
+    ASSERT_TRUE(reader->Read(&response));
+    ASSERT_EQ(response.records_size(), 1);
+    EXPECT_EQ(response.records(0).vehicle_id(), "car-9");
+    EXPECT_EQ(response.records(0).fix_time().seconds(), 1'795'511'730);  // 09:15:30.5Z
+    EXPECT_EQ(response.records(0).fix_time().nanos(), 500'000'000);
+  }
+  const int exit_code = gateway.StopWith(SIGTERM);
+  v1::SubscribeResponse ignored;
+  EXPECT_FALSE(reader->Read(&ignored));
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(exit_code, 0) << gateway.output();
+}
+
+TEST(ProcessTest, BadFlagsFailAtStartNamingTheSetting) {
+  for (const std::string& bad :
+       {std::string("--device_listen=nonsense"), std::string("--device_format=xml"),
+        std::string("--retention_bytes=10")}) {
+    std::vector<std::string> argv_strings = {FIXSTREAM_GATEWAY_BINARY, bad};
+    std::vector<char*> argv;
+    for (std::string& a : argv_strings) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
+    pid_t pid;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(pipe_fds[1]);
+    std::string err;
+    char buf[1024];
+    ssize_t n;
+    while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0) err.append(buf, static_cast<size_t>(n));
+    ::close(pipe_fds[0]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_NE(WEXITSTATUS(status), 0) << bad;
+    const std::string flag = bad.substr(0, bad.find('='));
+    EXPECT_NE(err.find(flag), std::string::npos) << bad << " -> " << err;
+  }
+}
+
+}  // namespace
+}  // namespace fixstream

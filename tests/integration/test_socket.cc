@@ -1,0 +1,64 @@
+#include "tests/integration/test_socket.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "gtest/gtest.h"
+
+namespace fixstream::testing {
+
+TestConnection::TestConnection(uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    ADD_FAILURE() << "socket: " << std::strerror(errno);
+    return;
+  }
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ADD_FAILURE() << "connect 127.0.0.1:" << port << ": " << std::strerror(errno);
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+TestConnection::~TestConnection() { Close(); }
+
+bool TestConnection::Send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+void TestConnection::ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
+bool TestConnection::WaitForPeerClose(int timeout_ms) {
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) <= 0) return false;
+  char buf[256];
+  return ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT) == 0;
+}
+
+void TestConnection::Close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace fixstream::testing

@@ -1,0 +1,34 @@
+// Blocking loopback TCP client for tests (plain POSIX sockets).
+#ifndef FIXSTREAM_TESTS_INTEGRATION_TEST_SOCKET_H_
+#define FIXSTREAM_TESTS_INTEGRATION_TEST_SOCKET_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace fixstream::testing {
+
+class TestConnection final {
+ public:
+  // Connects to 127.0.0.1:port; fails the current test on error.
+  explicit TestConnection(uint16_t port);
+  ~TestConnection();
+  TestConnection(const TestConnection&) = delete;
+  TestConnection& operator=(const TestConnection&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  // Sends all bytes; returns false if the peer closed.
+  bool Send(std::string_view bytes);
+  // Half-closes the sending side (the gateway sees EOF).
+  void ShutdownWrite();
+  // Waits up to `timeout_ms` for the peer to close; true if it did.
+  bool WaitForPeerClose(int timeout_ms);
+  void Close();
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace fixstream::testing
+
+#endif  // FIXSTREAM_TESTS_INTEGRATION_TEST_SOCKET_H_
