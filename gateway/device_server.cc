@@ -145,7 +145,6 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
         break;
       }
     }
-    FlushCounters();
     return state;
   }
 
@@ -160,7 +159,10 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
       ++lines_[static_cast<size_t>(outcome)];
     }
     parser_.Flush(*this);
+    // Counters first: whoever sees a record can also see its line counted.
+    FlushCounters();
     Publish();
+    FlushCounters();
   }
 
   void OnRecord(const ingest::LocationRecord& record) override {
@@ -169,12 +171,11 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
 
   void Publish() {
     if (batch_.empty()) return;
-    const size_t n = batch_.entries.size();
-    if (server_.hub.Publish(batch_) != 0) {
-      records_published_ += n;
-    } else {
-      records_dropped_ += n;
-    }
+    const Hub::PublishResult result = server_.hub.Publish(batch_);
+    records_published_ += result.published;
+    records_duplicate_ += result.duplicates;
+    records_late_ += result.late;
+    records_dropped_ += result.refused;
     batch_.Clear();
   }
 
@@ -189,6 +190,8 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     add(c.bytes_read, bytes_read_);
     for (size_t i = 0; i < lines_.size(); ++i) add(c.lines[i], lines_[i]);
     add(c.records_published, records_published_);
+    add(c.records_duplicate, records_duplicate_);
+    add(c.records_late, records_late_);
     add(c.records_dropped_at_shutdown, records_dropped_);
     uint64_t discarded = framer_.bytes_discarded() - discarded_reported_;
     discarded_reported_ = framer_.bytes_discarded();
@@ -232,6 +235,8 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   std::array<uint64_t, ingest::kLineOutcomeCount> lines_{};
   uint64_t bytes_read_ = 0;
   uint64_t records_published_ = 0;
+  uint64_t records_duplicate_ = 0;
+  uint64_t records_late_ = 0;
   uint64_t records_dropped_ = 0;
   uint64_t discarded_reported_ = 0;
 };
@@ -297,6 +302,11 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
   }
   accepting_.store(true, std::memory_order_release);
   return port;
+}
+
+bool DeviceServer::IsConnectionOpen(uint64_t connection_id) const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->sessions.contains(connection_id);
 }
 
 void DeviceServer::StopAccepting() {

@@ -58,6 +58,8 @@ class DeviceServer final {
   void Stop();
 
   bool accepting() const { return accepting_.load(std::memory_order_acquire); }
+  // Whether the connection with this id is open now. Thread-safe.
+  bool IsConnectionOpen(uint64_t connection_id) const;
 
  private:
   friend class DeviceSession;

@@ -15,7 +15,8 @@ namespace fixstream::gateway {
 Gateway::Gateway(GatewayOptions options)
     : options_(std::move(options)),
       hub_(options_.hub),
-      service_(hub_, options_.subscription, subscription_counters_),
+      service_(hub_, options_.subscription, subscription_counters_,
+               [this](uint64_t id) { return device_server_.IsConnectionOpen(id); }),
       device_server_(options_.device, hub_, ingest_counters_) {}
 
 Gateway::~Gateway() { Shutdown(); }

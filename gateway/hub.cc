@@ -13,23 +13,40 @@ Hub::Hub(HubOptions options)
       entries_(entry_mask_ + 1),
       // Not value-initialised: pages of the ring become resident only as
       // records are written into them.
-      bytes_(new char[options.max_bytes]) {
+      bytes_(new char[options.max_bytes]),
+      vehicles_(options.vehicles) {
   assert(options_.max_bytes >= 4 * kMaxEncodedRecordSize);
 }
 
-uint64_t Hub::Publish(RecordBatch& batch) {
-  if (batch.empty()) return 0;
-  uint64_t first;
+Hub::PublishResult Hub::Publish(RecordBatch& batch) {
+  PublishResult result;
+  if (batch.empty()) return result;
   {
     absl::MutexLock lock(&mu_);
-    if (closed_.load(std::memory_order_relaxed)) return 0;
-    first = head_.load(std::memory_order_relaxed);
-    uint64_t sequence = first;
+    if (closed_.load(std::memory_order_relaxed)) {
+      result.refused = batch.entries.size();
+      return result;
+    }
+    uint64_t sequence = head_.load(std::memory_order_relaxed);
     const uint64_t ring_size = options_.max_bytes;
+    char late_frame[kMaxEncodedRecordSize + 8];
     for (const BatchEntry& in : batch.entries) {
-      const uint32_t size = in.layout.size;
       char* frame = batch.bytes.data() + in.offset;
-      PatchSequence(frame, in.layout, sequence);
+      EncodedRecordLayout layout = in.layout;
+      const VehicleRegistry::Admission admission =
+          vehicles_.Admit({frame + layout.vehicle_offset, layout.vehicle_size}, in.fix_time_unix_ns,
+                          in.receive_time_unix_ns, in.connection_id);
+      if (admission.duplicate) {
+        ++result.duplicates;
+        continue;
+      }
+      if (admission.late) {
+        layout = CopyFrameMarkedLate(frame, layout, late_frame);
+        frame = late_frame;
+        ++result.late;
+      }
+      PatchSequence(frame, layout, sequence);
+      const uint32_t size = layout.size;
       // A frame never wraps around the end of the ring: skip the tail.
       uint64_t position = write_position_;
       const uint64_t physical = position % ring_size;
@@ -39,16 +56,63 @@ uint64_t Hub::Publish(RecordBatch& batch) {
       while (oldest_ < sequence && position + size - EntryFor(oldest_).position > ring_size) {
         ++oldest_;
       }
-      std::memcpy(bytes_.get() + position % ring_size, frame, size);
+      char* stored = bytes_.get() + position % ring_size;
+      std::memcpy(stored, frame, size);
       entries_[sequence & entry_mask_] =
-          Entry{sequence, position, in.layout, in.latitude, in.longitude};
+          Entry{sequence, position, layout, in.latitude, in.longitude};
       write_position_ = position + size;
+      if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, size});
+      if (result.published++ == 0) result.first_sequence = sequence;
       ++sequence;
     }
     head_.store(sequence, std::memory_order_release);
   }
-  Notify();
-  return first;
+  if (result.published > 0) Notify();
+  return result;
+}
+
+void Hub::LatestPositions(const std::vector<std::string>& ids, std::string* frames,
+                          std::vector<std::string>* unknown) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const std::string& id : ids) {
+    const VehicleState* v = vehicles_.Find(id);
+    if (v == nullptr) {
+      unknown->push_back(id);
+    } else {
+      frames->append(v->latest_frame);
+    }
+  }
+}
+
+std::string Hub::LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
+                                     bool* more) const {
+  absl::ReaderMutexLock lock(&mu_);
+  // One more than asked tells whether another page follows.
+  std::vector<const VehicleState*> page = vehicles_.Page(after, limit + 1);
+  *more = page.size() > limit;
+  if (*more) page.pop_back();
+  for (const VehicleState* v : page) frames->append(v->latest_frame);
+  return page.empty() ? std::string() : page.back()->id;
+}
+
+std::vector<Hub::VehicleSummary> Hub::VehiclesPage(std::string_view after, size_t limit) const {
+  std::vector<VehicleSummary> page;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const VehicleState* v : vehicles_.Page(after, limit)) {
+    page.push_back(VehicleSummary{v->id, v->last_seen_unix_ns, v->newest_fix_unix_ns,
+                                  v->last_connection_id, v->records});
+  }
+  return page;
+}
+
+size_t Hub::vehicles() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return vehicles_.size();
+}
+
+uint64_t Hub::vehicles_evicted() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return vehicles_.evicted();
 }
 
 Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, size_t max_records,

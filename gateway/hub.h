@@ -26,12 +26,14 @@
 #include "absl/synchronization/mutex.h"
 #include "gateway/record_batch.h"
 #include "gateway/subscription_filter.h"
+#include "gateway/vehicle_registry.h"
 
 namespace fixstream::gateway {
 
 struct HubOptions {
   size_t max_records = 1 << 20;     // retention by count
   size_t max_bytes = 256ull << 20;  // retention by encoded bytes
+  VehicleRegistryOptions vehicles;
 };
 
 class Hub final {
@@ -49,11 +51,18 @@ class Hub final {
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
-  // Numbers the batch's records, retains them and wakes listeners. The
-  // batch's sequence bytes are patched in place. Returns the first sequence
-  // number assigned (0 for an empty batch, or when the hub is closed: then
-  // nothing is published and the caller must count the records as dropped).
-  uint64_t Publish(RecordBatch& batch);
+  struct PublishResult {
+    uint64_t first_sequence = 0;  // 0 when nothing was published
+    size_t published = 0;
+    size_t duplicates = 0;  // same vehicle and fix time as a remembered record
+    size_t late = 0;        // published, marked late
+    size_t refused = 0;     // the hub was closed: nothing was published
+  };
+  // Admits the batch's records through the vehicle registry (duplicates are
+  // dropped and counted, late records marked), numbers the rest, retains
+  // them and wakes listeners. The batch's sequence bytes are patched in
+  // place.
+  PublishResult Publish(RecordBatch& batch);
 
   struct ReadResult {
     size_t records = 0;  // frames appended to the output
@@ -72,6 +81,27 @@ class Hub final {
   // next_cursor tells where to go on.
   ReadResult Read(uint64_t cursor, const SubscriptionFilter& filter, size_t max_records,
                   size_t max_bytes, std::string* out) const;
+
+  // Latest positions (see VehicleRegistry). Appends the latest frame of each
+  // known id to `frames` (a concatenation that parses as the `records` of a
+  // response) and each unknown id to `unknown`.
+  void LatestPositions(const std::vector<std::string>& ids, std::string* frames,
+                       std::vector<std::string>* unknown) const;
+  // Latest frames of the vehicles with id > `after`, in id order, at most
+  // `limit`; *more tells whether vehicles follow. Returns the last id
+  // included, or "" if none.
+  std::string LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
+                                  bool* more) const;
+  struct VehicleSummary {
+    std::string id;
+    int64_t last_seen_unix_ns = 0;
+    int64_t newest_fix_unix_ns = 0;
+    uint64_t last_connection_id = 0;
+    uint64_t records = 0;
+  };
+  std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit) const;
+  size_t vehicles() const;
+  uint64_t vehicles_evicted() const;
 
   // Sequence the next published record will get (so head()-1 was the last).
   uint64_t head() const { return head_.load(std::memory_order_acquire); }
@@ -111,6 +141,7 @@ class Hub final {
   mutable absl::Mutex mu_;
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<char[]> bytes_ ABSL_GUARDED_BY(mu_);
+  VehicleRegistry vehicles_ ABSL_GUARDED_BY(mu_);
   uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 1;  // oldest retained sequence
   uint64_t write_position_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> head_{1};

@@ -5,7 +5,8 @@
 // Accounting identity (checked by the integration tests):
 //   bytes_read == bytes of framed lines incl. terminators + bytes_discarded
 //   sum(lines) == lines framed (each line has exactly one outcome)
-//   lines[kPublished] == records_published + records_dropped_at_shutdown
+//   lines[kPublished] == records_published + records_duplicate
+//                        + records_dropped_at_shutdown
 #ifndef FIXSTREAM_GATEWAY_INGEST_COUNTERS_H_
 #define FIXSTREAM_GATEWAY_INGEST_COUNTERS_H_
 
@@ -26,6 +27,10 @@ struct IngestCounters {
   std::atomic<uint64_t> bytes_discarded{0};  // over-long and unterminated lines
   std::array<std::atomic<uint64_t>, ingest::kLineOutcomeCount> lines{};
   std::atomic<uint64_t> records_published{0};
+  // Not published: same vehicle and fix time as a recently accepted record.
+  std::atomic<uint64_t> records_duplicate{0};
+  // Published and marked late (older than the vehicle's newest fix).
+  std::atomic<uint64_t> records_late{0};
   // Records parsed after the hub closed for shutdown (never silently lost:
   // counted here, and drain makes this 0 in a clean shutdown).
   std::atomic<uint64_t> records_dropped_at_shutdown{0};

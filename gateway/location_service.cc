@@ -1,7 +1,9 @@
 #include "gateway/location_service.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -112,11 +114,22 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     const Hub::ReadResult r =
         hub_.Read(cursor_, filter_, options_.max_batch_records, options_.max_batch_bytes, &buffer_);
     if (r.fell_behind) {
+      const uint64_t lost = r.oldest - cursor_;
+      if (options_.slow_policy == SlowSubscriberPolicy::kGap) {
+        // Say exactly which sequence numbers are gone, then go on.
+        AppendGap(cursor_, r.oldest - 1, &buffer_);
+        counters_.gaps_sent.fetch_add(1, std::memory_order_relaxed);
+        counters_.sequences_skipped.fetch_add(lost, std::memory_order_relaxed);
+        cursor_ = r.oldest;
+        pending_records_ = 0;
+        pending_bytes_ = 0;
+        return StartWriteLocked();
+      }
       counters_.ended_fell_behind.fetch_add(1, std::memory_order_relaxed);
       grpc::Status status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,
           absl::StrCat("subscriber fell behind retention: next wanted sequence ", cursor_,
-                       " but the oldest retained is ", r.oldest, " (", r.oldest - cursor_,
+                       " but the oldest retained is ", r.oldest, " (", lost,
                        " records no longer retained); resubscribe to continue"));
       LogWarning(status.error_message());
       return FinishLocked(std::move(status));
@@ -126,16 +139,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       pending_records_ = r.records;
       pending_bytes_ = buffer_.size();
       AppendBatchTrailer(r.first_sequence, r.last_sequence, &buffer_);
-      // The slice takes ownership of the bytes: gRPC may hold them until the
-      // write completes, and buffer_ is reused for the next batch.
-      auto* owned = new std::string(std::move(buffer_));
-      buffer_ = std::string();
-      grpc::Slice slice(
-          owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); },
-          owned);
-      message_ = grpc::ByteBuffer(&slice, 1);
-      write_in_flight_ = true;
-      return Step::kWrite;
+      return StartWriteLocked();
     }
     // The scan limit was hit without a match: go on without waiting for a
     // publish that may never come.
@@ -145,6 +149,19 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       return FinishLocked(grpc::Status::OK);
     }
     return Step::kIdle;
+  }
+
+  // Hands buffer_ to message_ for the next write.
+  Step StartWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // The slice takes ownership of the bytes: gRPC may hold them until the
+    // write completes, and buffer_ is reused for the next batch.
+    auto* owned = new std::string(std::move(buffer_));
+    buffer_ = std::string();
+    grpc::Slice slice(
+        owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+    message_ = grpc::ByteBuffer(&slice, 1);
+    write_in_flight_ = true;
+    return Step::kWrite;
   }
 
   Step FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -173,6 +190,17 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   grpc::Status finish_status_;
 };
 
+// Copies the request's slices into one buffer and parses it.
+bool ParseRequest(const grpc::ByteBuffer& request, v1::SubscribeRequest* parsed) {
+  std::vector<grpc::Slice> slices;
+  if (!request.Dump(&slices).ok()) return false;
+  std::string raw;
+  for (const grpc::Slice& s : slices) {
+    raw.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return parsed->ParseFromString(raw);
+}
+
 // A reactor that only reports an error.
 class ErrorReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
@@ -183,19 +211,17 @@ class ErrorReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 }  // namespace
 
 LocationService::LocationService(Hub& hub, SubscriptionOptions options,
-                                 SubscriptionCounters& counters)
-    : hub_(hub), options_(options), counters_(counters) {}
+                                 SubscriptionCounters& counters,
+                                 std::function<bool(uint64_t)> connection_open)
+    : hub_(hub),
+      options_(options),
+      counters_(counters),
+      connection_open_(std::move(connection_open)) {}
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
     grpc::CallbackServerContext* /*context*/, const grpc::ByteBuffer* request) {
   v1::SubscribeRequest parsed;
-  std::vector<grpc::Slice> slices;
-  std::string raw;
-  if (request->Dump(&slices).ok()) {
-    for (const grpc::Slice& s : slices)
-      raw.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  if (!parsed.ParseFromString(raw)) {
+  if (!ParseRequest(*request, &parsed)) {
     counters_.rejected_invalid.fetch_add(1, std::memory_order_relaxed);
     return new ErrorReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                          "request is not a valid fixstream.v1.SubscribeRequest"));
@@ -206,8 +232,131 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
     return new ErrorReactor(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(filter.status().message())));
   }
-  // Default start: only records published from now on.
-  return new SubscribeReactor(hub_, *std::move(filter), options_, counters_, streams_, hub_.head());
+  uint64_t cursor = hub_.head();  // default: only records published from now on
+  if (parsed.start_case() == v1::SubscribeRequest::kStartOldest && parsed.start_oldest()) {
+    cursor = hub_.oldest();
+  } else if (parsed.start_case() == v1::SubscribeRequest::kStartSequence) {
+    const uint64_t wanted = parsed.start_sequence();
+    const uint64_t oldest = hub_.oldest();
+    const uint64_t head = hub_.head();
+    if (wanted < oldest || wanted > head) {
+      counters_.rejected_out_of_range.fetch_add(1, std::memory_order_relaxed);
+      const std::string message =
+          wanted < oldest
+              ? absl::StrCat("start_sequence ", wanted,
+                             " is no longer retained; the oldest retained sequence is ", oldest,
+                             " (records ", wanted, "-", oldest - 1, " are gone)")
+              : absl::StrCat("start_sequence ", wanted,
+                             " has not been assigned yet; the next sequence is ", head,
+                             " (did the gateway restart? sequence numbers restart at 1)");
+      return new ErrorReactor(grpc::Status(grpc::StatusCode::OUT_OF_RANGE, message));
+    }
+    cursor = wanted;
+  }
+  return new SubscribeReactor(hub_, *std::move(filter), options_, counters_, streams_, cursor);
+}
+
+namespace {
+
+constexpr int32_t kDefaultPageSize = 1000;
+constexpr int32_t kMaxPageSize = 10000;
+
+// Validates page_size; 0 means the default.
+absl::StatusOr<size_t> PageSize(int32_t page_size) {
+  if (page_size < 0 || page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be in [0, ", kMaxPageSize, "]; got ", page_size));
+  }
+  return page_size == 0 ? kDefaultPageSize : static_cast<size_t>(page_size);
+}
+
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::Status InvalidArgument(const absl::Status& status) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(status.message()));
+}
+
+void SetTimestamp(int64_t unix_ns, google::protobuf::Timestamp* t) {
+  int64_t seconds = unix_ns / 1'000'000'000;
+  int64_t nanos = unix_ns % 1'000'000'000;
+  if (nanos < 0) {
+    nanos += 1'000'000'000;
+    --seconds;
+  }
+  t->set_seconds(seconds);
+  t->set_nanos(static_cast<int32_t>(nanos));
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
+    grpc::CallbackServerContext* context, const v1::GetLatestPositionsRequest* request,
+    v1::GetLatestPositionsResponse* response) {
+  std::string frames;
+  if (request->vehicle_ids_size() > 0) {
+    if (request->vehicle_ids_size() > kMaxPageSize) {
+      return FinishUnary(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                               absl::StrCat("at most ", kMaxPageSize,
+                                                            " vehicle_ids per request")));
+    }
+    std::vector<std::string> ids(request->vehicle_ids().begin(), request->vehicle_ids().end());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!ingest::IsValidVehicleId(ids[i])) {
+        return FinishUnary(
+            context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  absl::StrCat("vehicle_ids[", i,
+                                               "] is not a vehicle id: it "
+                                               "must be 1-64 characters of [A-Za-z0-9._:-]")));
+      }
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::vector<std::string> unknown;
+    hub_.LatestPositions(ids, &frames, &unknown);
+    for (std::string& id : unknown) response->add_unknown_vehicle_ids(std::move(id));
+  } else {
+    absl::StatusOr<size_t> page_size = PageSize(request->page_size());
+    if (!page_size.ok()) return FinishUnary(context, InvalidArgument(page_size.status()));
+    bool more = false;
+    // The token is the last id of a page: the next page starts after it.
+    const std::string last =
+        hub_.LatestPositionsPage(request->page_token(), *page_size, &frames, &more);
+    if (more) response->set_next_page_token(last);
+  }
+  // The stored frames are `records` fields (field 1 here too): parsing their
+  // concatenation fills response->records.
+  v1::GetLatestPositionsResponse records;
+  if (!records.ParseFromString(frames)) {
+    return FinishUnary(context, grpc::Status(grpc::StatusCode::INTERNAL, "corrupt record"));
+  }
+  response->mutable_records()->Swap(records.mutable_records());
+  return FinishUnary(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* LocationService::ListVehicles(grpc::CallbackServerContext* context,
+                                                        const v1::ListVehiclesRequest* request,
+                                                        v1::ListVehiclesResponse* response) {
+  absl::StatusOr<size_t> page_size = PageSize(request->page_size());
+  if (!page_size.ok()) return FinishUnary(context, InvalidArgument(page_size.status()));
+  // One more than asked tells whether another page follows.
+  std::vector<Hub::VehicleSummary> page = hub_.VehiclesPage(request->page_token(), *page_size + 1);
+  const bool more = page.size() > *page_size;
+  if (more) page.pop_back();
+  for (const Hub::VehicleSummary& v : page) {
+    v1::VehicleStatus* status = response->add_vehicles();
+    status->set_vehicle_id(v.id);
+    SetTimestamp(v.last_seen_unix_ns, status->mutable_last_seen_time());
+    SetTimestamp(v.newest_fix_unix_ns, status->mutable_latest_fix_time());
+    status->set_connected(connection_open_ && connection_open_(v.last_connection_id));
+    status->set_records(v.records);
+  }
+  if (more) response->set_next_page_token(page.back().id);
+  return FinishUnary(context, grpc::Status::OK);
 }
 
 }  // namespace fixstream::gateway

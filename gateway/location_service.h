@@ -3,13 +3,15 @@
 // Subscribe is implemented on the generated raw callback method: the request
 // arrives as bytes and is parsed here, and responses are grpc::ByteBuffers
 // holding the hub's encoded frames, so no record is re-serialized per
-// subscriber (see record_codec.h).
+// subscriber (see record_codec.h). GetLatestPositions and ListVehicles are
+// ordinary callback unary methods over the hub's vehicle registry.
 #ifndef FIXSTREAM_GATEWAY_LOCATION_SERVICE_H_
 #define FIXSTREAM_GATEWAY_LOCATION_SERVICE_H_
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -19,19 +21,29 @@
 
 namespace fixstream::gateway {
 
+// What happens to a subscriber whose next record left retention mid-stream.
+enum class SlowSubscriberPolicy {
+  kGap,  // send a Gap notice naming the lost range, continue at the oldest retained
+  kEnd,  // end the stream with RESOURCE_EXHAUSTED saying how far behind it was
+};
+
 struct SubscriptionOptions {
   size_t max_batch_records = 4096;   // records per response at most
   size_t max_batch_bytes = 1 << 20;  // encoded bytes per response at most
+  SlowSubscriberPolicy slow_policy = SlowSubscriberPolicy::kGap;
 };
 
 // Counters of the subscription side, readable by tests and metrics.
 struct SubscriptionCounters {
   std::atomic<int64_t> active{0};
   std::atomic<uint64_t> started{0};
-  std::atomic<uint64_t> rejected_invalid{0};   // INVALID_ARGUMENT
-  std::atomic<uint64_t> ended_ok{0};           // drained to the end (gateway shutdown)
-  std::atomic<uint64_t> ended_cancelled{0};    // client cancelled or went away
-  std::atomic<uint64_t> ended_fell_behind{0};  // RESOURCE_EXHAUSTED: fell off retention
+  std::atomic<uint64_t> rejected_invalid{0};       // INVALID_ARGUMENT
+  std::atomic<uint64_t> rejected_out_of_range{0};  // start_sequence not retained / not assigned
+  std::atomic<uint64_t> gaps_sent{0};              // Gap notices (policy kGap)
+  std::atomic<uint64_t> sequences_skipped{0};      // sequence numbers covered by gaps
+  std::atomic<uint64_t> ended_ok{0};               // drained to the end (gateway shutdown)
+  std::atomic<uint64_t> ended_cancelled{0};        // client cancelled or went away
+  std::atomic<uint64_t> ended_fell_behind{0};      // RESOURCE_EXHAUSTED: fell off retention
   std::atomic<uint64_t> records_delivered{0};
   std::atomic<uint64_t> bytes_delivered{0};
   std::atomic<uint64_t> responses_delivered{0};
@@ -64,12 +76,23 @@ class StreamTracker final {
 // Thread safety: thread-safe; the hub and counters must outlive the service
 // and every stream it started (shut the gRPC server down first).
 class LocationService final
-    : public v1::LocationService::WithRawCallbackMethod_Subscribe<v1::LocationService::Service> {
+    : public v1::LocationService::WithRawCallbackMethod_Subscribe<
+          v1::LocationService::WithCallbackMethod_GetLatestPositions<
+              v1::LocationService::WithCallbackMethod_ListVehicles<v1::LocationService::Service>>> {
  public:
-  LocationService(Hub& hub, SubscriptionOptions options, SubscriptionCounters& counters);
+  // `connection_open(id)` tells whether a device connection is open now; it
+  // is called from gRPC threads.
+  LocationService(Hub& hub, SubscriptionOptions options, SubscriptionCounters& counters,
+                  std::function<bool(uint64_t)> connection_open);
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* GetLatestPositions(grpc::CallbackServerContext* context,
+                                               const v1::GetLatestPositionsRequest* request,
+                                               v1::GetLatestPositionsResponse* response) override;
+  grpc::ServerUnaryReactor* ListVehicles(grpc::CallbackServerContext* context,
+                                         const v1::ListVehiclesRequest* request,
+                                         v1::ListVehiclesResponse* response) override;
 
   // After the hub closed, streams end once their subscriber has received
   // everything. Returns true when all have ended before `deadline`.
@@ -79,6 +102,7 @@ class LocationService final
   Hub& hub_;
   const SubscriptionOptions options_;
   SubscriptionCounters& counters_;
+  const std::function<bool(uint64_t)> connection_open_;
   StreamTracker streams_;
 };
 

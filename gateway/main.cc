@@ -29,6 +29,16 @@ ABSL_FLAG(uint64_t, retention_bytes, 256ull << 20,
           "Encoded bytes kept in memory for subscribers (at least 64 KiB).");
 ABSL_FLAG(uint32_t, max_batch_records, 4096, "Most records in one Subscribe response.");
 ABSL_FLAG(uint32_t, max_batch_bytes, 1 << 20, "Most encoded bytes in one Subscribe response.");
+ABSL_FLAG(std::string, slow_subscriber_policy, "gap",
+          "What a subscriber gets when its next record left retention mid-stream: gap (a Gap "
+          "notice naming the lost sequence range, then it continues at the oldest retained "
+          "record) or end (the stream ends with RESOURCE_EXHAUSTED).");
+ABSL_FLAG(uint32_t, dedup_window, 64,
+          "Newest fix times remembered per vehicle; a record repeating one of them (same vehicle "
+          "and fix time) is a duplicate: counted, not published. 0 disables duplicate detection.");
+ABSL_FLAG(uint64_t, max_vehicles, 100000,
+          "Vehicles tracked for duplicates, late marking and latest positions; beyond this the "
+          "least recently seen vehicle is forgotten.");
 ABSL_FLAG(uint32_t, drain_timeout_ms, 5000,
           "On SIGTERM/SIGINT, how long subscribers get to receive the last records.");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level: debug, info, warning, error.");
@@ -76,6 +86,20 @@ int Run() {
   if (options.subscription.max_batch_bytes < 1024) {
     return Fail("--max_batch_bytes must be at least 1024");
   }
+  const std::string policy = absl::GetFlag(FLAGS_slow_subscriber_policy);
+  if (policy == "gap") {
+    options.subscription.slow_policy = SlowSubscriberPolicy::kGap;
+  } else if (policy == "end") {
+    options.subscription.slow_policy = SlowSubscriberPolicy::kEnd;
+  } else {
+    return Fail("--slow_subscriber_policy must be gap or end");
+  }
+  options.hub.vehicles.dedup_window = absl::GetFlag(FLAGS_dedup_window);
+  if (options.hub.vehicles.dedup_window > 65536) {
+    return Fail("--dedup_window must be at most 65536");
+  }
+  options.hub.vehicles.max_vehicles = absl::GetFlag(FLAGS_max_vehicles);
+  if (options.hub.vehicles.max_vehicles < 1) return Fail("--max_vehicles must be at least 1");
   options.subscriber_drain_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
 
   // Block the stop signals in every thread (threads inherit the mask) and

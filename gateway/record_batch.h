@@ -18,6 +18,9 @@ struct BatchEntry {
   EncodedRecordLayout layout;
   double latitude = 0;
   double longitude = 0;
+  int64_t fix_time_unix_ns = 0;
+  int64_t receive_time_unix_ns = 0;
+  uint64_t connection_id = 0;
 };
 
 struct RecordBatch {
@@ -28,6 +31,9 @@ struct RecordBatch {
     entry.layout = AppendEncodedRecord(record, receive_time_unix_ns, connection_id, &bytes);
     entry.latitude = record.latitude;
     entry.longitude = record.longitude;
+    entry.fix_time_unix_ns = record.fix_time_unix_ns;
+    entry.receive_time_unix_ns = receive_time_unix_ns;
+    entry.connection_id = connection_id;
     entries.push_back(entry);
   }
   void Clear() {

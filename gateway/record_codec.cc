@@ -32,6 +32,7 @@ enum RecordField : uint32_t {
   kHdop = 12,
   kSourceFormat = 13,
   kConnectionId = 14,
+  kLate = 15,
 };
 
 // Writes into a fixed stack buffer; the caller guarantees the capacity.
@@ -155,6 +156,40 @@ EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
 
 void PatchSequence(char* frame, const EncodedRecordLayout& layout, uint64_t sequence) {
   std::memcpy(frame + layout.sequence_offset, &sequence, 8);
+}
+
+EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLayout& layout,
+                                        char* out) {
+  const size_t header = layout.sequence_offset - 1u;
+  const size_t body = layout.size - header;
+  const size_t new_body = body + 2;
+  Writer w(out);
+  w.Byte(Tag(1, kLengthDelimited));
+  w.Varint(new_body);
+  const size_t new_header = w.size();
+  w.Bytes({frame + header, body});
+  w.Byte(Tag(kLate, kVarint));
+  w.Byte(1);
+  EncodedRecordLayout result = layout;
+  result.size = static_cast<uint32_t>(w.size());
+  result.sequence_offset = static_cast<uint16_t>(layout.sequence_offset + new_header - header);
+  result.vehicle_offset = static_cast<uint16_t>(layout.vehicle_offset + new_header - header);
+  return result;
+}
+
+void AppendGap(uint64_t first_missing, uint64_t last_missing, std::string* out) {
+  char inner[22];
+  Writer g(inner);
+  g.Byte(Tag(1, kVarint));
+  g.Varint(first_missing);
+  g.Byte(Tag(2, kVarint));
+  g.Varint(last_missing);
+  char buf[2 + 22];
+  Writer w(buf);
+  w.Byte(Tag(4, kLengthDelimited));  // SubscribeResponse.gap
+  w.Varint(g.size());
+  w.Bytes({inner, g.size()});
+  out->append(buf, w.size());
 }
 
 void AppendBatchTrailer(uint64_t first_sequence, uint64_t last_sequence, std::string* out) {

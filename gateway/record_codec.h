@@ -31,7 +31,7 @@ struct EncodedRecordLayout {
   uint8_t vehicle_size = 0;      // length of the vehicle id
 };
 
-// Upper bound of an encoded record's size.
+// Upper bound of an encoded record's size, late flag included.
 inline constexpr size_t kMaxEncodedRecordSize = 512;
 
 // Appends `record` as a SubscribeResponse.records frame to `out` with sequence
@@ -44,8 +44,18 @@ EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
 // Overwrites the sequence of the frame at `frame` (whose layout is `layout`).
 void PatchSequence(char* frame, const EncodedRecordLayout& layout, uint64_t sequence);
 
+// Writes `frame` (whose layout is `layout`) to `out` with LocationRecord.late
+// = true appended; late is the record's highest field, so the result is
+// still canonical. `out` must have room for layout.size + 3 bytes. Returns
+// the new frame's layout.
+EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLayout& layout,
+                                        char* out);
+
 // Appends SubscribeResponse.first_sequence and .last_sequence to `out`.
 void AppendBatchTrailer(uint64_t first_sequence, uint64_t last_sequence, std::string* out);
+
+// Appends SubscribeResponse.gap {first_missing, last_missing} to `out`.
+void AppendGap(uint64_t first_missing, uint64_t last_missing, std::string* out);
 
 }  // namespace fixstream::gateway
 

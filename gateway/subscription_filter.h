@@ -1,5 +1,6 @@
-// SubscriptionFilter: which records a subscription receives, checked against
-// a record's encoded bytes and coordinates without decoding it.
+// SubscriptionFilter: which records a subscription receives — by vehicle id
+// and/or by a latitude/longitude box — checked against a record's encoded
+// bytes and coordinates without decoding it.
 #ifndef FIXSTREAM_GATEWAY_SUBSCRIPTION_FILTER_H_
 #define FIXSTREAM_GATEWAY_SUBSCRIPTION_FILTER_H_
 
@@ -16,6 +17,7 @@ class SubscribeRequest;
 
 namespace fixstream::gateway {
 
+// Immutable after construction; safe to share between threads.
 class SubscriptionFilter final {
  public:
   // Matches every record.
@@ -25,10 +27,14 @@ class SubscriptionFilter final {
   // what to fix.
   static absl::StatusOr<SubscriptionFilter> FromRequest(const v1::SubscribeRequest& request);
 
-  bool Matches(std::string_view vehicle_id, double /*latitude*/, double /*longitude*/) const {
+  bool Matches(std::string_view vehicle_id, double latitude, double longitude) const {
+    if (has_box_ && (latitude < min_latitude_ || latitude > max_latitude_ ||
+                     longitude < min_longitude_ || longitude > max_longitude_)) {
+      return false;
+    }
     return vehicle_ids_.empty() || vehicle_ids_.contains(vehicle_id);
   }
-  bool matches_all() const { return vehicle_ids_.empty(); }
+  bool matches_all() const { return vehicle_ids_.empty() && !has_box_; }
 
  private:
   // Transparent so that lookups by std::string_view do not build a string.
@@ -41,6 +47,11 @@ class SubscriptionFilter final {
     bool operator()(std::string_view a, std::string_view b) const { return a == b; }
   };
   absl::flat_hash_set<std::string, Hash, Eq> vehicle_ids_;
+  bool has_box_ = false;
+  double min_latitude_ = 0;
+  double min_longitude_ = 0;
+  double max_latitude_ = 0;
+  double max_longitude_ = 0;
 };
 
 }  // namespace fixstream::gateway

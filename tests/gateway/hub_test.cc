@@ -14,10 +14,17 @@ namespace {
 
 using ingest::LocationRecord;
 
-LocationRecord MakeRecord(std::string_view vehicle, double lat = 10, double lon = 20) {
+// Every record gets a fresh fix time, so none is a duplicate of another.
+int64_t NextFixTime() {
+  static std::atomic<int64_t> next{1'700'000'000'000'000'000};
+  return next.fetch_add(1'000'000'000) + 1'000'000'000;
+}
+
+LocationRecord MakeRecord(std::string_view vehicle, double lat = 10, double lon = 20,
+                          int64_t fix_time = NextFixTime()) {
   LocationRecord r;
   r.set_vehicle_id(vehicle);
-  r.fix_time_unix_ns = 1'700'000'000'000'000'000;
+  r.fix_time_unix_ns = fix_time;
   r.latitude = lat;
   r.longitude = lon;
   return r;
@@ -41,8 +48,8 @@ TEST(HubTest, NumbersRecordsFromOneWithoutGapsAcrossBatches) {
   Hub hub(HubOptions{});
   RecordBatch a = MakeBatch(3);
   RecordBatch b = MakeBatch(2);
-  EXPECT_EQ(hub.Publish(a), 1u);
-  EXPECT_EQ(hub.Publish(b), 4u);
+  EXPECT_EQ(hub.Publish(a).first_sequence, 1u);
+  EXPECT_EQ(hub.Publish(b).first_sequence, 4u);
   EXPECT_EQ(hub.head(), 6u);
   std::string out;
   Hub::ReadResult r = hub.Read(1, kAll, 100, 1 << 20, &out);
@@ -58,7 +65,7 @@ TEST(HubTest, NumbersRecordsFromOneWithoutGapsAcrossBatches) {
 TEST(HubTest, EmptyBatchPublishesNothing) {
   Hub hub(HubOptions{});
   RecordBatch empty;
-  EXPECT_EQ(hub.Publish(empty), 0u);
+  EXPECT_EQ(hub.Publish(empty).published, 0u);
   EXPECT_EQ(hub.head(), 1u);
 }
 
@@ -82,7 +89,7 @@ TEST(HubTest, ReadRespectsRecordAndByteCaps) {
 }
 
 TEST(HubTest, EvictsOldestByCount) {
-  Hub hub(HubOptions{.max_records = 4, .max_bytes = 1 << 20});
+  Hub hub(HubOptions{.max_records = 4, .max_bytes = 1 << 20, .vehicles = {}});
   RecordBatch batch = MakeBatch(10);
   hub.Publish(batch);
   EXPECT_EQ(hub.oldest(), 7u);
@@ -100,7 +107,7 @@ TEST(HubTest, EvictsOldestByCount) {
 
 TEST(HubTest, EvictsOldestByBytesAndWrapsTheRing) {
   const size_t ring = 4 * kMaxEncodedRecordSize;
-  Hub hub(HubOptions{.max_records = 1 << 20, .max_bytes = ring});
+  Hub hub(HubOptions{.max_records = 1 << 20, .max_bytes = ring, .vehicles = {}});
   uint64_t published = 0;
   for (int round = 0; round < 50; ++round) {
     RecordBatch batch;
@@ -140,7 +147,7 @@ TEST(HubTest, FilterSelectsByVehicleWithoutDecoding) {
 }
 
 TEST(HubTest, ScanStopsAtLimitSoSelectiveFiltersDoNotHoldTheLock) {
-  Hub hub(HubOptions{.max_records = 1 << 18, .max_bytes = 64 << 20});
+  Hub hub(HubOptions{.max_records = 1 << 18, .max_bytes = 64 << 20, .vehicles = {}});
   RecordBatch batch = MakeBatch(Hub::kMaxScanPerRead + 10, "other");
   hub.Publish(batch);
   v1::SubscribeRequest request;
@@ -159,7 +166,9 @@ TEST(HubTest, ClosedHubRefusesRecords) {
   hub.Close();
   EXPECT_TRUE(hub.closed());
   RecordBatch batch = MakeBatch(1);
-  EXPECT_EQ(hub.Publish(batch), 0u);
+  const Hub::PublishResult result = hub.Publish(batch);
+  EXPECT_EQ(result.published, 0u);
+  EXPECT_EQ(result.refused, 1u);
   EXPECT_EQ(hub.head(), 1u);
 }
 
@@ -211,6 +220,128 @@ TEST(HubTest, ConcurrentPublishersGetDisjointContiguousRanges) {
     cursor = r.next_cursor;
   }
   EXPECT_EQ(seen, expected);
+}
+
+TEST(HubTest, DuplicatesAreDroppedAndCountedWithoutUsingASequence) {
+  Hub hub(HubOptions{});
+  RecordBatch batch;
+  batch.Add(MakeRecord("v", 1, 2, 1000), 0, 1);
+  batch.Add(MakeRecord("v", 1, 2, 2000), 0, 1);
+  batch.Add(MakeRecord("v", 1, 2, 1000), 0, 1);  // replay
+  batch.Add(MakeRecord("w", 1, 2, 1000), 0, 1);  // other vehicle, same time
+  batch.Add(MakeRecord("v", 1, 2, 2000), 0, 1);  // replay of the newest
+  const Hub::PublishResult result = hub.Publish(batch);
+  EXPECT_EQ(result.published, 3u);
+  EXPECT_EQ(result.duplicates, 2u);
+  EXPECT_EQ(hub.head(), 4u);
+  std::string out;
+  hub.Read(1, kAll, 100, 1 << 20, &out);
+  std::vector<v1::LocationRecord> records = Decode(out);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2].vehicle_id(), "w");
+  EXPECT_EQ(records[2].sequence(), 3u);
+}
+
+TEST(HubTest, LateRecordsAreMarkedAndDoNotMoveTheLatestPosition) {
+  Hub hub(HubOptions{});
+  RecordBatch batch;
+  batch.Add(MakeRecord("v", 10, 20, 5000), 0, 1);
+  batch.Add(MakeRecord("v", 11, 21, 3000), 0, 1);  // uploaded late
+  batch.Add(MakeRecord("v", 12, 22, 4000), 0, 1);  // late too
+  const Hub::PublishResult result = hub.Publish(batch);
+  EXPECT_EQ(result.published, 3u);
+  EXPECT_EQ(result.late, 2u);
+  std::string out;
+  hub.Read(1, kAll, 100, 1 << 20, &out);
+  std::vector<v1::LocationRecord> records = Decode(out);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_FALSE(records[0].late());
+  EXPECT_TRUE(records[1].late());
+  EXPECT_TRUE(records[2].late());
+  EXPECT_EQ(records[2].sequence(), 3u);
+  EXPECT_EQ(records[2].latitude(), 12);
+  // The late frame is still canonical protobuf.
+  v1::SubscribeResponse reparsed;
+  ASSERT_TRUE(reparsed.ParseFromString(out));
+  std::string canonical;
+  reparsed.SerializeToString(&canonical);
+  EXPECT_EQ(canonical, out);
+
+  std::string latest;
+  std::vector<std::string> unknown;
+  hub.LatestPositions({"v", "nobody"}, &latest, &unknown);
+  std::vector<v1::LocationRecord> got = Decode(latest);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].latitude(), 10);
+  EXPECT_EQ(got[0].sequence(), 1u);
+  EXPECT_EQ(unknown, std::vector<std::string>{"nobody"});
+}
+
+TEST(HubTest, DuplicateWindowIsBoundedPerVehicle) {
+  HubOptions options;
+  options.vehicles.dedup_window = 4;
+  Hub hub(options);
+  RecordBatch batch;
+  for (int64_t t = 1; t <= 10; ++t) batch.Add(MakeRecord("v", 1, 2, t * 1000), 0, 1);
+  hub.Publish(batch);
+  RecordBatch replay;
+  for (int64_t t = 1; t <= 10; ++t) replay.Add(MakeRecord("v", 1, 2, t * 1000), 0, 1);
+  const Hub::PublishResult result = hub.Publish(replay);
+  // Only the 4 newest fix times are remembered; older replays pass as late.
+  EXPECT_EQ(result.duplicates, 4u);
+  EXPECT_EQ(result.published, 6u);
+  EXPECT_EQ(result.late, 6u);
+  // A late record inside the window is remembered in order: replaying it
+  // again is caught.
+  RecordBatch late;
+  late.Add(MakeRecord("v", 1, 2, 9500), 0, 1);
+  late.Add(MakeRecord("v", 1, 2, 9500), 0, 1);
+  late.Add(MakeRecord("v", 1, 2, 10000), 0, 1);
+  const Hub::PublishResult again = hub.Publish(late);
+  EXPECT_EQ(again.published, 1u);
+  EXPECT_EQ(again.duplicates, 2u);
+}
+
+TEST(HubTest, VehicleCountIsBoundedByForgettingTheLeastRecentlySeen) {
+  HubOptions options;
+  options.vehicles.max_vehicles = 3;
+  Hub hub(options);
+  for (const char* id : {"a", "b", "c", "a", "d"}) {
+    RecordBatch batch;
+    batch.Add(MakeRecord(id), 0, 1);
+    hub.Publish(batch);
+  }
+  EXPECT_EQ(hub.vehicles(), 3u);
+  EXPECT_EQ(hub.vehicles_evicted(), 1u);
+  std::vector<Hub::VehicleSummary> page = hub.VehiclesPage("", 10);
+  ASSERT_EQ(page.size(), 3u);
+  EXPECT_EQ(page[0].id, "a");  // b was least recently seen
+  EXPECT_EQ(page[1].id, "c");
+  EXPECT_EQ(page[2].id, "d");
+  EXPECT_EQ(page[0].records, 2u);
+  page = hub.VehiclesPage("a", 1);
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].id, "c");
+}
+
+TEST(HubTest, FilterSelectsByBoundingBox) {
+  Hub hub(HubOptions{});
+  RecordBatch batch;
+  batch.Add(MakeRecord("in", 52.5, 13.4), 0, 1);
+  batch.Add(MakeRecord("edge", 53.0, 14.0), 0, 1);
+  batch.Add(MakeRecord("out", 48.1, 11.5), 0, 1);
+  hub.Publish(batch);
+  v1::SubscribeRequest request;
+  request.mutable_bounding_box()->set_min_latitude(52);
+  request.mutable_bounding_box()->set_max_latitude(53);
+  request.mutable_bounding_box()->set_min_longitude(13);
+  request.mutable_bounding_box()->set_max_longitude(14);
+  SubscriptionFilter filter = *SubscriptionFilter::FromRequest(request);
+  std::string out;
+  EXPECT_EQ(hub.Read(1, filter, 100, 1 << 20, &out).records, 2u);
+  std::vector<v1::LocationRecord> got = Decode(out);
+  EXPECT_EQ(got[0].vehicle_id(), "in");
+  EXPECT_EQ(got[1].vehicle_id(), "edge");
 }
 
 }  // namespace

@@ -1,159 +1,13 @@
 // End-to-end tests of an in-process gateway on ephemeral loopback ports:
 // vehicles are real TCP connections, subscribers and health checks are real
 // gRPC stubs.
-#include "gateway/gateway.h"
-
-#include <grpcpp/grpcpp.h>
-
-#include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <functional>
 #include <map>
-#include <memory>
-#include <random>
-#include <string>
-#include <thread>
-#include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "fixstream/v1/location.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "gtest/gtest.h"
-#include "tests/integration/test_lines.h"
-#include "tests/integration/test_socket.h"
+#include "tests/integration/test_gateway.h"
 
 namespace fixstream {
 namespace {
-
-using gateway::Gateway;
-using gateway::GatewayOptions;
-using ingest::LineOutcome;
-using testing::TestConnection;
-
-constexpr int64_t kStartMs = 1'764'000'000'000;  // 2025-11-24T16:00:00Z
-
-// Polls `condition` until it holds or `timeout` passes.
-bool WaitFor(const std::function<bool()>& condition,
-             std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
-// A subscriber on its own thread, collecting everything it receives.
-class Subscriber {
- public:
-  Subscriber(uint16_t grpc_port, v1::SubscribeRequest request) {
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
-                                   grpc::InsecureChannelCredentials());
-    stub_ = v1::LocationService::NewStub(channel_);
-    thread_ = std::thread([this, request] {
-      auto reader = stub_->Subscribe(&context_, request);
-      v1::SubscribeResponse response;
-      while (reader->Read(&response)) {
-        absl::MutexLock lock(&mu_);
-        ++responses_;
-        EXPECT_GT(response.records_size(), 0);
-        EXPECT_EQ(response.first_sequence(), response.records(0).sequence());
-        EXPECT_EQ(response.last_sequence(),
-                  response.records(response.records_size() - 1).sequence());
-        for (auto& r : *response.mutable_records()) records_.push_back(std::move(r));
-      }
-      grpc::Status status = reader->Finish();
-      absl::MutexLock lock(&mu_);
-      status_ = status;
-      done_ = true;
-    });
-  }
-  ~Subscriber() {
-    Cancel();
-    thread_.join();
-  }
-
-  void Cancel() { context_.TryCancel(); }
-  size_t count() {
-    absl::MutexLock lock(&mu_);
-    return records_.size();
-  }
-  bool WaitForCount(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [&]()
-                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return records_.size() >= n || done_; };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60));
-    return records_.size() >= n;
-  }
-  bool WaitForEnd() {
-    absl::MutexLock lock(&mu_);
-    auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_; };
-    return mu_.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(60));
-  }
-  std::vector<v1::LocationRecord> records() {
-    absl::MutexLock lock(&mu_);
-    return records_;
-  }
-  grpc::Status status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-  size_t responses() {
-    absl::MutexLock lock(&mu_);
-    return responses_;
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::LocationService::Stub> stub_;
-  grpc::ClientContext context_;
-  absl::Mutex mu_;
-  std::vector<v1::LocationRecord> records_ ABSL_GUARDED_BY(mu_);
-  size_t responses_ ABSL_GUARDED_BY(mu_) = 0;
-  grpc::Status status_ ABSL_GUARDED_BY(mu_);
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-};
-
-class GatewayTest : public ::testing::Test {
- protected:
-  void SetUp() override { StartGateway(GatewayOptions()); }
-
-  void StartGateway(GatewayOptions options) {
-    options.device.listen = "127.0.0.1:0";
-    options.grpc_listen = "127.0.0.1:0";
-    options.device.io_threads = 2;
-    options.subscriber_drain_timeout = absl::Seconds(10);
-    gateway_ = std::make_unique<Gateway>(options);
-    ASSERT_TRUE(gateway_->Start().ok());
-  }
-
-  // Subscribes and waits until the gateway has registered the stream, so
-  // that records published afterwards are guaranteed to reach it.
-  std::unique_ptr<Subscriber> Subscribe(v1::SubscribeRequest request = {}) {
-    const uint64_t before = gateway_->subscription_counters().started.load();
-    auto s = std::make_unique<Subscriber>(gateway_->grpc_port(), std::move(request));
-    EXPECT_TRUE(WaitFor([&] { return gateway_->subscription_counters().started.load() > before; }));
-    return s;
-  }
-
-  uint64_t Lines(LineOutcome outcome) { return gateway_->ingest_counters().line_count(outcome); }
-
-  std::unique_ptr<Gateway> gateway_;
-};
-
-// Sends `payload` in random-sized pieces so lines split at every kind of
-// boundary (inside numbers, between \r and \n, ...).
-void SendInRandomPieces(TestConnection& conn, const std::string& payload, std::mt19937& rng) {
-  std::uniform_int_distribution<size_t> piece(1, 300);
-  for (size_t pos = 0; pos < payload.size();) {
-    const size_t n = std::min(piece(rng), payload.size() - pos);
-    ASSERT_TRUE(conn.Send(std::string_view(payload).substr(pos, n)));
-    pos += n;
-  }
-}
 
 TEST_F(GatewayTest, FiftyConnectionsOfMixedFormatsArriveCompleteAndInOrder) {
   constexpr int kConnections = 50;
@@ -364,6 +218,7 @@ TEST_F(GatewayTest, SlowSubscriberThatFellOffRetentionGetsResourceExhausted) {
   GatewayOptions options;
   options.hub.max_records = 100;
   options.subscription.max_batch_records = 1;
+  options.subscription.slow_policy = gateway::SlowSubscriberPolicy::kEnd;
   gateway_.reset();
   StartGateway(options);
   // A raw stream that never reads: the gateway can write at most what flow

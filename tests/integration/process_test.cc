@@ -201,7 +201,8 @@ TEST(ProcessTest, HealthServesAndSigtermExitsZeroAfterDelivering) {
 TEST(ProcessTest, BadFlagsFailAtStartNamingTheSetting) {
   for (const std::string& bad :
        {std::string("--device_listen=nonsense"), std::string("--device_format=xml"),
-        std::string("--retention_bytes=10")}) {
+        std::string("--retention_bytes=10"), std::string("--slow_subscriber_policy=drop"),
+        std::string("--max_vehicles=0")}) {
     std::vector<std::string> argv_strings = {FIXSTREAM_GATEWAY_BINARY, bad};
     std::vector<char*> argv;
     for (std::string& a : argv_strings) argv.push_back(a.data());
