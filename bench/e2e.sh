@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# End-to-end figures of a real fixstream gateway on loopback: lines in over
+# TCP (fixstream-load), records out over gRPC (fixstream-fanout).
+#
+#   bench/e2e.sh                 # full run, a few minutes
+#   E2E_QUICK=1 bench/e2e.sh     # small sizes, under a minute
+#
+# Scenarios, each against a fresh gateway on free loopback ports:
+#   throughput  8 connections blast a generated mixed file (75 % CSV, 25 % NMEA
+#               RMC) to one subscriber; lines/s from the first send to the last
+#               record delivered.
+#   fanout-S    S subscribers each receive every record of an unpaced run.
+#   latency     CSV lines stamped with their send time: one every 10 ms, then
+#               a steady aggregate rate; receive time minus stamp.
+# Gateway CPU is utime+stime from /proc/PID/stat, read after the subscribers
+# are registered and again after they got everything.
+#
+# Sizes (environment): E2E_THROUGHPUT_LINES (2000000), E2E_FANOUT_LINES
+# (500000), E2E_FANOUT_SUBSCRIBERS ("1 10 100"), E2E_REST_SECONDS (5),
+# E2E_LOAD_RATE (100000), E2E_LOAD_SECONDS (5); E2E_QUICK=1 shrinks them all.
+# Build: E2E_BUILD_DIR (build-release), E2E_BUILD=0 to use existing binaries.
+# E2E_RUN_TIMEOUT (120) bounds every client process, in seconds.
+#
+# Processes this script starts are tracked by PID and stopped on exit
+# (TERM, then KILL after 5 s), Ctrl-C included. Nothing is killed by name.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${E2E_BUILD_DIR:-$ROOT/build-release}
+if [[ "${E2E_QUICK:-0}" == 1 ]]; then
+  : "${E2E_THROUGHPUT_LINES:=200000}" "${E2E_FANOUT_LINES:=50000}" "${E2E_REST_SECONDS:=2}"
+  : "${E2E_LOAD_SECONDS:=2}"
+fi
+THROUGHPUT_LINES=${E2E_THROUGHPUT_LINES:-2000000}
+THROUGHPUT_CONNECTIONS=${E2E_THROUGHPUT_CONNECTIONS:-8}
+FANOUT_LINES=${E2E_FANOUT_LINES:-500000}
+FANOUT_SUBSCRIBERS=${E2E_FANOUT_SUBSCRIBERS:-1 10 100}
+REST_SECONDS=${E2E_REST_SECONDS:-5}
+LOAD_RATE=${E2E_LOAD_RATE:-100000}
+LOAD_SECONDS=${E2E_LOAD_SECONDS:-5}
+RUN_TIMEOUT=${E2E_RUN_TIMEOUT:-120}
+
+GATEWAY=$BUILD_DIR/gateway/fixstream-gateway
+LOAD=$BUILD_DIR/clients/fixstream-load
+FANOUT=$BUILD_DIR/clients/fixstream-fanout
+CLK_TCK=$(getconf CLK_TCK)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/fixstream-e2e.XXXXXX")
+PIDS=()
+ROWS=()
+
+log() { printf 'e2e: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# Stops one process we started: TERM, up to 5 s, then KILL; reaps it.
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  PIDS=()
+  if [[ "${E2E_KEEP:-0}" == 1 ]]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+forget_pid() {
+  local keep=() pid
+  for pid in "${PIDS[@]}"; do [[ "$pid" == "$1" ]] || keep+=("$pid"); done
+  PIDS=("${keep[@]}")
+}
+
+# value KEY LINE: the value of KEY=... in a key=value summary line.
+value() {
+  awk -v key="$1" '{ for (i = 1; i <= NF; i++) { n = index($i, "="); if (n > 0 && substr($i, 1, n - 1) == key) { print substr($i, n + 1); exit } } }' <<<"$2"
+}
+
+# Gateway CPU time in clock ticks (utime + stime; fields 14 and 15 of stat,
+# counted after the parenthesised command name, which may contain spaces).
+cpu_ticks() {
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+build() {
+  if [[ "${E2E_BUILD:-1}" != 1 ]]; then return; fi
+  if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
+    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+  fi
+  grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt" ||
+    die "$BUILD_DIR is not a Release build"
+  cmake --build "$BUILD_DIR" -j2 --target fixstream-gateway fixstream-load fixstream-fanout >&2
+}
+
+# start_gateway NAME EXTRA_FLAGS...: sets GW_PID, DEVICE_PORT, GRPC_PORT.
+start_gateway() {
+  local name=$1 i
+  shift
+  "$GATEWAY" --device_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 "$@" \
+    2>"$WORK/gateway-$name.log" &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  DEVICE_PORT=""
+  GRPC_PORT=""
+  for ((i = 0; i < 200; i++)); do  # up to 10 s
+    if grep -q 'device_port=[0-9]' "$WORK/gateway-$name.log"; then
+      DEVICE_PORT=$(grep -o 'device_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
+      GRPC_PORT=$(grep -o 'grpc_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
+      break
+    fi
+    kill -0 "$GW_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  [[ -n "$DEVICE_PORT" && -n "$GRPC_PORT" ]] ||
+    die "gateway did not start: $(tail -3 "$WORK/gateway-$name.log")"
+}
+
+stop_gateway() {
+  stop_pid "$GW_PID"
+  forget_pid "$GW_PID"
+}
+
+# start_fanout NAME FLAGS...: starts a subscriber process and waits until all
+# its streams are registered at the gateway; sets FANOUT_PID.
+start_fanout() {
+  local name=$1 i
+  shift
+  timeout --kill-after=5 $((RUN_TIMEOUT + 15)) \
+    "$FANOUT" --target="127.0.0.1:$GRPC_PORT" --max_seconds="$RUN_TIMEOUT" "$@" \
+    >"$WORK/fanout-$name.out" 2>"$WORK/fanout-$name.err" &
+  FANOUT_PID=$!
+  PIDS+=("$FANOUT_PID")
+  for ((i = 0; i < 600; i++)); do  # up to 30 s
+    grep -q 'subscribed=' "$WORK/fanout-$name.err" && return
+    kill -0 "$FANOUT_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  die "subscribers did not register: $(tail -3 "$WORK/fanout-$name.err")"
+}
+
+# finish_fanout NAME: waits for the subscriber process; sets FANOUT_LINE and
+# LATENCY_LINE.
+finish_fanout() {
+  local name=$1 rc=0
+  wait "$FANOUT_PID" || rc=$?
+  forget_pid "$FANOUT_PID"
+  FANOUT_LINE=$(grep 'fixstream-fanout: subscribers=' "$WORK/fanout-$name.out" || true)
+  LATENCY_LINE=$(grep 'fixstream-fanout: latency_us' "$WORK/fanout-$name.out" || true)
+  if [[ $rc != 0 ]]; then
+    log "$name: fixstream-fanout exited $rc: $FANOUT_LINE $(tail -2 "$WORK/fanout-$name.err")"
+  fi
+}
+
+# run_load NAME FLAGS...: sends, bounded; sets LOAD_LINE.
+run_load() {
+  local name=$1 rc=0
+  shift
+  timeout --kill-after=5 $((RUN_TIMEOUT + 15)) \
+    "$LOAD" --target="127.0.0.1:$DEVICE_PORT" --max_seconds="$RUN_TIMEOUT" "$@" \
+    >"$WORK/load-$name.out" 2>"$WORK/load-$name.err" || rc=$?
+  LOAD_LINE=$(grep 'fixstream-load: connections=' "$WORK/load-$name.out" || true)
+  if [[ $rc != 0 ]]; then log "$name: fixstream-load exited $rc: $(tail -2 "$WORK/load-$name.err")"; fi
+}
+
+# record NAME CPU_TICKS: appends a table row from LOAD_LINE, FANOUT_LINE and
+# LATENCY_LINE.
+record() {
+  local name=$1 ticks=$2
+  local lines records first last seconds rate cpu_s cpu_pct ns_per latency
+  lines=$(value lines "$LOAD_LINE")
+  records=$(value records "$FANOUT_LINE")
+  first=$(value first_send_unix_ns "$LOAD_LINE")
+  last=$(value last_unix_ns "$FANOUT_LINE")
+  seconds=$(awk -v f="${first:-0}" -v l="${last:-0}" 'BEGIN { s = (l - f) / 1e9; printf "%.3f", (s > 0 ? s : 0) }')
+  rate=$(awk -v n="${records:-0}" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+  cpu_s=$(awk -v t="$ticks" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }')
+  cpu_pct=$(awk -v c="$cpu_s" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? 100 * c / s : 0) }')
+  ns_per=$(awk -v c="$cpu_s" -v n="${records:-0}" 'BEGIN { printf "%.0f", (n > 0 ? c * 1e9 / n : 0) }')
+  latency="-"
+  if [[ -n "$LATENCY_LINE" ]]; then
+    latency="$(value p50 "$LATENCY_LINE") / $(value p99 "$LATENCY_LINE") / $(value p99.9 "$LATENCY_LINE") / $(value max "$LATENCY_LINE")"
+  fi
+  ROWS+=("| $name | ${lines:-?} | ${records:-?} | $seconds | $rate | $cpu_s | $cpu_pct | $ns_per | $latency | $(value cpu_ns_per_record "$FANOUT_LINE") |")
+  log "$name: ${ROWS[-1]}"
+}
+
+# Retention large enough that a subscriber trailing an unpaced sender never
+# falls off the end: the bench measures delivery, not the eviction policy.
+gateway_flags() {
+  local records=$(($1 * 2 > 1048576 ? $1 * 2 : 1048576))
+  echo "--retention_records=$records --retention_bytes=$((1 << 30))"
+}
+
+scenario_throughput() {
+  local before after
+  # shellcheck disable=SC2046
+  start_gateway throughput $(gateway_flags "$THROUGHPUT_LINES")
+  start_fanout throughput --subscribers=1 --expect="$THROUGHPUT_LINES" --idle_exit_ms=5000
+  before=$(cpu_ticks "$GW_PID")
+  run_load throughput --generate="$THROUGHPUT_LINES" --format=mixed \
+    --connections="$THROUGHPUT_CONNECTIONS"
+  finish_fanout throughput
+  after=$(cpu_ticks "$GW_PID")
+  stop_gateway
+  record "throughput, ${THROUGHPUT_CONNECTIONS} conn → 1 sub" $((after - before))
+}
+
+scenario_fanout() {
+  local subscribers=$1 before after
+  # shellcheck disable=SC2046
+  start_gateway "fanout-$subscribers" $(gateway_flags "$FANOUT_LINES")
+  start_fanout "fanout-$subscribers" --subscribers="$subscribers" --expect="$FANOUT_LINES" \
+    --idle_exit_ms=5000
+  before=$(cpu_ticks "$GW_PID")
+  run_load "fanout-$subscribers" --generate="$FANOUT_LINES" --format=mixed --connections=8
+  finish_fanout "fanout-$subscribers"
+  after=$(cpu_ticks "$GW_PID")
+  stop_gateway
+  record "fan-out, 8 conn → $subscribers sub" $((after - before))
+}
+
+# scenario_latency NAME RATE SECONDS CONNECTIONS
+scenario_latency() {
+  local name=$1 rate=$2 seconds=$3 connections=$4 lines before after
+  lines=$(awk -v r="$rate" -v s="$seconds" 'BEGIN { printf "%d", r * s }')
+  # shellcheck disable=SC2046
+  start_gateway "$name" $(gateway_flags "$lines")
+  start_fanout "$name" --subscribers=1 --latency --expect="$lines" --idle_exit_ms=3000
+  before=$(cpu_ticks "$GW_PID")
+  run_load "$name" --generate="$lines" --format=csv --connections="$connections" --rate="$rate" \
+    --stamp_send_time
+  finish_fanout "$name"
+  after=$(cpu_ticks "$GW_PID")
+  stop_gateway
+  record "latency, $rate lines/s × ${seconds} s, $connections conn" $((after - before))
+}
+
+build
+[[ -x "$GATEWAY" && -x "$LOAD" && -x "$FANOUT" ]] || die "binaries missing in $BUILD_DIR"
+
+log "work dir $WORK"
+scenario_throughput
+for subscribers in $FANOUT_SUBSCRIBERS; do scenario_fanout "$subscribers"; done
+scenario_latency "latency-rest" 100 "$REST_SECONDS" 1
+scenario_latency "latency-load" "$LOAD_RATE" "$LOAD_SECONDS" 4
+
+echo
+echo "fixstream end to end — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr)"
+echo
+echo "| scenario | lines sent | records delivered | s (first send → last record) | records/s | gateway CPU s | gateway CPU % | gateway CPU ns/record | latency µs p50 / p99 / p99.9 / max | subscriber CPU ns/record |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"

@@ -1,0 +1,960 @@
+// fixstream-load: a load generator for a gateway's device port.
+//
+// It holds every line it will send in memory (read from --file, or generated
+// with clients/track.h), splits them on line boundaries into one slice per
+// connection and sends the slices over loopback TCP, unpaced in large writes
+// or paced to an aggregate line rate, optionally stamping each line with its
+// wall-clock send time so that a subscriber can measure end-to-end latency.
+//
+// Everything runs on one io_context driven by the main thread. Unpaced and
+// unstamped, a write is a view into the slice (no copy): the gateway, not the
+// generator, must be what saturates, and with two cores shared by both every
+// cycle spent here is taken from the gateway.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "asio.hpp"
+#include "clients/track.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:7878",
+          "Gateway device port, host:port. Must be a loopback address (127.0.0.0/8 or ::1).");
+ABSL_FLAG(std::string, file, "",
+          "Send the lines of this file (read into memory first). Exclusive with --generate.");
+ABSL_FLAG(int64_t, generate, 0,
+          "Generate this many location lines in memory instead of reading --file (each "
+          "becomes one record at the gateway; $PFSID lines come on top).");
+ABSL_FLAG(std::string, format, "csv",
+          "With --generate: csv, json, nmea (RMC sentences) or mixed (75% CSV, 25% NMEA RMC).");
+ABSL_FLAG(int32_t, vehicles, 4000,
+          "With --generate: vehicles over all connections (raised to --connections if lower); "
+          "each connection sends only its own vehicles.");
+ABSL_FLAG(std::string, vehicle_prefix, "load-",
+          "With --generate: vehicle ids are <vehicle_prefix><vehicle index>.");
+ABSL_FLAG(uint64_t, seed, 1, "With --generate: seed of the simulated tracks.");
+ABSL_FLAG(int32_t, connections, 8, "TCP connections; the lines are split into one slice each.");
+ABSL_FLAG(int32_t, source_addresses, 0,
+          "Spread connections over source addresses 127.0.0.1..127.0.0.K (IPv4 targets); 0: one "
+          "address per 16384 connections.");
+ABSL_FLAG(double, rate, 0,
+          "Aggregate lines per second over all connections, sent in bursts about every "
+          "millisecond from the moment all connections are up; 0: as fast as possible.");
+ABSL_FLAG(bool, stamp_send_time, false,
+          "Rewrite the timestamp of every CSV and JSON line to the wall-clock time just before "
+          "it is sent (NMEA lines go out unchanged). For latency measurements; use CSV.");
+ABSL_FLAG(std::string, stamp_format, "rfc3339",
+          "With --stamp_send_time: rfc3339 (nanosecond fraction, strictly increasing per "
+          "connection) or unix_ms (Unix milliseconds; lines of one vehicle within the same "
+          "millisecond then carry equal timestamps).");
+ABSL_FLAG(int32_t, write_bytes, 256 * 1024, "Largest single write per connection, in bytes.");
+ABSL_FLAG(double, max_seconds, 60,
+          "Hard limit from the first connect: stop sending and close every connection after "
+          "this long.");
+
+namespace fixstream::clients {
+namespace {
+
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kProgram = "fixstream-load";
+constexpr char kUsage[] =
+    R"(sends vehicle lines from memory to a fixstream gateway's device port, fast.
+
+The lines come from --file or are generated (--generate=N). They are split on
+line boundaries into one slice per connection; each connection sends its slice
+unpaced in writes of --write_bytes, or paced (--rate lines/s over all
+connections, bursts about every millisecond), then shuts down its send side.
+Prints one summary line with key=value fields and exits 0 when every
+connection sent its whole slice; 1 when a connection failed or --max_seconds
+cut the run short; 2 on bad flags. Only loopback targets are accepted.
+
+Generated data: each connection has its own vehicles (--vehicles spread over
+the connections). Connections that send NMEA (nmea, mixed) start with a
+$PFSID line naming their first vehicle, and all their RMC sentences belong to
+it. Every generated line except $PFSID becomes one record at the gateway.
+
+File data: a slice is cut wherever its byte share ends (at the next newline),
+so NMEA sentences are attributed by the gateway to whatever the file's $PFSID
+lines say before them on the same connection — or rejected as
+unknown_vehicle when a slice starts with NMEA sentences and no $PFSID. A
+missing final newline is added.
+
+--stamp_send_time rewrites the timestamp of CSV and JSON lines to the send
+time; NMEA sentences cannot carry a reliable stamp (time of day only, their
+own checksum) and go out unchanged, so latency runs use --format=csv.
+
+Examples:
+  fixstream-load --generate=2000000 --format=mixed --connections=8
+  fixstream-load --file=lines.txt --connections=16 --source_addresses=4
+  fixstream-load --generate=500 --format=csv --connections=1 --rate=100 --stamp_send_time)";
+
+// Paced sending wakes at most this often and sends what fell due meanwhile:
+// bursts every millisecond approximate any rate without a timer per line.
+constexpr auto kPaceTick = std::chrono::milliseconds(1);
+// The ephemeral port range holds about 28k ports per (source, destination)
+// pair; staying well below it leaves room for everything else on the box.
+constexpr int kConnectionsPerSourceAddress = 16384;
+// Generated tracks send one fix per second of fix time.
+constexpr int64_t kFixIntervalMs = 1000;
+
+enum class LineFormat : uint8_t { kCsv, kJson, kNmea, kMixed };
+enum class StampFormat : uint8_t { kRfc3339Nanos, kUnixMillis };
+
+int64_t WallClockNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The lines one connection sends.
+struct Slice {
+  std::string_view data;
+  int64_t lines = 0;
+  int64_t fix_lines = 0;  // lines other than $PFSID: one record each, if valid
+};
+
+// SplitMix64's finalizer: well-spread track seeds from (seed, index).
+uint64_t MixSeed(uint64_t seed, uint64_t index) {
+  uint64_t z = seed + (index + 1) * 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+struct GenerateOptions {
+  int64_t lines = 0;
+  LineFormat format = LineFormat::kCsv;
+  int vehicles = 0;
+  int connections = 0;
+  std::string vehicle_prefix;
+  uint64_t seed = 0;
+};
+
+// Generates the lines of every connection. Connection c owns the vehicles
+// whose index is c modulo the connection count, so no two connections ever
+// send the same vehicle (the gateway keeps per-vehicle order and drops
+// duplicates, which interleaved senders of one vehicle would provoke).
+std::vector<std::string> GenerateSlices(const GenerateOptions& options) {
+  const int connections = options.connections;
+  const int vehicles = std::max(options.vehicles, connections);
+  const int64_t fixes_per_vehicle = options.lines / vehicles + 1;
+  // Fix times end about now, so the data looks fresh to the gateway.
+  const int64_t start_ms = WallClockNs() / 1'000'000 - fixes_per_vehicle * kFixIntervalMs;
+  const bool nmea_capable =
+      options.format == LineFormat::kNmea || options.format == LineFormat::kMixed;
+
+  std::vector<std::string> slices(connections);
+  std::vector<Track> tracks;
+  std::vector<std::string> ids;
+  for (int c = 0; c < connections; ++c) {
+    tracks.clear();
+    ids.clear();
+    for (int v = c; v < vehicles; v += connections) {
+      TrackOptions track;
+      track.start_time_unix_ms = start_ms;
+      track.interval_ms = kFixIntervalMs;
+      track.seed = MixSeed(options.seed, static_cast<uint64_t>(v));
+      tracks.emplace_back(track);
+      ids.push_back(absl::StrCat(options.vehicle_prefix, v));
+    }
+    const int64_t lines = options.lines / connections + (c < options.lines % connections ? 1 : 0);
+    const CsvTimestamp csv_timestamp =
+        c % 2 == 0 ? CsvTimestamp::kRfc3339 : CsvTimestamp::kUnixMillis;
+    std::string& out = slices[c];
+    out.reserve(static_cast<size_t>(lines) * 80 + 128);
+    if (nmea_capable) FormatNmeaIdentification(ids[0], &out);
+    size_t next_vehicle = 0;
+    for (int64_t j = 0; j < lines; ++j) {
+      // Mixed: every fourth line is NMEA, like the peers' gen_lines.py.
+      const bool nmea = options.format == LineFormat::kNmea ||
+                        (options.format == LineFormat::kMixed && j % 4 == 3);
+      if (nmea) {
+        // The connection named its first vehicle with $PFSID.
+        FormatNmeaRmc(tracks[0].fix(), &out);
+        tracks[0].Advance();
+        continue;
+      }
+      Track& track = tracks[next_vehicle];
+      if (options.format == LineFormat::kJson) {
+        FormatJson(ids[next_vehicle], track.fix(), &out);
+      } else {
+        FormatCsv(ids[next_vehicle], track.fix(), csv_timestamp, &out);
+      }
+      track.Advance();
+      next_vehicle = (next_vehicle + 1) % tracks.size();
+    }
+  }
+  return slices;
+}
+
+void CountLines(Slice& slice) {
+  std::string_view rest = slice.data;
+  while (!rest.empty()) {
+    const size_t newline = rest.find('\n');
+    const size_t end = newline == std::string_view::npos ? rest.size() : newline + 1;
+    ++slice.lines;
+    if (!rest.starts_with("$PFSID")) ++slice.fix_lines;
+    rest.remove_prefix(end);
+  }
+}
+
+// Cuts `data` into `parts` slices of about equal size, each ending just after
+// a newline (the last one at the end of `data`).
+std::vector<Slice> SplitOnLines(std::string_view data, int parts) {
+  std::vector<Slice> slices;
+  size_t begin = 0;
+  for (int i = 0; i < parts; ++i) {
+    size_t end = data.size();
+    if (i + 1 < parts) {
+      end = std::max(begin, data.size() * static_cast<size_t>(i + 1) / static_cast<size_t>(parts));
+      if (end > begin && data[end - 1] != '\n') {
+        const size_t newline = data.find('\n', end);
+        end = newline == std::string_view::npos ? data.size() : newline + 1;
+      }
+    }
+    Slice slice;
+    slice.data = data.substr(begin, end - begin);
+    CountLines(slice);
+    slices.push_back(slice);
+    begin = end;
+  }
+  return slices;
+}
+
+// Rewrites line timestamps to the wall-clock time at which they are about to
+// be sent. One per connection; not thread-safe.
+class SendTimeStamper final {
+ public:
+  explicit SendTimeStamper(StampFormat format) : format_(format) {}
+
+  // Appends `line` (terminator included) to `out` with its timestamp replaced
+  // by the current time: the second CSV field, or the value of the JSON
+  // "timestamp" key. Other lines (NMEA, unrecognizable) are appended
+  // unchanged.
+  void AppendStamped(std::string_view line, std::string* out) {
+    size_t value_begin = std::string_view::npos;
+    size_t value_end = std::string_view::npos;
+    bool json = false;
+    if (line.starts_with('$')) {
+      // NMEA: no stamp (see the usage text).
+    } else if (line.starts_with('{')) {
+      json = true;
+      FindJsonTimestamp(line, &value_begin, &value_end);
+    } else {
+      const size_t first = line.find(',');
+      if (first != std::string_view::npos) {
+        const size_t second = line.find(',', first + 1);
+        if (second != std::string_view::npos) {
+          value_begin = first + 1;
+          value_end = second;
+        }
+      }
+    }
+    if (value_begin == std::string_view::npos) {
+      out->append(line);
+      return;
+    }
+    out->append(line.substr(0, value_begin));
+    AppendStamp(json, out);
+    out->append(line.substr(value_end));
+  }
+
+ private:
+  static void FindJsonTimestamp(std::string_view line, size_t* begin, size_t* end) {
+    constexpr std::string_view kKey = "\"timestamp\"";
+    size_t pos = line.find(kKey);
+    if (pos == std::string_view::npos) return;
+    pos += kKey.size();
+    while (pos < line.size() && (line[pos] == ' ' || line[pos] == ':' || line[pos] == '\t')) ++pos;
+    if (pos >= line.size()) return;
+    size_t stop;
+    if (line[pos] == '"') {
+      stop = line.find('"', pos + 1);
+      if (stop == std::string_view::npos) return;
+      ++stop;
+    } else {
+      stop = line.find_first_of(",} \t\r\n", pos);
+      if (stop == std::string_view::npos) return;
+    }
+    *begin = pos;
+    *end = stop;
+  }
+
+  void AppendStamp(bool json, std::string* out) {
+    int64_t now_ns = WallClockNs();
+    if (format_ == StampFormat::kUnixMillis) {
+      AppendInt(now_ns / 1'000'000, out);
+      return;
+    }
+    // Strictly increasing, so that two lines of one vehicle sent within the
+    // clock's resolution are not taken for duplicates by the gateway.
+    now_ns = std::max(now_ns, last_ns_ + 1);
+    last_ns_ = now_ns;
+    const int64_t minute = now_ns / 60'000'000'000;
+    if (minute != cached_minute_) CacheMinute(minute);
+    if (json) out->push_back('"');
+    out->append(minute_prefix_);
+    const int64_t ns_in_minute = now_ns % 60'000'000'000;
+    AppendPadded(ns_in_minute / 1'000'000'000, 2, out);
+    out->push_back('.');
+    AppendPadded(ns_in_minute % 1'000'000'000, 9, out);
+    out->push_back('Z');
+    if (json) out->push_back('"');
+  }
+
+  // Formatting the date costs more than the rest of the line; it changes
+  // once a minute.
+  void CacheMinute(int64_t minute) {
+    using std::chrono::minutes;
+    const std::chrono::sys_time<minutes> time{minutes{minute}};
+    const std::chrono::sys_days day = std::chrono::floor<std::chrono::days>(time);
+    const std::chrono::year_month_day ymd{day};
+    const int64_t minute_of_day = (time - day).count();
+    minute_prefix_.clear();
+    AppendPadded(static_cast<int>(ymd.year()), 4, &minute_prefix_);
+    minute_prefix_.push_back('-');
+    AppendPadded(static_cast<unsigned>(ymd.month()), 2, &minute_prefix_);
+    minute_prefix_.push_back('-');
+    AppendPadded(static_cast<unsigned>(ymd.day()), 2, &minute_prefix_);
+    minute_prefix_.push_back('T');
+    AppendPadded(minute_of_day / 60, 2, &minute_prefix_);
+    minute_prefix_.push_back(':');
+    AppendPadded(minute_of_day % 60, 2, &minute_prefix_);
+    minute_prefix_.push_back(':');
+    cached_minute_ = minute;
+  }
+
+  static void AppendInt(int64_t value, std::string* out) {
+    std::array<char, 24> buf;
+    const auto result = std::to_chars(buf.data(), buf.data() + buf.size(), value);
+    out->append(buf.data(), result.ptr);
+  }
+
+  static void AppendPadded(int64_t value, int width, std::string* out) {
+    std::array<char, 24> buf;
+    const auto result = std::to_chars(buf.data(), buf.data() + buf.size(), value);
+    const auto digits = static_cast<int>(result.ptr - buf.data());
+    if (digits < width) out->append(static_cast<size_t>(width - digits), '0');
+    out->append(buf.data(), result.ptr);
+  }
+
+  StampFormat format_;
+  int64_t last_ns_ = 0;
+  int64_t cached_minute_ = -1;
+  std::string minute_prefix_;  // "YYYY-MM-DDTHH:MM:"
+};
+
+struct LoadOptions {
+  std::string target;  // for messages
+  int connections = 0;
+  int source_addresses = 0;
+  double rate = 0;  // lines/s; 0: unpaced
+  bool stamp = false;
+  StampFormat stamp_format = StampFormat::kRfc3339Nanos;
+  size_t write_bytes = 0;
+  double max_seconds = 0;
+};
+
+class LoadRun;
+
+// One TCP connection sending one slice: one write in flight at a time, each
+// write ending on a line boundary when lines are counted out (paced or
+// stamped) and anywhere otherwise. Lives as long as the LoadRun, which
+// outlives io_context::run(), so handlers capture `this`.
+class LoadConnection final {
+ public:
+  LoadConnection(asio::io_context& io, int index, Slice slice, const LoadOptions& options,
+                 LoadRun& run);
+  LoadConnection(const LoadConnection&) = delete;
+  LoadConnection& operator=(const LoadConnection&) = delete;
+
+  // Binds to `source` (port chosen at connect time) and connects.
+  void Start(const tcp::endpoint& source, const tcp::endpoint& target);
+  // Allows `lines` more lines to be sent (paced mode). Returns true if the
+  // connection was out of credit, so that the caller must call SendMore().
+  bool Grant(int64_t lines);
+  // Starts the next write unless one is in flight, or closes after the last.
+  void SendMore();
+  // Closes the socket at once (deadline); pending handlers see the error.
+  void Abort();
+
+  int64_t ungranted() const { return finished_ ? 0 : slice_.lines - granted_; }
+  int64_t lines_sent() const { return lines_sent_; }
+  int64_t fix_lines_sent() const { return fix_lines_sent_; }
+  int64_t bytes_sent() const { return bytes_sent_; }
+  bool completed() const { return completed_; }
+
+ private:
+  void OnConnected(const std::error_code& ec);
+  void OnWritten(const std::error_code& ec, size_t bytes, int64_t lines, int64_t fix_lines);
+  void Close();
+  void Fail(std::string_view operation, const std::error_code& ec);
+
+  tcp::socket socket_;
+  const int index_;
+  const Slice slice_;
+  const LoadOptions& options_;
+  LoadRun& run_;
+  SendTimeStamper stamper_;
+  size_t position_ = 0;  // first byte not yet handed to a write
+  // Whether the line that begins at or before position_ is a $PFSID line.
+  bool open_line_is_identification_;
+  int64_t granted_ = 0;  // lines allowed so far
+  int64_t taken_ = 0;    // lines handed to writes so far
+  int64_t lines_sent_ = 0;
+  int64_t fix_lines_sent_ = 0;
+  int64_t bytes_sent_ = 0;
+  bool connected_ = false;
+  bool writing_ = false;
+  bool finished_ = false;   // closed, failed or aborted
+  bool completed_ = false;  // sent the whole slice and closed cleanly
+  std::string buffer_;      // stamped write in flight; untouched until it completes
+};
+
+// All connections, the pacer, the deadline and the totals.
+class LoadRun final {
+ public:
+  LoadRun(asio::io_context& io, std::vector<Slice> slices, LoadOptions options);
+  LoadRun(const LoadRun&) = delete;
+  LoadRun& operator=(const LoadRun&) = delete;
+
+  void Start(const tcp::endpoint& target);
+
+  // Callbacks of the connections.
+  void OnConnectDone();
+  void OnWriteStarted();
+  void OnWritten();
+  void OnFinished();
+  void OnFailed(int index, std::string_view operation, const std::error_code& ec);
+
+  int connections() const { return static_cast<int>(connections_.size()); }
+  int failed() const { return failed_; }
+  bool timed_out() const { return timed_out_; }
+  int64_t lines_sent() const;
+  int64_t fix_lines_sent() const;
+  int64_t bytes_sent() const;
+  int64_t first_send_unix_ns() const { return first_send_unix_ns_; }
+  int64_t last_send_unix_ns() const { return last_send_unix_ns_; }
+  // Seconds from the first write to the last write's completion.
+  double send_seconds() const {
+    return std::chrono::duration<double>(last_send_ - first_send_).count();
+  }
+
+ private:
+  void Tick();
+
+  LoadOptions options_;
+  asio::steady_timer pacer_;
+  asio::steady_timer deadline_;
+  std::vector<std::unique_ptr<LoadConnection>> connections_;
+  int pending_connects_ = 0;
+  int unfinished_ = 0;
+  int failed_ = 0;
+  bool timed_out_ = false;
+  bool sending_started_ = false;
+  Clock::time_point first_send_;
+  Clock::time_point last_send_;
+  int64_t first_send_unix_ns_ = 0;
+  int64_t last_send_unix_ns_ = 0;
+  // Pacing: line k (over all connections) is due k / rate seconds after
+  // pace_start_; scheduled_ lines were granted so far.
+  Clock::time_point pace_start_;
+  int64_t scheduled_ = 0;
+  size_t cursor_ = 0;  // round-robin position
+  std::vector<LoadConnection*> granted_this_tick_;
+};
+
+LoadConnection::LoadConnection(asio::io_context& io, int index, Slice slice,
+                               const LoadOptions& options, LoadRun& run)
+    : socket_(io),
+      index_(index),
+      slice_(slice),
+      options_(options),
+      run_(run),
+      stamper_(options.stamp_format),
+      open_line_is_identification_(slice.data.starts_with("$PFSID")) {}
+
+void LoadConnection::Start(const tcp::endpoint& source, const tcp::endpoint& target) {
+  std::error_code ec;
+  socket_.open(target.protocol(), ec);
+  if (!ec) {
+    // Without this, bind() reserves a source port for every (address, any
+    // destination) and the ephemeral range runs out after ~28k connections
+    // per source address; with it the port is picked at connect() per
+    // 4-tuple. Older kernels lack it, which only lowers the limit.
+    const int one = 1;
+    ::setsockopt(socket_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    socket_.bind(source, ec);
+    if (ec) {
+      Fail(absl::StrCat("bind ", source.address().to_string()), ec);
+      run_.OnConnectDone();
+      return;
+    }
+  }
+  if (ec) {
+    Fail("open", ec);
+    run_.OnConnectDone();
+    return;
+  }
+  socket_.async_connect(target,
+                        [this](const std::error_code& connect_ec) { OnConnected(connect_ec); });
+}
+
+bool LoadConnection::Grant(int64_t lines) {
+  const bool idle = granted_ == taken_;
+  granted_ += lines;
+  return idle;
+}
+
+void LoadConnection::OnConnected(const std::error_code& ec) {
+  if (finished_) {
+    run_.OnConnectDone();
+    return;
+  }
+  if (ec) {
+    Fail("connect", ec);
+  } else {
+    connected_ = true;
+    // Paced bursts are small; Nagle would hold them back and add latency.
+    std::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+  }
+  run_.OnConnectDone();
+  SendMore();
+}
+
+void LoadConnection::SendMore() {
+  if (!connected_ || writing_ || finished_) return;
+  if (position_ == slice_.data.size()) {
+    Close();
+    return;
+  }
+  const std::string_view rest = slice_.data.substr(position_);
+  std::string_view chunk;
+  int64_t lines = 0;
+  int64_t fix_lines = 0;
+  const bool unpaced = options_.rate == 0;
+  if (unpaced && !options_.stamp) {
+    // Whole slice granted and sent as is: a write needs no line boundary. A
+    // line counts as sent with the write that carries its newline.
+    chunk = rest.substr(0, options_.write_bytes);
+    for (size_t newline = chunk.find('\n'); newline != std::string_view::npos;
+         newline = chunk.find('\n', newline + 1)) {
+      ++lines;
+      if (!open_line_is_identification_) ++fix_lines;
+      open_line_is_identification_ = rest.substr(newline + 1).starts_with("$PFSID");
+    }
+    position_ += chunk.size();
+    taken_ += lines;
+  } else {
+    const int64_t allowed = unpaced ? slice_.lines - taken_ : granted_ - taken_;
+    if (allowed == 0) return;
+    buffer_.clear();
+    size_t end = 0;
+    while (lines < allowed && end < rest.size() &&
+           (options_.stamp ? buffer_.size() : end) < options_.write_bytes) {
+      const size_t newline = rest.find('\n', end);
+      const size_t line_end = newline == std::string_view::npos ? rest.size() : newline + 1;
+      const std::string_view line = rest.substr(end, line_end - end);
+      if (options_.stamp) stamper_.AppendStamped(line, &buffer_);
+      if (!line.starts_with("$PFSID")) ++fix_lines;
+      ++lines;
+      end = line_end;
+    }
+    chunk = options_.stamp ? std::string_view(buffer_) : rest.substr(0, end);
+    position_ += end;
+    taken_ += lines;
+  }
+  writing_ = true;
+  run_.OnWriteStarted();
+  asio::async_write(socket_, asio::buffer(chunk.data(), chunk.size()),
+                    [this, lines, fix_lines](const std::error_code& ec, size_t bytes) {
+                      OnWritten(ec, bytes, lines, fix_lines);
+                    });
+}
+
+void LoadConnection::OnWritten(const std::error_code& ec, size_t bytes, int64_t lines,
+                               int64_t fix_lines) {
+  writing_ = false;
+  if (finished_) return;  // aborted meanwhile; already accounted for
+  if (ec) {
+    Fail("write", ec);
+    return;
+  }
+  lines_sent_ += lines;
+  fix_lines_sent_ += fix_lines;
+  bytes_sent_ += static_cast<int64_t>(bytes);
+  run_.OnWritten();
+  SendMore();
+}
+
+void LoadConnection::Close() {
+  finished_ = true;
+  // The send-side shutdown tells the gateway we are done: it reads end of
+  // stream right after our last line. close() then returns at once; the
+  // kernel still delivers whatever is queued.
+  std::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) {
+    finished_ = false;
+    Fail("shutdown", ec);
+    return;
+  }
+  socket_.close(ec);
+  completed_ = true;
+  run_.OnFinished();
+}
+
+void LoadConnection::Abort() {
+  if (finished_) return;
+  finished_ = true;
+  std::error_code ignored;
+  socket_.close(ignored);
+  run_.OnFinished();
+}
+
+void LoadConnection::Fail(std::string_view operation, const std::error_code& ec) {
+  if (finished_) return;
+  finished_ = true;
+  std::error_code ignored;
+  socket_.close(ignored);
+  run_.OnFailed(index_, operation, ec);
+  run_.OnFinished();
+}
+
+LoadRun::LoadRun(asio::io_context& io, std::vector<Slice> slices, LoadOptions options)
+    : options_(std::move(options)), pacer_(io), deadline_(io) {
+  connections_.reserve(slices.size());
+  for (size_t i = 0; i < slices.size(); ++i) {
+    connections_.push_back(
+        std::make_unique<LoadConnection>(io, static_cast<int>(i), slices[i], options_, *this));
+  }
+}
+
+void LoadRun::Start(const tcp::endpoint& target) {
+  pending_connects_ = connections();
+  unfinished_ = connections();
+  deadline_.expires_after(std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(options_.max_seconds)));
+  deadline_.async_wait([this](const std::error_code& ec) {
+    if (ec) return;
+    timed_out_ = true;
+    pacer_.cancel();
+    for (auto& connection : connections_) connection->Abort();
+  });
+  for (int i = 0; i < connections(); ++i) {
+    tcp::endpoint source(
+        target.address().is_v6()
+            ? asio::ip::address(asio::ip::address_v6::loopback())
+            : asio::ip::address(asio::ip::address_v4(
+                  0x7F000001u + static_cast<uint32_t>(i % options_.source_addresses))),
+        0);
+    connections_[i]->Start(source, target);
+  }
+}
+
+void LoadRun::OnConnectDone() {
+  // Pacing starts when every connection is up, so that connect time does not
+  // turn into a burst at the start.
+  if (--pending_connects_ == 0 && options_.rate > 0 && !timed_out_) {
+    pace_start_ = Clock::now();
+    Tick();
+  }
+}
+
+void LoadRun::OnWriteStarted() {
+  if (sending_started_) return;
+  sending_started_ = true;
+  first_send_ = Clock::now();
+  first_send_unix_ns_ = WallClockNs();
+  last_send_ = first_send_;
+  last_send_unix_ns_ = first_send_unix_ns_;
+}
+
+void LoadRun::OnWritten() {
+  last_send_ = Clock::now();
+  last_send_unix_ns_ = WallClockNs();
+}
+
+void LoadRun::OnFinished() {
+  if (--unfinished_ == 0) {
+    // Nothing left to pace or to cut short: let io_context::run() return.
+    pacer_.cancel();
+    deadline_.cancel();
+  }
+}
+
+void LoadRun::OnFailed(int index, std::string_view operation, const std::error_code& ec) {
+  ++failed_;
+  absl::FPrintF(stderr, "%s: connection %d: %s %s: %s\n", kProgram, index, operation,
+                options_.target, ec.message());
+}
+
+void LoadRun::Tick() {
+  const Clock::time_point now = Clock::now();
+  const double elapsed_s = std::chrono::duration<double>(now - pace_start_).count();
+  // Line 0 is due at once, line k at k / rate.
+  const auto due_total = static_cast<int64_t>(std::floor(options_.rate * elapsed_s)) + 1;
+  int64_t due = due_total - scheduled_;
+  granted_this_tick_.clear();
+  // Lines go round-robin, one at a time, so every connection gets its share
+  // of a burst; a connection whose slice is exhausted is skipped. The scan
+  // is bounded: a whole round without a taker means every slice is granted.
+  size_t idle_scans = 0;
+  while (due > 0 && idle_scans < connections_.size()) {
+    LoadConnection* connection = connections_[cursor_].get();
+    cursor_ = (cursor_ + 1) % connections_.size();
+    if (connection->ungranted() == 0) {
+      ++idle_scans;
+      continue;
+    }
+    idle_scans = 0;
+    if (connection->Grant(1)) granted_this_tick_.push_back(connection);
+    --due;
+    ++scheduled_;
+  }
+  // Granting first and sending afterwards puts everything a connection got in
+  // this tick into one write.
+  for (LoadConnection* connection : granted_this_tick_) connection->SendMore();
+  if (idle_scans >= connections_.size() || unfinished_ == 0) return;
+
+  // Sleep until the next line falls due (low rates), but at least one tick
+  // (high rates send what accumulated as one burst).
+  const auto next_due =
+      pace_start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                        static_cast<double>(scheduled_) / options_.rate));
+  pacer_.expires_at(std::max(now + kPaceTick, next_due));
+  pacer_.async_wait([this](const std::error_code& ec) {
+    if (!ec) Tick();
+  });
+}
+
+int64_t LoadRun::lines_sent() const {
+  int64_t total = 0;
+  for (const auto& connection : connections_) total += connection->lines_sent();
+  return total;
+}
+
+int64_t LoadRun::fix_lines_sent() const {
+  int64_t total = 0;
+  for (const auto& connection : connections_) total += connection->fix_lines_sent();
+  return total;
+}
+
+int64_t LoadRun::bytes_sent() const {
+  int64_t total = 0;
+  for (const auto& connection : connections_) total += connection->bytes_sent();
+  return total;
+}
+
+// Splits "host:port" or "[v6-address]:port".
+std::optional<std::pair<std::string, std::string>> SplitHostPort(std::string_view target) {
+  const size_t colon = target.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == target.size()) {
+    return std::nullopt;
+  }
+  std::string_view host = target.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::make_pair(std::string(host), std::string(target.substr(colon + 1)));
+}
+
+std::optional<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string data;
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0) return std::nullopt;
+  data.resize(static_cast<size_t>(size));
+  in.seekg(0, std::ios::beg);
+  if (!in.read(data.data(), size)) return std::nullopt;
+  return data;
+}
+
+int Fail(std::string_view message) {
+  absl::FPrintF(stderr, "%s: %s\n", kProgram, message);
+  return 2;
+}
+
+int Run() {
+  LoadOptions options;
+  options.target = absl::GetFlag(FLAGS_target);
+  options.connections = absl::GetFlag(FLAGS_connections);
+  options.source_addresses = absl::GetFlag(FLAGS_source_addresses);
+  options.rate = absl::GetFlag(FLAGS_rate);
+  options.stamp = absl::GetFlag(FLAGS_stamp_send_time);
+  options.max_seconds = absl::GetFlag(FLAGS_max_seconds);
+  const std::string file = absl::GetFlag(FLAGS_file);
+  const int64_t generate = absl::GetFlag(FLAGS_generate);
+  const int32_t write_bytes = absl::GetFlag(FLAGS_write_bytes);
+  const std::string format_name = absl::GetFlag(FLAGS_format);
+  const std::string stamp_format = absl::GetFlag(FLAGS_stamp_format);
+
+  if (options.connections < 1 || options.connections > 1'000'000) {
+    return Fail("--connections must be in [1, 1000000]");
+  }
+  if (options.source_addresses == 0) {
+    options.source_addresses =
+        (options.connections + kConnectionsPerSourceAddress - 1) / kConnectionsPerSourceAddress;
+  }
+  if (options.source_addresses < 1 || options.source_addresses > 254) {
+    return Fail("--source_addresses must be in [0, 254]");
+  }
+  if (!std::isfinite(options.rate) || options.rate < 0) {
+    return Fail("--rate must be a finite number >= 0");
+  }
+  if (!std::isfinite(options.max_seconds) || options.max_seconds <= 0) {
+    return Fail("--max_seconds must be > 0");
+  }
+  if (write_bytes < 1024) return Fail("--write_bytes must be at least 1024");
+  options.write_bytes = static_cast<size_t>(write_bytes);
+  if (stamp_format == "rfc3339") {
+    options.stamp_format = StampFormat::kRfc3339Nanos;
+  } else if (stamp_format == "unix_ms") {
+    options.stamp_format = StampFormat::kUnixMillis;
+  } else {
+    return Fail(
+        absl::StrCat("--stamp_format must be rfc3339 or unix_ms, not '", stamp_format, "'"));
+  }
+  if (file.empty() == (generate == 0)) return Fail("give exactly one of --file and --generate");
+  if (generate < 0) return Fail("--generate must be positive");
+
+  // Refuse anything but loopback before reading or generating gigabytes.
+  const auto host_port = SplitHostPort(options.target);
+  if (!host_port.has_value()) {
+    return Fail(absl::StrCat("--target must be host:port, not '", options.target, "'"));
+  }
+  asio::io_context io(1);
+  tcp::endpoint target;
+  {
+    tcp::resolver resolver(io);
+    std::error_code ec;
+    const tcp::resolver::results_type endpoints =
+        resolver.resolve(host_port->first, host_port->second, ec);
+    if (ec || endpoints.empty()) {
+      return Fail(absl::StrCat("cannot resolve --target ", options.target, ": ", ec.message()));
+    }
+    for (const auto& entry : endpoints) {
+      if (!entry.endpoint().address().is_loopback()) {
+        return Fail(absl::StrCat("--target ", options.target, " resolves to ",
+                                 entry.endpoint().address().to_string(),
+                                 ", which is not loopback (127.0.0.0/8 or ::1); refusing"));
+      }
+    }
+    target = endpoints.begin()->endpoint();
+  }
+
+  std::vector<std::string> generated;
+  std::string file_data;
+  std::vector<Slice> slices;
+  if (generate > 0) {
+    GenerateOptions generate_options;
+    generate_options.lines = generate;
+    if (format_name == "csv") {
+      generate_options.format = LineFormat::kCsv;
+    } else if (format_name == "json") {
+      generate_options.format = LineFormat::kJson;
+    } else if (format_name == "nmea") {
+      generate_options.format = LineFormat::kNmea;
+    } else if (format_name == "mixed") {
+      generate_options.format = LineFormat::kMixed;
+    } else {
+      return Fail(
+          absl::StrCat("--format must be csv, json, nmea or mixed, not '", format_name, "'"));
+    }
+    generate_options.vehicles = absl::GetFlag(FLAGS_vehicles);
+    generate_options.connections = options.connections;
+    generate_options.vehicle_prefix = absl::GetFlag(FLAGS_vehicle_prefix);
+    generate_options.seed = absl::GetFlag(FLAGS_seed);
+    if (generate_options.vehicles < 1) return Fail("--vehicles must be at least 1");
+    const int max_vehicle = std::max(generate_options.vehicles, options.connections) - 1;
+    if (!IsValidVehicleId(absl::StrCat(generate_options.vehicle_prefix, max_vehicle))) {
+      return Fail(absl::StrCat("--vehicle_prefix '", generate_options.vehicle_prefix,
+                               "' gives invalid vehicle ids: 1-64 chars of [A-Za-z0-9._:-]"));
+    }
+    generated = GenerateSlices(generate_options);
+    for (const std::string& data : generated) {
+      Slice slice;
+      slice.data = data;
+      CountLines(slice);
+      slices.push_back(slice);
+    }
+  } else {
+    std::optional<std::string> data = ReadWholeFile(file);
+    if (!data.has_value()) return Fail(absl::StrCat("cannot read --file ", file));
+    file_data = *std::move(data);
+    // An unterminated last line would be dropped by the gateway.
+    if (!file_data.empty() && file_data.back() != '\n') file_data.push_back('\n');
+    slices = SplitOnLines(file_data, options.connections);
+  }
+
+  LoadRun run(io, std::move(slices), options);
+  run.Start(target);
+  io.run();
+
+  const double seconds = run.send_seconds();
+  const double per_second = seconds > 0 ? 1.0 / seconds : 0.0;
+  absl::PrintF(
+      "%s: connections=%d failed=%d timed_out=%d lines=%d fix_lines=%d bytes=%d seconds=%.3f "
+      "lines_per_s=%.0f mb_per_s=%.1f first_send_unix_ns=%d last_send_unix_ns=%d\n",
+      kProgram, run.connections(), run.failed(), run.timed_out() ? 1 : 0, run.lines_sent(),
+      run.fix_lines_sent(), run.bytes_sent(), seconds,
+      static_cast<double>(run.lines_sent()) * per_second,
+      static_cast<double>(run.bytes_sent()) * per_second / 1e6, run.first_send_unix_ns(),
+      run.last_send_unix_ns());
+  std::fflush(stdout);
+  return run.failed() == 0 && !run.timed_out() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace fixstream::clients
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(fixstream::clients::kUsage);
+  absl::FlagsUsageConfig usage_config;
+  // By default --help lists only flags of a file named after the program;
+  // ours live in load.cc.
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "clients/load.cc");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  usage_config.normalize_filename = [](absl::string_view file) {
+    const size_t clients = file.rfind("clients/");
+    return std::string(clients == absl::string_view::npos ? file : file.substr(clients));
+  };
+  absl::SetFlagsUsageConfig(usage_config);
+  const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() > 1) {
+    absl::FPrintF(stderr, "%s: unexpected argument '%s' (see --help)\n",
+                  fixstream::clients::kProgram, args[1]);
+    return 2;
+  }
+  return fixstream::clients::Run();
+}
