@@ -1,5 +1,9 @@
 #include "gateway/device_server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -21,6 +25,17 @@ namespace fixstream::gateway {
 
 using asio::ip::tcp;
 
+namespace {
+
+// The batch a read's records are encoded into. It only lives during one
+// handler (filled, published, cleared), so one per I/O thread serves every
+// connection of that thread: idle connections hold no batch memory.
+thread_local RecordBatch tls_batch;
+
+std::chrono::nanoseconds ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
+
+}  // namespace
+
 struct DeviceServer::Impl {
   Impl(DeviceServerOptions o, Hub& h, IngestCounters& c)
       : options(std::move(o)),
@@ -28,17 +43,20 @@ struct DeviceServer::Impl {
         counters(c),
         accept_strand(asio::make_strand(io)),
         acceptor(accept_strand),
-        retry_timer(accept_strand) {}
+        retry_timer(accept_strand),
+        sweep_timer(accept_strand) {}
 
   void Accept();
-  void Register(uint64_t id, std::weak_ptr<DeviceSession> session) {
-    absl::MutexLock lock(&mu);
-    sessions.emplace(id, std::move(session));
-  }
-  void Unregister(uint64_t id) {
-    absl::MutexLock lock(&mu);
-    sessions.erase(id);
-  }
+  void OnAccepted(tcp::socket socket);
+  void ScheduleSweep();
+  void Sweep();
+  void Unregister(uint64_t id, const asio::ip::address& source);
+  void CloseRefused(tcp::socket& socket, CloseReason reason);
+
+  struct SessionEntry {
+    std::weak_ptr<DeviceSession> session;
+    DeviceSession* raw;  // for the sweep's atomics; valid while `session` locks
+  };
 
   const DeviceServerOptions options;
   Hub& hub;
@@ -47,13 +65,18 @@ struct DeviceServer::Impl {
   asio::strand<asio::io_context::executor_type> accept_strand;
   tcp::acceptor acceptor;
   asio::steady_timer retry_timer;
+  asio::steady_timer sweep_timer;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_connection_id{1};
   bool stopped = false;  // control thread only
+  // Accept-error logging state, accept strand only.
+  absl::Time last_accept_error_log = absl::InfinitePast();
+  uint64_t accept_errors_suppressed = 0;
 
-  absl::Mutex mu;
-  absl::flat_hash_map<uint64_t, std::weak_ptr<DeviceSession>> sessions ABSL_GUARDED_BY(mu);
+  mutable absl::Mutex mu;
+  absl::flat_hash_map<uint64_t, SessionEntry> sessions ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<asio::ip::address, size_t> per_source ABSL_GUARDED_BY(mu);
 };
 
 // One vehicle connection. Runs on its socket's strand; owned by the
@@ -61,21 +84,28 @@ struct DeviceServer::Impl {
 class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
                             private ingest::RecordSink {
  public:
-  DeviceSession(tcp::socket socket, uint64_t id, DeviceServer::Impl& server)
+  DeviceSession(tcp::socket socket, asio::ip::address source, uint64_t id,
+                DeviceServer::Impl& server)
       : socket_(std::move(socket)),
+        source_(std::move(source)),
         id_(id),
         server_(server),
         framer_(server.options.max_line_length),
-        parser_(ingest::LineParserOptions{server.options.pinned_format}) {}
+        parser_(ingest::LineParserOptions{.pinned_format = server.options.pinned_format,
+                                          .fix_time_window = server.options.fix_time_window}) {
+    last_read_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
+  }
 
   asio::any_io_executor executor() { return socket_.get_executor(); }
+  const asio::ip::address& source() const { return source_; }
 
   void Start() {
     if (closed_) return;
     asio::error_code ec;
     socket_.non_blocking(true, ec);
+    if (!ec) SetKeepalive();
     if (ec) {
-      Close();
+      Close(CloseReason::kError);
       return;
     }
     WaitReadable();
@@ -87,11 +117,61 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
       if (self->closed_) return;
       self->ReadAvailable(/*budget=*/SIZE_MAX);
-      self->Close();
+      self->Close(CloseReason::kShutdown);
     });
   }
 
+  // Closes for a timeout unless the connection has become active again by
+  // the time this runs on the strand. May be called from any thread.
+  void Expire(CloseReason reason) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), reason] {
+      if (self->closed_) return;
+      // Bytes that already arrived still count as activity and get parsed.
+      switch (self->ReadAvailable(self->server_.options.read_budget)) {
+        case ReadState::kPeerClosed:
+          self->Close(CloseReason::kPeerClosed);
+          return;
+        case ReadState::kError:
+          self->Close(CloseReason::kError);
+          return;
+        case ReadState::kWouldBlock:
+        case ReadState::kBudgetSpent:
+          break;
+      }
+      if (self->Expired(reason, absl::GetCurrentTimeNanos())) self->Close(reason);
+    });
+  }
+
+  // Thread-safe check of the timeouts, for the server's sweep.
+  bool Expired(CloseReason reason, int64_t now_ns) const {
+    const DeviceServerOptions& o = server_.options;
+    if (reason == CloseReason::kIdleTimeout) {
+      return o.idle_timeout > absl::ZeroDuration() &&
+             now_ns - last_read_ns_.load(std::memory_order_relaxed) >=
+                 absl::ToInt64Nanoseconds(o.idle_timeout);
+    }
+    const int64_t since = partial_since_ns_.load(std::memory_order_relaxed);
+    return o.line_timeout > absl::ZeroDuration() && since != 0 &&
+           now_ns - since >= absl::ToInt64Nanoseconds(o.line_timeout);
+  }
+
  private:
+  void SetKeepalive() {
+    const DeviceServerOptions& o = server_.options;
+    const int fd = socket_.native_handle();
+    const int on = 1;
+    const int idle = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(o.keepalive_idle)));
+    const int interval =
+        static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(o.keepalive_interval)));
+    const int probes = std::max(1, o.keepalive_probes);
+    // Best effort: a socket that refuses keepalive still works, and the idle
+    // timeout bounds how long a vanished peer can hold it.
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+  }
+
   void WaitReadable() {
     socket_.async_wait(
         tcp::socket::wait_read,
@@ -101,7 +181,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   void OnReadable(const asio::error_code& ec) {
     if (closed_) return;
     if (ec) {
-      Close();
+      Close(CloseReason::kError);
       return;
     }
     switch (ReadAvailable(server_.options.read_budget)) {
@@ -114,38 +194,44 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
         asio::post(socket_.get_executor(),
                    [self = shared_from_this()] { self->OnReadable(asio::error_code()); });
         return;
-      case ReadState::kClosed:
-        Close();
+      case ReadState::kPeerClosed:
+        Close(CloseReason::kPeerClosed);
+        return;
+      case ReadState::kError:
+        Close(CloseReason::kError);
         return;
     }
   }
 
-  enum class ReadState { kWouldBlock, kBudgetSpent, kClosed };
+  enum class ReadState { kWouldBlock, kBudgetSpent, kPeerClosed, kError };
 
   // Reads until the socket would block, the peer closed, or `budget` bytes
   // were read. Every read's records are published as one batch.
   ReadState ReadAvailable(size_t budget) {
     size_t total = 0;
-    ReadState state = ReadState::kWouldBlock;
     for (;;) {
       absl::Span<char> space = framer_.PrepareWrite(server_.options.read_chunk);
       asio::error_code ec;
       const size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-      if (ec) {  // eof, reset, ...
-        state = ReadState::kClosed;
-        break;
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        return ReadState::kWouldBlock;
       }
+      if (ec == asio::error::eof) return ReadState::kPeerClosed;
+      if (ec) return ReadState::kError;
       framer_.CommitWrite(n);
       bytes_read_ += n;
-      ProcessLines(absl::GetCurrentTimeNanos());
-      total += n;
-      if (total >= budget) {
-        state = ReadState::kBudgetSpent;
-        break;
+      const int64_t now = absl::GetCurrentTimeNanos();
+      last_read_ns_.store(now, std::memory_order_relaxed);
+      ProcessLines(now);
+      // A partial line starts the line timeout; completing it stops it.
+      if (framer_.buffered() == 0) {
+        partial_since_ns_.store(0, std::memory_order_relaxed);
+      } else if (partial_since_ns_.load(std::memory_order_relaxed) == 0) {
+        partial_since_ns_.store(now, std::memory_order_relaxed);
       }
+      total += n;
+      if (total >= budget) return ReadState::kBudgetSpent;
     }
-    return state;
   }
 
   void ProcessLines(int64_t receive_time_unix_ns) {
@@ -166,17 +252,18 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   }
 
   void OnRecord(const ingest::LocationRecord& record) override {
-    batch_.Add(record, receive_time_unix_ns_, id_);
+    tls_batch.Add(record, receive_time_unix_ns_, id_);
   }
 
   void Publish() {
-    if (batch_.empty()) return;
-    const Hub::PublishResult result = server_.hub.Publish(batch_);
+    RecordBatch& batch = tls_batch;
+    if (batch.empty()) return;
+    const Hub::PublishResult result = server_.hub.Publish(batch);
     records_published_ += result.published;
     records_duplicate_ += result.duplicates;
     records_late_ += result.late;
     records_dropped_ += result.refused;
-    batch_.Clear();
+    batch.Clear();
   }
 
   void FlushCounters() {
@@ -196,9 +283,12 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     uint64_t discarded = framer_.bytes_discarded() - discarded_reported_;
     discarded_reported_ = framer_.bytes_discarded();
     add(c.bytes_discarded, discarded);
+    uint64_t framed = framer_.bytes_framed() - framed_reported_;
+    framed_reported_ = framer_.bytes_framed();
+    add(c.bytes_framed, framed);
   }
 
-  void Close() {
+  void Close(CloseReason reason) {
     if (closed_) return;
     closed_ = true;
     // A partial line at close is dropped and counted (see docs/PROTOCOL.md).
@@ -212,26 +302,34 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
         ++lines_[static_cast<size_t>(ingest::LineOutcome::kTooLong)];
         break;
     }
+    framer_.ReleaseIfEmpty();
+    receive_time_unix_ns_ = absl::GetCurrentTimeNanos();
     parser_.Flush(*this);
+    FlushCounters();
     Publish();
     FlushCounters();
     asio::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
-    server_.counters.connections_closed.fetch_add(1, std::memory_order_relaxed);
-    server_.counters.connections_active.fetch_sub(1, std::memory_order_relaxed);
-    server_.Unregister(id_);
+    IngestCounters& c = server_.counters;
+    c.connections_closed_by[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+    c.connections_closed.fetch_add(1, std::memory_order_relaxed);
+    c.connections_active.fetch_sub(1, std::memory_order_relaxed);
+    server_.Unregister(id_, source_);
   }
 
   tcp::socket socket_;
+  const asio::ip::address source_;
   const uint64_t id_;
   DeviceServer::Impl& server_;
   ingest::LineFramer framer_;
   ingest::LineParser parser_;
-  RecordBatch batch_;
   int64_t receive_time_unix_ns_ = 0;
   bool closed_ = false;
-  // Counted locally, added to the shared counters once per wakeup.
+  // Read by the server's sweep from another thread.
+  std::atomic<int64_t> last_read_ns_{0};
+  std::atomic<int64_t> partial_since_ns_{0};  // 0: no partial line buffered
+  // Counted locally, added to the shared counters once per read.
   std::array<uint64_t, ingest::kLineOutcomeCount> lines_{};
   uint64_t bytes_read_ = 0;
   uint64_t records_published_ = 0;
@@ -239,30 +337,126 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   uint64_t records_late_ = 0;
   uint64_t records_dropped_ = 0;
   uint64_t discarded_reported_ = 0;
+  uint64_t framed_reported_ = 0;
 };
 
 void DeviceServer::Impl::Accept() {
-  acceptor.async_accept(
-      asio::make_strand(io), [this](const asio::error_code& ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-        if (ec) {
-          // EMFILE/ENFILE and friends: back off instead of spinning, and re-arm.
-          counters.accept_errors.fetch_add(1, std::memory_order_relaxed);
-          LogWarning(absl::StrCat("device accept failed: ", ec.message(), "; retrying in 100 ms"));
-          retry_timer.expires_after(std::chrono::milliseconds(100));
-          retry_timer.async_wait([this](const asio::error_code& timer_ec) {
-            if (!timer_ec && acceptor.is_open()) Accept();
-          });
-          return;
-        }
-        const uint64_t id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
-        counters.connections_accepted.fetch_add(1, std::memory_order_relaxed);
-        counters.connections_active.fetch_add(1, std::memory_order_relaxed);
-        auto session = std::make_shared<DeviceSession>(std::move(socket), id, *this);
-        Register(id, session);
-        asio::post(session->executor(), [session] { session->Start(); });
-        Accept();
+  acceptor.async_accept(asio::make_strand(io), [this](const asio::error_code& ec,
+                                                      tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      // EMFILE/ENFILE and friends: the pending connection stays in the
+      // backlog, so retrying at once would spin. Back off, log once per
+      // interval with a count, and re-arm.
+      counters.accept_errors.fetch_add(1, std::memory_order_relaxed);
+      const absl::Time now = absl::Now();
+      if (now - last_accept_error_log >= absl::Seconds(10)) {
+        LogWarning(absl::StrCat(
+            "device accept failed: ", ec.message(), "; retrying every 100 ms",
+            accept_errors_suppressed > 0
+                ? absl::StrCat(" (", accept_errors_suppressed, " similar errors in the last 10s)")
+                : ""));
+        last_accept_error_log = now;
+        accept_errors_suppressed = 0;
+      } else {
+        ++accept_errors_suppressed;
+      }
+      retry_timer.expires_after(std::chrono::milliseconds(100));
+      retry_timer.async_wait([this](const asio::error_code& timer_ec) {
+        if (!timer_ec && acceptor.is_open()) Accept();
       });
+      return;
+    }
+    OnAccepted(std::move(socket));
+    Accept();
+  });
+}
+
+void DeviceServer::Impl::CloseRefused(tcp::socket& socket, CloseReason reason) {
+  counters.connections_closed_by[static_cast<size_t>(reason)].fetch_add(1,
+                                                                        std::memory_order_relaxed);
+  counters.connections_closed.fetch_add(1, std::memory_order_relaxed);
+  // Linger 0: a reset frees the descriptor and kernel state at once, which is
+  // what a flood needs.
+  asio::error_code ignored;
+  socket.set_option(asio::socket_base::linger(true, 0), ignored);
+  socket.close(ignored);
+}
+
+void DeviceServer::Impl::OnAccepted(tcp::socket socket) {
+  counters.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  asio::error_code ec;
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) {  // the peer is already gone
+    CloseRefused(socket, CloseReason::kError);
+    return;
+  }
+  const asio::ip::address source = remote.address();
+  const uint64_t id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
+  std::shared_ptr<DeviceSession> session;
+  {
+    absl::MutexLock lock(&mu);
+    if (sessions.size() >= options.max_connections) {
+      CloseRefused(socket, CloseReason::kConnectionLimit);
+      return;
+    }
+    size_t& from_source = per_source[source];
+    if (options.max_connections_per_source > 0 &&
+        from_source >= options.max_connections_per_source) {
+      if (from_source == 0) per_source.erase(source);
+      CloseRefused(socket, CloseReason::kSourceLimit);
+      return;
+    }
+    ++from_source;
+    session = std::make_shared<DeviceSession>(std::move(socket), source, id, *this);
+    sessions.emplace(id, SessionEntry{session, session.get()});
+  }
+  counters.connections_active.fetch_add(1, std::memory_order_relaxed);
+  asio::post(session->executor(), [session] { session->Start(); });
+}
+
+void DeviceServer::Impl::Unregister(uint64_t id, const asio::ip::address& source) {
+  absl::MutexLock lock(&mu);
+  sessions.erase(id);
+  auto it = per_source.find(source);
+  if (it != per_source.end() && --it->second == 0) per_source.erase(it);
+}
+
+void DeviceServer::Impl::ScheduleSweep() {
+  absl::Duration shortest = absl::InfiniteDuration();
+  if (options.idle_timeout > absl::ZeroDuration()) shortest = options.idle_timeout;
+  if (options.line_timeout > absl::ZeroDuration()) {
+    shortest = std::min(shortest, options.line_timeout);
+  }
+  if (shortest == absl::InfiniteDuration()) return;
+  // A timeout fires at most a quarter of itself late, checked at most every
+  // second and at least every 10 ms.
+  const absl::Duration period = std::clamp(shortest / 4, absl::Milliseconds(10), absl::Seconds(1));
+  sweep_timer.expires_after(ToChrono(period));
+  sweep_timer.async_wait([this](const asio::error_code& ec) {
+    if (ec || !acceptor.is_open()) return;
+    Sweep();
+    ScheduleSweep();
+  });
+}
+
+// One pass over every connection's activity stamps, instead of a timer per
+// connection re-armed on every read.
+void DeviceServer::Impl::Sweep() {
+  const int64_t now = absl::GetCurrentTimeNanos();
+  std::vector<std::pair<std::shared_ptr<DeviceSession>, CloseReason>> expired;
+  {
+    absl::MutexLock lock(&mu);
+    for (auto& [id, entry] : sessions) {
+      for (CloseReason reason : {CloseReason::kIdleTimeout, CloseReason::kLineTimeout}) {
+        if (entry.raw->Expired(reason, now)) {
+          if (auto s = entry.session.lock()) expired.emplace_back(std::move(s), reason);
+          break;
+        }
+      }
+    }
+  }
+  for (auto& [session, reason] : expired) session->Expire(reason);
 }
 
 DeviceServer::DeviceServer(DeviceServerOptions options, Hub& hub, IngestCounters& counters)
@@ -294,7 +488,10 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
   }
   const uint16_t port = acceptor.local_endpoint().port();
   impl_->work.emplace(impl_->io.get_executor());
-  asio::post(impl_->accept_strand, [impl = impl_.get()] { impl->Accept(); });
+  asio::post(impl_->accept_strand, [impl = impl_.get()] {
+    impl->Accept();
+    impl->ScheduleSweep();
+  });
   size_t threads = impl_->options.io_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   for (size_t i = 0; i < threads; ++i) {
@@ -317,21 +514,30 @@ void DeviceServer::StopAccepting() {
     asio::error_code ignored;
     impl->acceptor.close(ignored);
     impl->retry_timer.cancel();
+    impl->sweep_timer.cancel();
     done.set_value();
   });
   done.get_future().wait();
 }
 
-void DeviceServer::Stop() {
+void DeviceServer::Stop(absl::Duration grace) {
   if (impl_->stopped) return;
   impl_->stopped = true;
   if (impl_->threads.empty()) return;  // never started
   StopAccepting();
+  if (grace > absl::ZeroDuration()) {
+    // Devices mid-transmission get to finish and close by themselves.
+    absl::MutexLock lock(&impl_->mu);
+    auto all_closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
+      return impl_->sessions.empty();
+    };
+    impl_->mu.AwaitWithTimeout(absl::Condition(&all_closed), grace);
+  }
   std::vector<std::shared_ptr<DeviceSession>> sessions;
   {
     absl::MutexLock lock(&impl_->mu);
-    for (auto& [id, weak] : impl_->sessions) {
-      if (auto s = weak.lock()) sessions.push_back(std::move(s));
+    for (auto& [id, entry] : impl_->sessions) {
+      if (auto s = entry.session.lock()) sessions.push_back(std::move(s));
     }
   }
   for (auto& s : sessions) s->Drain();

@@ -21,9 +21,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "gateway/hub.h"
 #include "gateway/ingest_counters.h"
 #include "ingest/location_record.h"
+#include "ingest/validate.h"
 
 namespace fixstream::gateway {
 
@@ -32,8 +34,20 @@ struct DeviceServerOptions {
   size_t io_threads = 0;                // 0: hardware concurrency
   size_t max_line_length = 4096;
   std::optional<ingest::SourceFormat> pinned_format;
-  size_t read_chunk = 64 * 1024;     // bytes per read(2)
-  size_t read_budget = 1024 * 1024;  // bytes per wakeup before yielding
+  ingest::FixTimeWindow fix_time_window;
+  size_t read_chunk = 64 * 1024;    // bytes per read(2)
+  size_t read_budget = 256 * 1024;  // bytes per wakeup before yielding to other connections
+  // Limits. A connection over a limit is accepted and closed at once.
+  size_t max_connections = 16384;
+  size_t max_connections_per_source = 1024;  // per remote IP address; 0: no limit
+  // Timeouts (0 disables). Idle: no bytes at all. Line: a partial line has
+  // been waiting for its newline this long (a slow-drip peer).
+  absl::Duration idle_timeout = absl::Minutes(5);
+  absl::Duration line_timeout = absl::Seconds(30);
+  // TCP keepalive probes find peers that vanished (power loss, coverage).
+  absl::Duration keepalive_idle = absl::Seconds(60);
+  absl::Duration keepalive_interval = absl::Seconds(10);
+  int keepalive_probes = 6;
 };
 
 class DeviceSession;
@@ -50,12 +64,13 @@ class DeviceServer final {
   // Binds, listens and starts the I/O threads. Returns the bound port.
   absl::StatusOr<uint16_t> Start();
 
-  // Stops accepting new connections; open connections keep being served.
+  // Stops accepting new connections (new ones are refused by the kernel);
+  // open connections keep being served.
   void StopAccepting();
-  // Closes every connection after reading what they have already sent
-  // (each session reads until its socket would block, publishes, and closes),
-  // then stops the I/O threads. Idempotent.
-  void Stop();
+  // Stops accepting, gives open connections up to `grace` to finish and
+  // close by themselves, then closes the rest after reading and publishing
+  // what they already sent, and stops the I/O threads. Idempotent.
+  void Stop(absl::Duration grace = absl::ZeroDuration());
 
   bool accepting() const { return accepting_.load(std::memory_order_acquire); }
   // Whether the connection with this id is open now. Thread-safe.

@@ -32,7 +32,6 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
         cursor_(cursor) {
     counters_.started.fetch_add(1, std::memory_order_relaxed);
     counters_.active.fetch_add(1, std::memory_order_relaxed);
-    streams_.Add();
     hub_.AddListener(this);
     // Headers go out at once, so a client knows the subscription is live
     // (registered with the hub) before the first record arrives.
@@ -253,6 +252,14 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
     }
     cursor = wanted;
   }
+  if (!streams_.TryAdd(options_.max_subscribers)) {
+    counters_.rejected_too_many.fetch_add(1, std::memory_order_relaxed);
+    return new ErrorReactor(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("the gateway already serves its maximum of ", options_.max_subscribers,
+                     " subscriptions; retry later or raise --max_subscribers")));
+  }
+  // The reactor owns the reserved slot and releases it in OnDone.
   return new SubscribeReactor(hub_, *std::move(filter), options_, counters_, streams_, cursor);
 }
 

@@ -31,6 +31,8 @@ struct SubscriptionOptions {
   size_t max_batch_records = 4096;   // records per response at most
   size_t max_batch_bytes = 1 << 20;  // encoded bytes per response at most
   SlowSubscriberPolicy slow_policy = SlowSubscriberPolicy::kGap;
+  // Concurrent Subscribe streams; more get RESOURCE_EXHAUSTED.
+  size_t max_subscribers = 1024;
 };
 
 // Counters of the subscription side, readable by tests and metrics.
@@ -39,6 +41,7 @@ struct SubscriptionCounters {
   std::atomic<uint64_t> started{0};
   std::atomic<uint64_t> rejected_invalid{0};       // INVALID_ARGUMENT
   std::atomic<uint64_t> rejected_out_of_range{0};  // start_sequence not retained / not assigned
+  std::atomic<uint64_t> rejected_too_many{0};      // RESOURCE_EXHAUSTED: max_subscribers
   std::atomic<uint64_t> gaps_sent{0};              // Gap notices (policy kGap)
   std::atomic<uint64_t> sequences_skipped{0};      // sequence numbers covered by gaps
   std::atomic<uint64_t> ended_ok{0};               // drained to the end (gateway shutdown)
@@ -53,9 +56,12 @@ struct SubscriptionCounters {
 // Thread-safe.
 class StreamTracker final {
  public:
-  void Add() {
+  // Reserves a slot for a new stream unless `limit` streams are live.
+  bool TryAdd(size_t limit) {
     absl::MutexLock lock(&mu_);
+    if (live_ >= limit) return false;
     ++live_;
+    return true;
   }
   void Remove() {
     absl::MutexLock lock(&mu_);
@@ -70,7 +76,7 @@ class StreamTracker final {
 
  private:
   absl::Mutex mu_;
-  int64_t live_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t live_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Thread safety: thread-safe; the hub and counters must outlive the service

@@ -65,6 +65,7 @@ bool LineFramer::Next(Frame* frame) {
     } else {
       frame->kind = Frame::Kind::kLine;
       frame->text = std::string_view(base + begin_, length);
+      bytes_framed_ += next_begin - begin_;
     }
     begin_ = next_begin;
     scanned_ = 0;

@@ -70,6 +70,9 @@ class LineFramer final {
   // Bytes of over-long or unterminated lines dropped so far (terminators of
   // dropped over-long lines included).
   uint64_t bytes_discarded() const { return bytes_discarded_; }
+  // Bytes of complete lines returned by Next(), terminators included. Every
+  // committed byte ends up either here, in bytes_discarded() or buffered().
+  uint64_t bytes_framed() const { return bytes_framed_; }
   size_t max_line_length() const { return max_line_length_; }
 
  private:
@@ -81,6 +84,7 @@ class LineFramer final {
   size_t scanned_ = 0;       // bytes after begin_ known to hold no '\n'
   bool discarding_ = false;  // inside an over-long line
   uint64_t bytes_discarded_ = 0;
+  uint64_t bytes_framed_ = 0;
 };
 
 }  // namespace fixstream::ingest

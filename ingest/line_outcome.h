@@ -35,6 +35,8 @@ enum class LineOutcome : uint8_t {
   kWrongFormat,     // line format differs from the listener's pinned format
   kTooLong,         // line longer than the maximum line length (rest discarded)
   kUnterminated,    // bytes without a final newline when the connection closed
+  kFixTooOld,       // fix time older than the accepted window before the receive time
+  kFixInFuture,     // fix time later than the accepted window after the receive time
   kCount,           // number of outcomes; not an outcome
 };
 

@@ -7,7 +7,7 @@
 namespace fixstream::ingest {
 
 struct LineParser::State {
-  explicit State(LineParserOptions opts) : options(opts) {}
+  explicit State(LineParserOptions opts) : options(opts), nmea(opts.fix_time_window) {}
   LineParserOptions options;
   NmeaSession nmea;
   JsonLineParser json;
@@ -39,6 +39,10 @@ LineOutcome LineParser::Parse(std::string_view line, int64_t receive_time_unix_n
     default:
       outcome = ParseCsvLine(line, &state.record);
       break;
+  }
+  if (outcome == LineOutcome::kPublished) {
+    outcome = CheckFixTime(state.record.fix_time_unix_ns, receive_time_unix_ns,
+                           state.options.fix_time_window);
   }
   if (outcome == LineOutcome::kPublished) {
     // A connection's records leave in the order its lines arrived: a pending

@@ -24,6 +24,7 @@
 
 #include "ingest/line_outcome.h"
 #include "ingest/location_record.h"
+#include "ingest/validate.h"
 
 namespace fixstream::ingest {
 
@@ -38,6 +39,8 @@ class RecordSink {
 struct LineParserOptions {
   // If set, lines of any other format are rejected as kWrongFormat.
   std::optional<SourceFormat> pinned_format;
+  // Accepted fix times around the receive time (default: any).
+  FixTimeWindow fix_time_window;
 };
 
 class LineParser final {

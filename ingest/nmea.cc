@@ -319,6 +319,11 @@ LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_
   const LineOutcome outcome =
       is_rmc ? ParseRmc(sentence, &scratch) : ParseGga(sentence, receive_time_unix_ns, &scratch);
   if (outcome != LineOutcome::kPublished) return outcome;
+  if (const LineOutcome window =
+          CheckFixTime(scratch.fix_time_unix_ns, receive_time_unix_ns, window_);
+      window != LineOutcome::kPublished) {
+    return window;
+  }
   scratch.set_vehicle_id(vehicle_id());
 
   // GGA carries no date (it was dated from the receive clock), so an RMC and

@@ -20,6 +20,7 @@
 #include "ingest/line_outcome.h"
 #include "ingest/line_parser.h"
 #include "ingest/location_record.h"
+#include "ingest/validate.h"
 
 namespace fixstream::ingest {
 
@@ -69,6 +70,7 @@ LineOutcome ParseNmeaAngle(std::string_view text, double* degrees);
 class NmeaSession final {
  public:
   NmeaSession() = default;
+  explicit NmeaSession(FixTimeWindow window) : window_(window) {}
   NmeaSession(const NmeaSession&) = delete;
   NmeaSession& operator=(const NmeaSession&) = delete;
 
@@ -80,6 +82,7 @@ class NmeaSession final {
   std::string_view vehicle_id() const { return {vehicle_id_.data(), vehicle_id_len_}; }
 
  private:
+  FixTimeWindow window_;
   std::array<char, kMaxVehicleIdLength> vehicle_id_{};
   uint8_t vehicle_id_len_ = 0;
   bool has_pending_ = false;

@@ -49,6 +49,8 @@ Drained Feed(size_t max_line_length, std::string_view input, const std::vector<s
   out.tail = framer.Finish();
   out.bytes_discarded = framer.bytes_discarded();
   EXPECT_EQ(framer.buffered(), 0u);
+  // Accounting: every input byte was framed or discarded, none twice.
+  EXPECT_EQ(framer.bytes_framed() + framer.bytes_discarded(), input.size());
   return out;
 }
 

@@ -39,7 +39,7 @@ TEST(LineParserTest, EmptyLine) {
   LineParser parser;
   RecordCollector sink;
   EXPECT_EQ(parser.Parse("", 0, sink), LineOutcome::kEmpty);
-  LineParser pinned(LineParserOptions{.pinned_format = SourceFormat::kJson});
+  LineParser pinned(LineParserOptions{.pinned_format = SourceFormat::kJson, .fix_time_window = {}});
   EXPECT_EQ(pinned.Parse("", 0, sink), LineOutcome::kEmpty);
   EXPECT_TRUE(sink.records.empty());
 }
@@ -54,7 +54,7 @@ class PinnedFormatTest : public ::testing::TestWithParam<PinnedCase> {};
 
 TEST_P(PinnedFormatTest, RejectsOtherFormats) {
   const PinnedCase& c = GetParam();
-  LineParser parser(LineParserOptions{.pinned_format = c.pinned});
+  LineParser parser(LineParserOptions{.pinned_format = c.pinned, .fix_time_window = {}});
   RecordCollector sink;
   EXPECT_EQ(parser.Parse(c.line, kClassicFix, sink), c.outcome) << c.line;
 }
@@ -133,6 +133,35 @@ TEST(LineParserTest, GgaMergesWithRmcOfTheSameTimeOfDayWhateverTheReceiveDate) {
     EXPECT_TRUE(sink.records[0].has(LocationRecord::kAltitude));
     EXPECT_TRUE(sink.records[0].has(LocationRecord::kSpeed));
   }
+}
+
+TEST(LineParserTest, FixTimesOutsideTheWindowAreRejectedForEveryFormat) {
+  // The window is relative to the receive time; kRmc/kGga are dated
+  // kClassicFix, kCsv/kJson 2026-11-24T10:15:30Z.
+  constexpr int64_t kCsvFix = 1'795'515'330LL * kS;
+  const FixTimeWindow window{.max_age_ns = 3600 * kS, .max_lead_ns = 60 * kS};
+  LineParser parser(LineParserOptions{.pinned_format = std::nullopt, .fix_time_window = window});
+  RecordCollector sink;
+  ASSERT_EQ(parser.Parse("$PFSID,bus-17", 0, sink), LineOutcome::kIdentified);
+  struct Case {
+    std::string_view line;
+    int64_t receive;
+    LineOutcome outcome;
+  } cases[] = {
+      {kCsv, kCsvFix, LineOutcome::kPublished},
+      {kCsv, kCsvFix + 3600 * kS, LineOutcome::kPublished},  // exactly the max age
+      {kCsv, kCsvFix + 3601 * kS, LineOutcome::kFixTooOld},
+      {kJson, kCsvFix - 60 * kS, LineOutcome::kPublished},  // exactly the max lead
+      {kJson, kCsvFix - 61 * kS, LineOutcome::kFixInFuture},
+      {kRmc, kClassicFix + 7200 * kS, LineOutcome::kFixTooOld},
+      {kRmc, kClassicFix - 7200 * kS, LineOutcome::kFixInFuture},
+      {kGga, kClassicFix + 10 * kS, LineOutcome::kPublished},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(parser.Parse(c.line, c.receive, sink), c.outcome) << c.line << " @" << c.receive;
+  }
+  parser.Flush(sink);
+  EXPECT_EQ(sink.records.size(), 4u);
 }
 
 TEST(LineParserTest, BinaryGarbageIsRejectedNeverCrashes) {

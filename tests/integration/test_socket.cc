@@ -14,7 +14,7 @@
 
 namespace fixstream::testing {
 
-TestConnection::TestConnection(uint16_t port) {
+TestConnection::TestConnection(uint16_t port, const char* source) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     ADD_FAILURE() << "socket: " << std::strerror(errno);
@@ -22,6 +22,14 @@ TestConnection::TestConnection(uint16_t port) {
   }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (source != nullptr) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &local.sin_addr);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+      ADD_FAILURE() << "bind " << source << ": " << std::strerror(errno);
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -53,7 +61,23 @@ bool TestConnection::WaitForPeerClose(int timeout_ms) {
   pollfd p{fd_, POLLIN, 0};
   if (::poll(&p, 1, timeout_ms) <= 0) return false;
   char buf[256];
-  return ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT) == 0;
+  const ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+  // An orderly close (FIN) or a reset (a refused connection is reset).
+  return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
+}
+
+void TestConnection::Reset() {
+  if (fd_ < 0) return;
+  linger l{1, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  Close();
+}
+
+uint16_t TestConnection::local_port() const {
+  sockaddr_in local{};
+  socklen_t len = sizeof(local);
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len);
+  return ntohs(local.sin_port);
 }
 
 void TestConnection::Close() {

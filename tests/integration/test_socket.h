@@ -10,8 +10,9 @@ namespace fixstream::testing {
 
 class TestConnection final {
  public:
-  // Connects to 127.0.0.1:port; fails the current test on error.
-  explicit TestConnection(uint16_t port);
+  // Connects to 127.0.0.1:port from `source` (an address in 127.0.0.0/8);
+  // fails the current test on error unless `expect_failure`.
+  explicit TestConnection(uint16_t port, const char* source = nullptr);
   ~TestConnection();
   TestConnection(const TestConnection&) = delete;
   TestConnection& operator=(const TestConnection&) = delete;
@@ -21,9 +22,14 @@ class TestConnection final {
   bool Send(std::string_view bytes);
   // Half-closes the sending side (the gateway sees EOF).
   void ShutdownWrite();
-  // Waits up to `timeout_ms` for the peer to close; true if it did.
+  // Waits up to `timeout_ms` for the peer to close or reset; true if it did.
   bool WaitForPeerClose(int timeout_ms);
   void Close();
+  // Closes with an RST instead of a FIN (SO_LINGER 0), as a crashing device
+  // or a middlebox would.
+  void Reset();
+  // The local port, to find this connection in /proc/net/tcp.
+  uint16_t local_port() const;
 
  private:
   int fd_ = -1;
