@@ -259,6 +259,10 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     RecordBatch& batch = tls_batch;
     if (batch.empty()) return;
     const Hub::PublishResult result = server_.hub.Publish(batch);
+    if (result.published > 0) {
+      server_.counters.receive_to_publish.Observe(
+          absl::GetCurrentTimeNanos() - receive_time_unix_ns_, result.published);
+    }
     records_published_ += result.published;
     records_duplicate_ += result.duplicates;
     records_late_ += result.late;

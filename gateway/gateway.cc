@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,8 +23,27 @@ Gateway::Gateway(GatewayOptions options)
 Gateway::~Gateway() { Shutdown(); }
 
 absl::Status Gateway::Start() {
+  if (!options_.metrics_listen.empty()) {
+    MetricsSources sources;
+    sources.ingest = &ingest_counters_;
+    sources.subscriptions = &subscription_counters_;
+    sources.hub = &hub_;
+    sources.receive_to_publish = &ingest_counters_.receive_to_publish;
+    sources.publish_to_delivery = &subscription_counters_.publish_to_delivery;
+    sources.subscriber_max_lag = [this] { return hub_.MaxListenerLag(); };
+    sources.start_time = absl::Now();
+    absl::StatusOr<std::unique_ptr<MetricsServer>> metrics = MetricsServer::Start(
+        options_.metrics_listen, std::make_shared<GatewayMetrics>(std::move(sources)));
+    if (!metrics.ok()) return metrics.status();
+    metrics_server_ = *std::move(metrics);
+    metrics_port_ = metrics_server_->port();
+  }
+
   absl::StatusOr<HostPort> grpc_address = ParseHostPort("grpc_listen", options_.grpc_listen);
-  if (!grpc_address.ok()) return grpc_address.status();
+  if (!grpc_address.ok()) {
+    metrics_server_.reset();
+    return grpc_address.status();
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -31,9 +51,13 @@ absl::Status Gateway::Start() {
   int port = 0;
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.grpc_max_receive_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(
+      std::max(options_.grpc_max_send_bytes, options_.subscription.max_batch_bytes + 4096)));
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || port == 0) {
     grpc_server_.reset();
+    metrics_server_.reset();
     return absl::UnavailableError(
         absl::StrCat("cannot listen on --grpc_listen=", options_.grpc_listen,
                      " (address in use or not local?)"));
@@ -47,6 +71,7 @@ absl::Status Gateway::Start() {
   if (!device_port.ok()) {
     grpc_server_->Shutdown();
     grpc_server_.reset();
+    metrics_server_.reset();
     return device_port.status();
   }
   device_port_ = *device_port;
@@ -61,7 +86,7 @@ void Gateway::Shutdown() {
   if (grpc_server_ != nullptr) {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   }
-  device_server_.Stop();
+  device_server_.Stop(options_.device_drain_grace);
   hub_.Close();
   if (grpc_server_ != nullptr) {
     // Streams end by themselves once their subscribers caught up with the
@@ -76,6 +101,7 @@ void Gateway::Shutdown() {
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(100)));
     grpc_server_->Wait();
   }
+  metrics_server_.reset();
 }
 
 }  // namespace fixstream::gateway

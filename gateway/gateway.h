@@ -14,7 +14,9 @@
 #include "gateway/device_server.h"
 #include "gateway/hub.h"
 #include "gateway/ingest_counters.h"
+#include "gateway/latency_histogram.h"
 #include "gateway/location_service.h"
+#include "gateway/metrics.h"
 
 namespace grpc {
 class Server;
@@ -29,6 +31,17 @@ struct GatewayOptions {
   SubscriptionOptions subscription;
   // How long Shutdown() lets subscribers catch up before cancelling them.
   absl::Duration subscriber_drain_timeout = absl::Seconds(5);
+  // How long Shutdown() lets open device connections finish and close by
+  // themselves before closing them (after reading what they sent).
+  absl::Duration device_drain_grace = absl::Seconds(2);
+  // gRPC message size limits. Requests are small; responses are bounded by
+  // the batch cap and by GetLatestPositions pages.
+  size_t grpc_max_receive_bytes = 1 << 20;
+  size_t grpc_max_send_bytes = 16 << 20;
+  // HOST:PORT of the Prometheus /metrics endpoint (IPv4; port 0 picks a free
+  // port); empty disables it. Empty here so in-process gateways open no
+  // extra port; the --metrics_listen flag defaults to 0.0.0.0:9464.
+  std::string metrics_listen;
 };
 
 // Thread safety: Start() and Shutdown() from one controlling thread; the
@@ -40,14 +53,15 @@ class Gateway final {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Starts the gRPC server, then the device listener, then reports SERVING.
+  // Starts the metrics endpoint (if configured), the gRPC server, then the
+  // device listener, then reports SERVING.
   absl::Status Start();
 
   // Drains and stops: health NOT_SERVING, stop accepting devices, read and
   // publish what open connections already sent, close them, close the hub,
   // let subscribers receive everything up to the last record and end their
-  // streams with OK (cancelled after subscriber_drain_timeout), stop gRPC.
-  // Idempotent.
+  // streams with OK (cancelled after subscriber_drain_timeout), stop gRPC,
+  // and last the metrics endpoint (so the drain can be watched). Idempotent.
   void Shutdown();
 
   uint16_t device_port() const { return device_port_; }
@@ -55,6 +69,15 @@ class Gateway final {
   const IngestCounters& ingest_counters() const { return ingest_counters_; }
   const SubscriptionCounters& subscription_counters() const { return subscription_counters_; }
   const Hub& hub() const { return hub_; }
+  // Bound port of the metrics endpoint; 0 when disabled or not started.
+  uint16_t metrics_port() const { return metrics_port_; }
+  // Latency from reading a line's bytes to its record's publication, and
+  // from publication to the write to a subscriber; exported as
+  // fixstream_receive_to_publish_seconds / fixstream_publish_to_delivery_seconds.
+  LatencyHistogram& receive_to_publish_latency() { return ingest_counters_.receive_to_publish; }
+  LatencyHistogram& publish_to_delivery_latency() {
+    return subscription_counters_.publish_to_delivery;
+  }
 
   // The name health checks use for the location service.
   static constexpr char kServiceName[] = "fixstream.v1.LocationService";
@@ -63,12 +86,16 @@ class Gateway final {
   const GatewayOptions options_;
   IngestCounters ingest_counters_;
   SubscriptionCounters subscription_counters_;
+  // Before the hub, service and server so they can be handed to them.
   Hub hub_;
   LocationService service_;
   DeviceServer device_server_;
   std::unique_ptr<grpc::Server> grpc_server_;
   uint16_t device_port_ = 0;
   uint16_t grpc_port_ = 0;
+  // Last, so it stops serving before anything it reads is destroyed.
+  std::unique_ptr<MetricsServer> metrics_server_;
+  uint16_t metrics_port_ = 0;
   bool shut_down_ = false;
 };
 

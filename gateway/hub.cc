@@ -5,6 +5,8 @@
 #include <cassert>
 #include <cstring>
 
+#include "absl/time/clock.h"
+
 namespace fixstream::gateway {
 
 Hub::Hub(HubOptions options)
@@ -29,6 +31,7 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
     }
     uint64_t sequence = head_.load(std::memory_order_relaxed);
     const uint64_t ring_size = options_.max_bytes;
+    const int64_t now = absl::GetCurrentTimeNanos();
     char late_frame[kMaxEncodedRecordSize + 8];
     for (const BatchEntry& in : batch.entries) {
       char* frame = batch.bytes.data() + in.offset;
@@ -59,7 +62,7 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
       char* stored = bytes_.get() + position % ring_size;
       std::memcpy(stored, frame, size);
       entries_[sequence & entry_mask_] =
-          Entry{sequence, position, layout, in.latitude, in.longitude};
+          Entry{sequence, position, layout, in.latitude, in.longitude, now};
       write_position_ = position + size;
       if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, size});
       if (result.published++ == 0) result.first_sequence = sequence;
@@ -142,7 +145,10 @@ Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, siz
     }
     if (result.records > 0 && out->size() - start_size + e.layout.size > max_bytes) break;
     out->append(frame, e.layout.size);
-    if (result.records == 0) result.first_sequence = cursor;
+    if (result.records == 0) {
+      result.first_sequence = cursor;
+      result.first_publish_unix_ns = e.publish_unix_ns;
+    }
     result.last_sequence = cursor;
     if (++result.records >= max_records) {
       ++cursor;
@@ -175,6 +181,17 @@ void Hub::Close() {
     closed_.store(true, std::memory_order_release);
   }
   Notify();
+}
+
+uint64_t Hub::MaxListenerLag() const {
+  const uint64_t h = head();
+  absl::MutexLock lock(&listeners_mu_);
+  uint64_t lag = 0;
+  for (const Listener* listener : listeners_) {
+    const uint64_t next = listener->next_sequence();
+    if (next < h) lag = std::max(lag, h - next);
+  }
+  return lag;
 }
 
 void Hub::AddListener(Listener* listener) {

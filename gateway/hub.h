@@ -45,6 +45,8 @@ class Hub final {
     // Called from a publishing thread; must be quick and must not call
     // AddListener/RemoveListener.
     virtual void OnHubUpdated() = 0;
+    // The next sequence the listener will read; any thread, lock-free.
+    virtual uint64_t next_sequence() const = 0;
   };
 
   explicit Hub(HubOptions options);
@@ -68,7 +70,8 @@ class Hub final {
     size_t records = 0;  // frames appended to the output
     uint64_t first_sequence = 0;
     uint64_t last_sequence = 0;
-    uint64_t next_cursor = 0;  // pass to the next Read()
+    uint64_t next_cursor = 0;           // pass to the next Read()
+    int64_t first_publish_unix_ns = 0;  // when the first record was published
     // Set when the cursor was older than the oldest retained record; nothing
     // was read. `oldest` is the oldest retained sequence.
     bool fell_behind = false;
@@ -115,6 +118,10 @@ class Hub final {
   void Close();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
+  // How many records the furthest-behind listener has yet to read (0 with
+  // no listeners).
+  uint64_t MaxListenerLag() const;
+
   void AddListener(Listener* listener);
   // After this returns, `listener` is never called again.
   void RemoveListener(Listener* listener);
@@ -128,6 +135,7 @@ class Hub final {
     EncodedRecordLayout layout;
     double latitude;
     double longitude;
+    int64_t publish_unix_ns;
   };
 
   void Notify();
@@ -147,7 +155,7 @@ class Hub final {
   std::atomic<uint64_t> head_{1};
   std::atomic<bool> closed_{false};
 
-  absl::Mutex listeners_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  mutable absl::Mutex listeners_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::vector<Listener*> listeners_ ABSL_GUARDED_BY(listeners_mu_);
 };
 

@@ -19,6 +19,7 @@
 #include <iterator>
 #include <string_view>
 
+#include "gateway/latency_histogram.h"
 #include "ingest/line_outcome.h"
 
 namespace fixstream::gateway {
@@ -65,6 +66,11 @@ struct IngestCounters {
   // Records parsed after the hub closed for shutdown (never silently lost:
   // counted here, and drain makes this 0 in a clean shutdown).
   std::atomic<uint64_t> records_dropped_at_shutdown{0};
+
+  // From reading a line's bytes to its record being published (numbered and
+  // visible to subscribers); observed once per read with the read's record
+  // count.
+  LatencyHistogram receive_to_publish;
 
   uint64_t closed_count(CloseReason reason) const {
     return connections_closed_by[static_cast<size_t>(reason)].load(std::memory_order_relaxed);

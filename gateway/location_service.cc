@@ -8,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gateway/log.h"
 #include "gateway/record_codec.h"
 #include "gateway/subscription_filter.h"
@@ -29,7 +30,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
         filter_(std::move(filter)),
         options_(options),
         counters_(counters),
-        cursor_(cursor) {
+        cursor_(cursor),
+        published_cursor_(cursor) {
     counters_.started.fetch_add(1, std::memory_order_relaxed);
     counters_.active.fetch_add(1, std::memory_order_relaxed);
     hub_.AddListener(this);
@@ -40,6 +42,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
   void OnHubUpdated() override { Pump(); }
+  uint64_t next_sequence() const override {
+    return published_cursor_.load(std::memory_order_relaxed);
+  }
 
   void OnWriteDone(bool ok) override {
     {
@@ -49,6 +54,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
         // The stream is broken (client gone); OnCancel follows or happened.
         ended_ = End::kCancelled;
       } else {
+        if (pending_records_ > 0) {
+          counters_.publish_to_delivery.Observe(
+              absl::GetCurrentTimeNanos() - pending_publish_unix_ns_, pending_records_);
+        }
         counters_.records_delivered.fetch_add(pending_records_, std::memory_order_relaxed);
         counters_.bytes_delivered.fetch_add(pending_bytes_, std::memory_order_relaxed);
         counters_.responses_delivered.fetch_add(1, std::memory_order_relaxed);
@@ -120,6 +129,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
         counters_.gaps_sent.fetch_add(1, std::memory_order_relaxed);
         counters_.sequences_skipped.fetch_add(lost, std::memory_order_relaxed);
         cursor_ = r.oldest;
+        published_cursor_.store(cursor_, std::memory_order_relaxed);
         pending_records_ = 0;
         pending_bytes_ = 0;
         return StartWriteLocked();
@@ -134,8 +144,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       return FinishLocked(std::move(status));
     }
     cursor_ = r.next_cursor;
+    published_cursor_.store(cursor_, std::memory_order_relaxed);
     if (r.records > 0) {
       pending_records_ = r.records;
+      pending_publish_unix_ns_ = r.first_publish_unix_ns;
       pending_bytes_ = buffer_.size();
       AppendBatchTrailer(r.first_sequence, r.last_sequence, &buffer_);
       return StartWriteLocked();
@@ -177,11 +189,14 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
   absl::Mutex mu_;
   uint64_t cursor_ ABSL_GUARDED_BY(mu_);
+  // cursor_'s value for readers outside mu_ (the lag gauge).
+  std::atomic<uint64_t> published_cursor_;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   End ended_ ABSL_GUARDED_BY(mu_) = End::kNone;
   size_t pending_records_ ABSL_GUARDED_BY(mu_) = 0;
   size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t pending_publish_unix_ns_ ABSL_GUARDED_BY(mu_) = 0;
   std::string buffer_ ABSL_GUARDED_BY(mu_);
   // Owned by gRPC between StartWrite and OnWriteDone; untouched meanwhile.
   grpc::ByteBuffer message_;

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "fixstream/v1/location.grpc.pb.h"
 #include "gateway/hub.h"
+#include "gateway/latency_histogram.h"
 
 namespace fixstream::gateway {
 
@@ -50,6 +51,10 @@ struct SubscriptionCounters {
   std::atomic<uint64_t> records_delivered{0};
   std::atomic<uint64_t> bytes_delivered{0};
   std::atomic<uint64_t> responses_delivered{0};
+  // From a record's publication to the completion of the write that carried
+  // it to a subscriber; observed once per response, for its oldest record,
+  // with the response's record count.
+  LatencyHistogram publish_to_delivery;
 };
 
 // Counts live Subscribe streams so that shutdown can wait for them to end.

@@ -174,6 +174,8 @@ TEST(HubTest, ClosedHubRefusesRecords) {
 
 struct CountingListener : Hub::Listener {
   void OnHubUpdated() override { calls.fetch_add(1); }
+  uint64_t next_sequence() const override { return next.load(); }
+  std::atomic<uint64_t> next{1};
   std::atomic<int> calls{0};
 };
 
@@ -189,6 +191,23 @@ TEST(HubTest, WakesListenersUntilRemoved) {
   hub.Publish(again);
   hub.Close();
   EXPECT_EQ(listener.calls.load(), 1);
+}
+
+TEST(HubTest, MaxListenerLagIsTheFurthestBehind) {
+  Hub hub(HubOptions{});
+  EXPECT_EQ(hub.MaxListenerLag(), 0u);
+  CountingListener behind;
+  CountingListener current;
+  hub.AddListener(&behind);
+  hub.AddListener(&current);
+  RecordBatch batch = MakeBatch(10);
+  hub.Publish(batch);
+  current.next = 11;
+  behind.next = 4;
+  EXPECT_EQ(hub.MaxListenerLag(), 7u);
+  hub.RemoveListener(&behind);
+  EXPECT_EQ(hub.MaxListenerLag(), 0u);
+  hub.RemoveListener(&current);
 }
 
 TEST(HubTest, ConcurrentPublishersGetDisjointContiguousRanges) {

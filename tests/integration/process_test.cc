@@ -11,12 +11,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "fixstream/v1/location.grpc.pb.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -34,14 +40,24 @@ namespace reflection = grpc::reflection::v1alpha;
 // A gateway child process whose stderr is read until it reports its ports.
 class GatewayProcess {
  public:
-  explicit GatewayProcess(std::vector<std::string> extra_args = {}) {
+  // With `max_open_files` > 0 the gateway runs under that RLIMIT_NOFILE
+  // (util-linux prlimit sets it and execs the gateway in the same process).
+  explicit GatewayProcess(std::vector<std::string> extra_args = {}, int max_open_files = 0) {
     int pipe_fds[2];
     EXPECT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
-    std::vector<std::string> args = {FIXSTREAM_GATEWAY_BINARY, "--device_listen=127.0.0.1:0",
-                                     "--grpc_listen=127.0.0.1:0"};
+    // Every port ephemeral, the metrics port too, so tests can run in parallel.
+    std::vector<std::string> args;
+    if (max_open_files > 0) {
+      args = {"/usr/bin/prlimit", absl::StrCat("--nofile=", max_open_files, ":", max_open_files),
+              "--"};
+    }
+    for (const char* a : {FIXSTREAM_GATEWAY_BINARY, "--device_listen=127.0.0.1:0",
+                          "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"}) {
+      args.push_back(a);
+    }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
@@ -81,6 +97,26 @@ class GatewayProcess {
     if (::waitpid(pid_, &status, 0) != pid_) return -1;
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  // CPU seconds (user + system) the process has used so far.
+  double CpuSeconds() const {
+    std::ifstream stat(absl::StrCat("/proc/", pid_, "/stat"));
+    std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // Fields after the ")" that ends the command name; utime and stime are
+    // the 12th and 13th of those.
+    std::istringstream rest(content.substr(content.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 1; i <= 13 && rest >> field; ++i) {
+      if (i >= 12) ticks += std::stod(field);
+    }
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  // Reads whatever the gateway logged meanwhile.
+  void Poll() {
+    while (ReadSome(std::chrono::steady_clock::now() + std::chrono::milliseconds(50))) {
+    }
   }
 
   uint16_t device_port() const { return device_port_; }
@@ -183,12 +219,17 @@ TEST(ProcessTest, HealthServesAndSigtermExitsZeroAfterDelivering) {
   reader->WaitForInitialMetadata();
   {
     testing::TestConnection conn(gateway.device_port());
-    ASSERT_TRUE(conn.Send("car-9,2026-11-24T10:15:30.5+01:00,52.5,13.4,12.5,90\n"));
+    // A fix from a minute ago, written with a +01:00 offset (the real binary
+    // enforces its default fix-time window, so the time must be recent).
+    const int64_t fix_s = absl::ToUnixSeconds(absl::Now()) - 60;
+    const std::string local = absl::FormatTime(
+        "%Y-%m-%dT%H:%M:%S.5+01:00", absl::FromUnixSeconds(fix_s), absl::FixedTimeZone(3600));
+    ASSERT_TRUE(conn.Send(absl::StrCat("car-9,", local, ",52.5,13.4,12.5,90\n")));
     v1::SubscribeResponse response;
     ASSERT_TRUE(reader->Read(&response));
     ASSERT_EQ(response.records_size(), 1);
     EXPECT_EQ(response.records(0).vehicle_id(), "car-9");
-    EXPECT_EQ(response.records(0).fix_time().seconds(), 1'795'511'730);  // 09:15:30.5Z
+    EXPECT_EQ(response.records(0).fix_time().seconds(), fix_s);
     EXPECT_EQ(response.records(0).fix_time().nanos(), 500'000'000);
   }
   const int exit_code = gateway.StopWith(SIGTERM);
@@ -196,6 +237,58 @@ TEST(ProcessTest, HealthServesAndSigtermExitsZeroAfterDelivering) {
   EXPECT_FALSE(reader->Read(&ignored));
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(exit_code, 0) << gateway.output();
+}
+
+TEST(ProcessTest, DescriptorExhaustionNeitherKillsNorSpinsTheAcceptor) {
+  GatewayProcess gateway({}, /*max_open_files=*/64);
+  ASSERT_NE(gateway.grpc_port(), 0) << gateway.output();
+  auto channel = Connect(gateway.grpc_port());
+  auto stub = v1::LocationService::NewStub(channel);
+  grpc::ClientContext context;
+  auto reader = stub->Subscribe(&context, v1::SubscribeRequest());
+  reader->WaitForInitialMetadata();
+
+  // More connections than the gateway has descriptors: accept() starts
+  // failing with EMFILE while the rest wait in the listen backlog.
+  std::vector<std::unique_ptr<testing::TestConnection>> flood;
+  for (int i = 0; i < 100; ++i) {
+    flood.push_back(std::make_unique<testing::TestConnection>(gateway.device_port()));
+  }
+  const double cpu_before = gateway.CpuSeconds();
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the window measured, not a wait
+  const double cpu_used = gateway.CpuSeconds() - cpu_before;
+  gateway.Poll();
+  // Backing off, not spinning: a spinning acceptor would burn the whole second.
+  EXPECT_LT(cpu_used, 0.5) << gateway.output();
+  EXPECT_NE(gateway.output().find("Too many open files"), std::string::npos) << gateway.output();
+  // Logged once per interval, not once per failure.
+  size_t logged = 0;
+  for (size_t pos = 0;
+       (pos = gateway.output().find("device accept failed", pos)) != std::string::npos; ++pos) {
+    ++logged;
+  }
+  EXPECT_LE(logged, 2u);
+
+  // The gateway is alive: health answers on the existing channel.
+  {
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext health_context;
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(
+        health->Check(&health_context, grpc::health::v1::HealthCheckRequest(), &response).ok());
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  // Descriptors free up: the acceptor recovers and serves a new device.
+  flood.clear();
+  testing::TestConnection late(gateway.device_port());
+  const int64_t fix_s = absl::ToUnixSeconds(absl::Now()) - 5;
+  ASSERT_TRUE(late.Send(absl::StrCat("late-1,", fix_s * 1000, ",1.5,2.5\n")));
+  v1::SubscribeResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  ASSERT_EQ(response.records_size(), 1);
+  EXPECT_EQ(response.records(0).vehicle_id(), "late-1");
+  context.TryCancel();
+  EXPECT_EQ(gateway.StopWith(SIGTERM), 0) << gateway.output();
 }
 
 TEST(ProcessTest, BadFlagsFailAtStartNamingTheSetting) {

@@ -1,0 +1,228 @@
+#include "gateway/metrics.h"
+
+#include <array>
+#include <atomic>
+#include <exception>
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/host_port.h"
+#include "ingest/line_outcome.h"
+#include "prometheus/exposer.h"
+
+namespace fixstream::gateway {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// Scrapes are rare next to the data path, so the families are built fresh
+// each time; nothing here is shared with the counters' writers.
+class Families {
+ public:
+  void Counter(std::string name, std::string help, uint64_t value) {
+    ClientMetric metric;
+    metric.counter.value = static_cast<double>(value);
+    Add(std::move(name), std::move(help), MetricType::Counter, {std::move(metric)});
+  }
+
+  void Gauge(std::string name, std::string help, double value) {
+    ClientMetric metric;
+    metric.gauge.value = value;
+    Add(std::move(name), std::move(help), MetricType::Gauge, {std::move(metric)});
+  }
+
+  // One counter per value of a bounded label, e.g. lines_total{outcome}.
+  // `values` is an array of atomics indexed by an enum and `label_value(i)`
+  // names entry i; closed-by-reason and similar counters fit the same shape.
+  template <size_t N, typename LabelValue>
+  void CounterByLabel(std::string name, std::string help, std::string label,
+                      const std::array<std::atomic<uint64_t>, N>& values,
+                      LabelValue&& label_value) {
+    std::vector<ClientMetric> metrics;
+    metrics.reserve(N);
+    for (size_t i = 0; i < N; ++i) {
+      ClientMetric metric;
+      const std::string_view value = label_value(i);
+      metric.label.push_back({label, std::string(value.data(), value.size())});
+      metric.counter.value = static_cast<double>(values[i].load(std::memory_order_relaxed));
+      metrics.push_back(std::move(metric));
+    }
+    Add(std::move(name), std::move(help), MetricType::Counter, std::move(metrics));
+  }
+
+  // Counters whose label values come from separate atomics.
+  void CounterByLabel(std::string name, std::string help, std::string label,
+                      const std::vector<std::pair<std::string, uint64_t>>& values) {
+    std::vector<ClientMetric> metrics;
+    metrics.reserve(values.size());
+    for (const auto& [value, count] : values) {
+      ClientMetric metric;
+      metric.label.push_back({label, value});
+      metric.counter.value = static_cast<double>(count);
+      metrics.push_back(std::move(metric));
+    }
+    Add(std::move(name), std::move(help), MetricType::Counter, std::move(metrics));
+  }
+
+  void Histogram(std::string name, std::string help, const LatencyHistogram& histogram) {
+    Add(std::move(name), std::move(help), MetricType::Histogram, {histogram.ToClientMetric()});
+  }
+
+  std::vector<MetricFamily> Release() { return std::move(families_); }
+
+ private:
+  void Add(std::string name, std::string help, MetricType type, std::vector<ClientMetric> metrics) {
+    MetricFamily family;
+    family.name = std::move(name);
+    family.help = std::move(help);
+    family.type = type;
+    family.metric = std::move(metrics);
+    families_.push_back(std::move(family));
+  }
+
+  std::vector<MetricFamily> families_;
+};
+
+uint64_t Load(const std::atomic<uint64_t>& value) { return value.load(std::memory_order_relaxed); }
+
+}  // namespace
+
+GatewayMetrics::GatewayMetrics(MetricsSources sources) : sources_(std::move(sources)) {}
+
+std::vector<MetricFamily> GatewayMetrics::Collect() const {
+  Families f;
+  f.Gauge("fixstream_start_time_seconds",
+          "Unix time the gateway started; sequence numbers restart at 1 when it changes.",
+          absl::ToDoubleSeconds(sources_.start_time - absl::UnixEpoch()));
+
+  // Device side.
+  const IngestCounters& in = *sources_.ingest;
+  f.Gauge("fixstream_connections", "Device TCP connections open now.",
+          static_cast<double>(in.connections_active.load(std::memory_order_relaxed)));
+  f.Counter("fixstream_connections_accepted_total", "Device TCP connections accepted.",
+            Load(in.connections_accepted));
+  f.CounterByLabel("fixstream_connections_closed_total",
+                   "Device TCP connections closed, by reason (limits close at once).", "reason",
+                   in.connections_closed_by,
+                   [](size_t i) { return CloseReasonName(static_cast<CloseReason>(i)); });
+  f.Counter("fixstream_accept_errors_total",
+            "Failed accepts on the device listener (e.g. out of file descriptors).",
+            Load(in.accept_errors));
+  f.CounterByLabel(
+      "fixstream_lines_total",
+      "Lines read from devices by outcome; every line has exactly one (see docs/PROTOCOL.md).",
+      "outcome", in.lines,
+      [](size_t i) { return ingest::LineOutcomeName(static_cast<ingest::LineOutcome>(i)); });
+  f.Counter("fixstream_bytes_read_total", "Bytes read from device connections.",
+            Load(in.bytes_read));
+  f.Counter("fixstream_bytes_framed_total",
+            "Bytes of complete lines handed to the parsers, terminators included.",
+            Load(in.bytes_framed));
+  f.Counter("fixstream_bytes_discarded_total",
+            "Bytes of over-long and unterminated lines discarded unparsed.",
+            Load(in.bytes_discarded));
+  f.Counter("fixstream_records_published_total", "Records numbered and retained by the hub.",
+            Load(in.records_published));
+  f.Counter("fixstream_records_duplicate_total",
+            "Records dropped as duplicates (same vehicle and fix time as a recent record).",
+            Load(in.records_duplicate));
+  f.Counter("fixstream_records_late_total",
+            "Records published marked late (older than the vehicle's newest fix).",
+            Load(in.records_late));
+  f.Counter("fixstream_records_dropped_at_shutdown_total",
+            "Records parsed after the hub closed for shutdown (0 after a clean drain).",
+            Load(in.records_dropped_at_shutdown));
+
+  // Hub.
+  const Hub& hub = *sources_.hub;
+  f.Gauge("fixstream_sequence_head", "Last assigned sequence number (0 before the first record).",
+          static_cast<double>(hub.head() - 1));
+  f.Gauge("fixstream_retained_oldest_sequence",
+          "Oldest retained sequence number (sequence_head + 1 when nothing is retained).",
+          static_cast<double>(hub.oldest()));
+  f.Gauge("fixstream_retained_records", "Records held in the in-memory retention ring.",
+          static_cast<double>(hub.retained_records()));
+  f.Gauge("fixstream_retained_bytes", "Encoded bytes held in the in-memory retention ring.",
+          static_cast<double>(hub.retained_bytes()));
+  // The journal's metrics (segments, bytes on disk, fsync latency) go here
+  // when it exists.
+  f.Gauge("fixstream_vehicles", "Vehicles tracked for duplicates and latest positions.",
+          static_cast<double>(hub.vehicles()));
+  f.Counter("fixstream_vehicles_evicted_total",
+            "Vehicles forgotten because --max_vehicles were tracked.", hub.vehicles_evicted());
+
+  // Subscription side.
+  const SubscriptionCounters& sub = *sources_.subscriptions;
+  f.Gauge("fixstream_subscribers", "Subscribe streams open now.",
+          static_cast<double>(sub.active.load(std::memory_order_relaxed)));
+  f.Counter("fixstream_subscriptions_started_total", "Subscribe streams started.",
+            Load(sub.started));
+  f.CounterByLabel("fixstream_subscriptions_ended_total",
+                   "Subscribe calls ended, by outcome: ok (drained at shutdown), cancelled, "
+                   "fell_behind (RESOURCE_EXHAUSTED), or rejected before starting "
+                   "(invalid_argument, out_of_range, too_many_subscribers).",
+                   "outcome",
+                   {{"ok", Load(sub.ended_ok)},
+                    {"cancelled", Load(sub.ended_cancelled)},
+                    {"fell_behind", Load(sub.ended_fell_behind)},
+                    {"invalid_argument", Load(sub.rejected_invalid)},
+                    {"out_of_range", Load(sub.rejected_out_of_range)},
+                    {"too_many_subscribers", Load(sub.rejected_too_many)}});
+  f.Counter("fixstream_gaps_sent_total", "Gap notices sent to subscribers that fell behind.",
+            Load(sub.gaps_sent));
+  f.Counter("fixstream_sequences_skipped_total", "Sequence numbers covered by gap notices.",
+            Load(sub.sequences_skipped));
+  f.Counter("fixstream_records_delivered_total", "Records written to subscribers.",
+            Load(sub.records_delivered));
+  f.Counter("fixstream_bytes_delivered_total", "Encoded record bytes written to subscribers.",
+            Load(sub.bytes_delivered));
+  f.Counter("fixstream_responses_delivered_total", "Subscribe responses written.",
+            Load(sub.responses_delivered));
+  f.Gauge("fixstream_subscriber_max_lag_records",
+          "Largest number of records a live subscriber still has to receive.",
+          static_cast<double>(sources_.subscriber_max_lag ? sources_.subscriber_max_lag() : 0));
+
+  // Latency.
+  f.Histogram("fixstream_receive_to_publish_seconds",
+              "Time from reading a line's bytes to its record being published by the hub.",
+              *sources_.receive_to_publish);
+  f.Histogram("fixstream_publish_to_delivery_seconds",
+              "Time from a record's publication to its write to a subscriber.",
+              *sources_.publish_to_delivery);
+  return f.Release();
+}
+
+MetricsServer::MetricsServer(std::unique_ptr<prometheus::Exposer> exposer,
+                             std::shared_ptr<prometheus::Collectable> collectable, uint16_t port)
+    : exposer_(std::move(exposer)), collectable_(std::move(collectable)), port_(port) {}
+
+MetricsServer::~MetricsServer() = default;
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
+    const std::string& listen, std::shared_ptr<prometheus::Collectable> collectable) {
+  absl::StatusOr<HostPort> address = ParseHostPort("metrics_listen", listen);
+  if (!address.ok()) return address.status();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  // prometheus-cpp reports a failed bind (civetweb) by throwing; this is the
+  // boundary where that becomes a Status.
+  try {
+    // Two threads, so one stalled HTTP client cannot block every scrape.
+    exposer = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on --metrics_listen=", listen,
+                     " (address in use, not local, or not IPv4?): ", e.what()));
+  }
+  const std::vector<int> ports = exposer->GetListeningPorts();
+  if (ports.empty()) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on --metrics_listen=", listen));
+  }
+  exposer->RegisterCollectable(collectable);
+  return std::unique_ptr<MetricsServer>(new MetricsServer(
+      std::move(exposer), std::move(collectable), static_cast<uint16_t>(ports.front())));
+}
+
+}  // namespace fixstream::gateway

@@ -1,0 +1,91 @@
+// Metrics: the gateway's Prometheus endpoint.
+//
+// The data path already counts everything in relaxed atomics
+// (IngestCounters, SubscriptionCounters, the Hub's accessors,
+// LatencyHistogram). GatewayMetrics is a prometheus::Collectable that reads
+// them when /metrics is scraped, so there is no second set of counters and
+// no cost on the data path. MetricsServer serves it over HTTP with
+// prometheus-cpp's Exposer.
+//
+// Naming follows Prometheus conventions: a `fixstream_` prefix, `_total` on
+// counters, base units (seconds, bytes) and only bounded label sets (line
+// outcomes, stream outcomes) — never a label per vehicle or connection.
+#ifndef FIXSTREAM_GATEWAY_METRICS_H_
+#define FIXSTREAM_GATEWAY_METRICS_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gateway/hub.h"
+#include "gateway/ingest_counters.h"
+#include "gateway/latency_histogram.h"
+#include "gateway/location_service.h"
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace fixstream::gateway {
+
+// What the collector reads. Everything pointed to must outlive the
+// GatewayMetrics and every scrape (stop the MetricsServer first).
+struct MetricsSources {
+  const IngestCounters* ingest = nullptr;
+  const SubscriptionCounters* subscriptions = nullptr;
+  const Hub* hub = nullptr;
+  const LatencyHistogram* receive_to_publish = nullptr;
+  const LatencyHistogram* publish_to_delivery = nullptr;
+  // Largest head - cursor over live subscribers, in records; called at
+  // scrape time from an HTTP thread. Empty: exported as 0.
+  std::function<uint64_t()> subscriber_max_lag;
+  // When the gateway started (fixstream_start_time_seconds).
+  absl::Time start_time = absl::UnixEpoch();
+};
+
+// Thread safety: Collect() is thread-safe (concurrent scrapes are fine).
+class GatewayMetrics final : public prometheus::Collectable {
+ public:
+  explicit GatewayMetrics(MetricsSources sources);
+
+  // One MetricFamily per metric name, values read now.
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const MetricsSources sources_;
+};
+
+// An HTTP server answering GET /metrics with the text exposition format.
+// Thread safety: construct and destroy from one controlling thread; serving
+// happens on the server's own threads.
+class MetricsServer final {
+ public:
+  // Listens on `listen` (IPv4 HOST:PORT; port 0 picks a free port) and
+  // serves `collectable`, which must stay alive until the server is
+  // destroyed. Errors name the --metrics_listen setting.
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
+      const std::string& listen, std::shared_ptr<prometheus::Collectable> collectable);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  uint16_t port() const { return port_; }
+
+ private:
+  MetricsServer(std::unique_ptr<prometheus::Exposer> exposer,
+                std::shared_ptr<prometheus::Collectable> collectable, uint16_t port);
+
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<prometheus::Collectable> collectable_;
+  uint16_t port_;
+};
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_METRICS_H_

@@ -1,0 +1,168 @@
+#include "gateway/metrics.h"
+
+#include <map>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "prometheus/text_serializer.h"
+
+namespace fixstream::gateway {
+namespace {
+
+using ingest::LineOutcome;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+class GatewayMetricsTest : public ::testing::Test {
+ protected:
+  GatewayMetricsTest() : hub_(SmallHub()) {}
+
+  static HubOptions SmallHub() {
+    HubOptions options;
+    options.max_records = 16;
+    options.max_bytes = 64 << 10;
+    return options;
+  }
+
+  std::map<std::string, MetricFamily> Collect(std::function<uint64_t()> lag = {}) {
+    MetricsSources sources;
+    sources.ingest = &ingest_;
+    sources.subscriptions = &subscriptions_;
+    sources.hub = &hub_;
+    sources.receive_to_publish = &receive_to_publish_;
+    sources.publish_to_delivery = &publish_to_delivery_;
+    sources.subscriber_max_lag = std::move(lag);
+    sources.start_time = absl::FromUnixSeconds(1'800'000'000);
+    GatewayMetrics metrics(std::move(sources));
+    std::map<std::string, MetricFamily> by_name;
+    for (MetricFamily& family : metrics.Collect()) {
+      EXPECT_FALSE(by_name.contains(family.name)) << "duplicate family " << family.name;
+      by_name[family.name] = std::move(family);
+    }
+    return by_name;
+  }
+
+  IngestCounters ingest_;
+  SubscriptionCounters subscriptions_;
+  Hub hub_;
+  LatencyHistogram receive_to_publish_;
+  LatencyHistogram publish_to_delivery_;
+};
+
+double LabeledValue(const MetricFamily& family, const std::string& label,
+                    const std::string& value) {
+  for (const auto& metric : family.metric) {
+    for (const auto& l : metric.label) {
+      if (l.name == label && l.value == value) return metric.counter.value;
+    }
+  }
+  ADD_FAILURE() << family.name << " has no " << label << "=" << value;
+  return -1;
+}
+
+TEST_F(GatewayMetricsTest, ReadsTheCountersAtCollectTime) {
+  auto families = Collect();
+  EXPECT_EQ(families.at("fixstream_connections_accepted_total").metric[0].counter.value, 0);
+
+  ingest_.connections_accepted = 5;
+  ingest_.connections_active = 2;
+  ingest_.connections_closed_by[static_cast<size_t>(CloseReason::kIdleTimeout)] = 3;
+  ingest_.lines[static_cast<size_t>(LineOutcome::kPublished)] = 100;
+  ingest_.lines[static_cast<size_t>(LineOutcome::kBadChecksum)] = 7;
+  ingest_.bytes_read = 4096;
+  ingest_.records_published = 99;
+  subscriptions_.active = 1;
+  subscriptions_.started = 4;
+  subscriptions_.ended_cancelled = 2;
+  subscriptions_.rejected_invalid = 1;
+  subscriptions_.records_delivered = 98;
+  receive_to_publish_.Observe(30'000, 3);
+
+  families = Collect([] { return uint64_t{17}; });
+  EXPECT_EQ(families.at("fixstream_connections").type, MetricType::Gauge);
+  EXPECT_EQ(families.at("fixstream_connections").metric[0].gauge.value, 2);
+  EXPECT_EQ(families.at("fixstream_connections_accepted_total").type, MetricType::Counter);
+  EXPECT_EQ(families.at("fixstream_connections_accepted_total").metric[0].counter.value, 5);
+  EXPECT_EQ(
+      LabeledValue(families.at("fixstream_connections_closed_total"), "reason", "idle_timeout"), 3);
+  EXPECT_EQ(LabeledValue(families.at("fixstream_lines_total"), "outcome", "published"), 100);
+  EXPECT_EQ(LabeledValue(families.at("fixstream_lines_total"), "outcome", "bad_checksum"), 7);
+  EXPECT_EQ(LabeledValue(families.at("fixstream_lines_total"), "outcome", "too_long"), 0);
+  EXPECT_EQ(families.at("fixstream_lines_total").metric.size(), ingest::kLineOutcomeCount);
+  EXPECT_EQ(families.at("fixstream_bytes_read_total").metric[0].counter.value, 4096);
+  EXPECT_EQ(families.at("fixstream_records_published_total").metric[0].counter.value, 99);
+  EXPECT_EQ(families.at("fixstream_subscribers").metric[0].gauge.value, 1);
+  EXPECT_EQ(families.at("fixstream_subscriptions_started_total").metric[0].counter.value, 4);
+  EXPECT_EQ(
+      LabeledValue(families.at("fixstream_subscriptions_ended_total"), "outcome", "cancelled"), 2);
+  EXPECT_EQ(LabeledValue(families.at("fixstream_subscriptions_ended_total"), "outcome",
+                         "invalid_argument"),
+            1);
+  EXPECT_EQ(families.at("fixstream_records_delivered_total").metric[0].counter.value, 98);
+  EXPECT_EQ(families.at("fixstream_subscriber_max_lag_records").metric[0].gauge.value, 17);
+  EXPECT_EQ(families.at("fixstream_start_time_seconds").metric[0].gauge.value, 1'800'000'000);
+  const MetricFamily& latency = families.at("fixstream_receive_to_publish_seconds");
+  EXPECT_EQ(latency.type, MetricType::Histogram);
+  EXPECT_EQ(latency.metric[0].histogram.sample_count, 3u);
+  EXPECT_EQ(families.at("fixstream_publish_to_delivery_seconds").metric[0].histogram.sample_count,
+            0u);
+}
+
+TEST_F(GatewayMetricsTest, HubGaugesFollowTheHub) {
+  auto families = Collect();
+  EXPECT_EQ(families.at("fixstream_sequence_head").metric[0].gauge.value, 0);
+  EXPECT_EQ(families.at("fixstream_retained_records").metric[0].gauge.value, 0);
+  EXPECT_EQ(families.at("fixstream_vehicles").metric[0].gauge.value, 0);
+
+  RecordBatch batch;
+  for (int i = 0; i < 3; ++i) {
+    ingest::LocationRecord r;
+    r.set_vehicle_id("v1");
+    r.fix_time_unix_ns = 1'700'000'000'000'000'000 + i * 1'000'000'000LL;
+    r.latitude = 1;
+    r.longitude = 2;
+    batch.Add(r, 0, 1);
+  }
+  hub_.Publish(batch);
+  families = Collect();
+  EXPECT_EQ(families.at("fixstream_sequence_head").metric[0].gauge.value, 3);
+  EXPECT_EQ(families.at("fixstream_retained_oldest_sequence").metric[0].gauge.value, 1);
+  EXPECT_EQ(families.at("fixstream_retained_records").metric[0].gauge.value, 3);
+  EXPECT_GT(families.at("fixstream_retained_bytes").metric[0].gauge.value, 0);
+  EXPECT_EQ(families.at("fixstream_vehicles").metric[0].gauge.value, 1);
+}
+
+TEST_F(GatewayMetricsTest, NamesFollowPrometheusConventions) {
+  for (const auto& [name, family] : Collect()) {
+    EXPECT_TRUE(name.starts_with("fixstream_")) << name;
+    if (family.type == MetricType::Counter) {
+      EXPECT_TRUE(name.ends_with("_total")) << name;
+    } else {
+      EXPECT_FALSE(name.ends_with("_total")) << name;
+    }
+    EXPECT_FALSE(family.help.empty()) << name;
+    for (const auto& metric : family.metric) {
+      // Bounded label sets only: at most one label, never a vehicle.
+      EXPECT_LE(metric.label.size(), 1u) << name;
+    }
+  }
+}
+
+TEST_F(GatewayMetricsTest, SerializesToTheTextFormat) {
+  MetricsSources sources;
+  sources.ingest = &ingest_;
+  sources.subscriptions = &subscriptions_;
+  sources.hub = &hub_;
+  sources.receive_to_publish = &receive_to_publish_;
+  sources.publish_to_delivery = &publish_to_delivery_;
+  GatewayMetrics metrics(std::move(sources));
+  const std::string text = prometheus::TextSerializer().Serialize(metrics.Collect());
+  EXPECT_NE(text.find("# TYPE fixstream_lines_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("fixstream_lines_total{outcome=\"published\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("fixstream_receive_to_publish_seconds_bucket{le=\"+Inf\"} 0\n"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace fixstream::gateway

@@ -1,0 +1,246 @@
+// The real fixstream-gateway binary as an operator configures it: --version,
+// the config file, FIXSTREAM_* environment overrides, their precedence, the
+// effective-configuration log line, and the metrics endpoint. Bad
+// configuration must exit non-zero without starting, naming the setting.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+extern char** environ;
+
+namespace fixstream {
+namespace {
+
+// A gateway child process with its stdout and stderr on one pipe.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::vector<std::string>& extra_env) {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+    std::vector<std::string> argv_strings = {FIXSTREAM_GATEWAY_BINARY};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_strings) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    // The test's own environment minus FIXSTREAM_* (so the host cannot leak
+    // settings in), plus the test's variables.
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!absl::StartsWith(*e, "FIXSTREAM_")) env_strings.emplace_back(*e);
+    }
+    env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
+    std::vector<char*> envp;
+    for (std::string& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[1]);
+    fd_ = fds[0];
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  // Reads output until `pattern` matches it; false at EOF or after 30 s.
+  bool WaitForOutput(const std::regex& pattern, std::smatch* match) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!std::regex_search(output_, *match, pattern)) {
+      if (!ReadSome(deadline)) return false;
+    }
+    return true;
+  }
+
+  // Sends `signal` (unless 0), reads the rest of the output and returns the
+  // exit code (128 + signal if killed, -1 on timeout).
+  int Wait(int signal = 0) {
+    if (signal != 0) ::kill(pid_, signal);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (ReadSome(deadline)) {
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, 0) != pid_) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  const std::string& output() const { return output_; }
+
+ private:
+  bool ReadSome(std::chrono::steady_clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    char buf[4096];
+    const ssize_t n = ::read(fd_, buf, sizeof(buf));
+    if (n <= 0) return false;
+    output_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string output_;
+};
+
+// Runs the gateway to completion (it must not start serving).
+struct Result {
+  int exit_code;
+  std::string output;
+};
+Result RunToExit(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+  Child child(args, env);
+  const int code = child.Wait();
+  return {code, child.output()};
+}
+
+class ConfigFile {
+ public:
+  explicit ConfigFile(const std::string& text) {
+    path_ = absl::StrCat(::testing::TempDir(), "/fixstream_process_", ::getpid(), "_", next_++,
+                         ".conf");
+    std::ofstream(path_) << text;
+  }
+  ~ConfigFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  static inline int next_ = 0;
+  std::string path_;
+};
+
+std::string HttpGet(uint16_t port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\n\r\n");
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[16384];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) {
+        response.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  return response;
+}
+
+TEST(ConfigProcessTest, VersionPrintsBuildInfoAndExitsZero) {
+  Result r = RunToExit({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(
+      r.output, std::regex(R"(^fixstream-gateway \d+\.\d+\.\d+ \(git \S+, \S+, .+\)\n$)")))
+      << r.output;
+}
+
+TEST(ConfigProcessTest, HelpExplainsEverySetting) {
+  Result r = RunToExit({"--help"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;  // Abseil's convention for --help
+  for (const char* flag : {"--config", "--device_listen", "--grpc_listen", "--metrics_listen",
+                           "--log_level", "--drain_timeout_ms", "FIXSTREAM_"}) {
+    EXPECT_TRUE(absl::StrContains(r.output, flag)) << flag << "\n" << r.output;
+  }
+}
+
+TEST(ConfigProcessTest, EnvironmentOverrideIsValidatedAndNamed) {
+  Result r =
+      RunToExit({"--device_listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0", "--metrics_listen="},
+                {"FIXSTREAM_LOG_LEVEL=nonsense"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "--log_level=nonsense")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "environment FIXSTREAM_LOG_LEVEL")) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "listening")) << r.output;
+}
+
+TEST(ConfigProcessTest, BadConfigFileLineFailsNamingFileLineAndSetting) {
+  ConfigFile file("# test\ndevice_listen = 127.0.0.1:0\nretention_records = many\n");
+  Result r = RunToExit({"--config=" + file.path(), "--grpc_listen=127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, file.path() + ":3")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "retention_records")) << r.output;
+
+  ConfigFile unknown("grpc_listn = 127.0.0.1:0\n");
+  r = RunToExit({"--config=" + unknown.path()});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, unknown.path() + ":1: unknown setting 'grpc_listn'"))
+      << r.output;
+
+  r = RunToExit({"--config=/nonexistent/fixstream.conf"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "--config=/nonexistent/fixstream.conf")) << r.output;
+}
+
+TEST(ConfigProcessTest, RangeErrorFromFileSaysWhereItWasSet) {
+  ConfigFile file("max_line_length = 8\n");
+  Result r = RunToExit({"--config=" + file.path()});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(
+      r.output,
+      absl::StrCat("--max_line_length=8: must be at least 16 (set in ", file.path(), ":1)")))
+      << r.output;
+}
+
+TEST(ConfigProcessTest, FileEnvironmentAndCommandLineLayerAndMetricsServe) {
+  ConfigFile file(
+      "device_listen = 127.0.0.1:0\n"
+      "grpc_listen = 127.0.0.1:0\n"
+      "metrics_listen = 127.0.0.1:0\n"
+      "io_threads = 3\n"
+      "max_vehicles = 500\n"
+      "dedup_window = 9\n");
+  Child child({"--config=" + file.path(), "--io_threads=2"},
+              {"FIXSTREAM_IO_THREADS=4", "FIXSTREAM_MAX_VEHICLES=777"});
+  std::smatch m;
+  ASSERT_TRUE(child.WaitForOutput(std::regex(R"(metrics_port=(\d+))"), &m)) << child.output();
+  const uint16_t metrics_port = static_cast<uint16_t>(std::stoi(m[1]));
+  // One INFO line with the effective configuration.
+  std::smatch config;
+  ASSERT_TRUE(std::regex_search(child.output(), config, std::regex(R"(INFO .* starting: (.*)\n)")))
+      << child.output();
+  const std::string effective = config[1];
+  EXPECT_TRUE(absl::StrContains(effective, " io_threads=2 ")) << effective;          // command line
+  EXPECT_TRUE(absl::StrContains(effective, " max_vehicles=777 ")) << effective;      // environment
+  EXPECT_TRUE(absl::StrContains(effective, "dedup_window=9 ")) << effective;         // file
+  EXPECT_TRUE(absl::StrContains(effective, " max_line_length=4096 ")) << effective;  // default
+
+  const std::string response = HttpGet(metrics_port, "/metrics");
+  EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.")) << response;
+  EXPECT_TRUE(absl::StrContains(response, "\nfixstream_sequence_head 0\n")) << response;
+  EXPECT_TRUE(absl::StrContains(response, "# TYPE fixstream_lines_total counter")) << response;
+  EXPECT_EQ(child.Wait(SIGTERM), 0) << child.output();
+}
+
+}  // namespace
+}  // namespace fixstream
