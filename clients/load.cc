@@ -174,15 +174,20 @@ std::vector<std::string> GenerateSlices(const GenerateOptions& options) {
   for (int c = 0; c < connections; ++c) {
     tracks.clear();
     ids.clear();
+    const int64_t lines = options.lines / connections + (c < options.lines % connections ? 1 : 0);
     for (int v = c; v < vehicles; v += connections) {
       TrackOptions track;
-      track.start_time_unix_ms = start_ms;
+      // The connection's first vehicle also carries its NMEA lines, so it
+      // advances up to once per line: start it early enough that its fixes
+      // still end by now (the gateway rejects fixes from the future).
+      track.start_time_unix_ms = v == c && nmea_capable
+                                     ? WallClockNs() / 1'000'000 - (lines + 1) * kFixIntervalMs
+                                     : start_ms;
       track.interval_ms = kFixIntervalMs;
       track.seed = MixSeed(options.seed, static_cast<uint64_t>(v));
       tracks.emplace_back(track);
       ids.push_back(absl::StrCat(options.vehicle_prefix, v));
     }
-    const int64_t lines = options.lines / connections + (c < options.lines % connections ? 1 : 0);
     const CsvTimestamp csv_timestamp =
         c % 2 == 0 ? CsvTimestamp::kRfc3339 : CsvTimestamp::kUnixMillis;
     std::string& out = slices[c];

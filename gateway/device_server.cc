@@ -347,7 +347,15 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
 void DeviceServer::Impl::Accept() {
   acceptor.async_accept(asio::make_strand(io), [this](const asio::error_code& ec,
                                                       tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec && !acceptor.is_open()) {
+      // Accepted just before StopAccepting closed the listener: the device
+      // may already have sent data, so it is served and drained like any
+      // other connection, but the accept loop is not re-armed.
+      OnAccepted(std::move(socket));
+      return;
+    }
+    if (!acceptor.is_open()) return;
     if (ec) {
       // EMFILE/ENFILE and friends: the pending connection stays in the
       // backlog, so retrying at once would spin. Back off, log once per
@@ -515,6 +523,16 @@ void DeviceServer::StopAccepting() {
   // The acceptor belongs to its strand; close it there and wait.
   std::promise<void> done;
   asio::post(impl_->accept_strand, [impl = impl_.get(), &done] {
+    // Connections the kernel already completed wait in the listen backlog
+    // and may have sent data: take them in (to be drained like the others)
+    // rather than reset them by closing the listener under them.
+    asio::error_code ec;
+    impl->acceptor.non_blocking(true, ec);
+    while (!ec) {
+      tcp::socket socket(asio::make_strand(impl->io));
+      impl->acceptor.accept(socket, ec);
+      if (!ec) impl->OnAccepted(std::move(socket));
+    }
     asio::error_code ignored;
     impl->acceptor.close(ignored);
     impl->retry_timer.cancel();
@@ -522,6 +540,12 @@ void DeviceServer::StopAccepting() {
     done.set_value();
   });
   done.get_future().wait();
+  // An accept that completed before the close may still have its handler
+  // queued on the strand; let it run (it registers the connection) before
+  // the caller looks at the sessions.
+  std::promise<void> barrier;
+  asio::post(impl_->accept_strand, [&barrier] { barrier.set_value(); });
+  barrier.get_future().wait();
 }
 
 void DeviceServer::Stop(absl::Duration grace) {

@@ -71,8 +71,17 @@ int Run(const std::vector<char*>& positional) {
   pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   gateway.Shutdown();
   const IngestCounters& c = gateway.ingest_counters();
-  LogInfo(absl::StrCat("stopped: connections=", c.connections_accepted.load(), " bytes_read=",
-                       c.bytes_read.load(), " records_published=", c.records_published.load()));
+  uint64_t rejected = 0;
+  for (size_t i = 0; i < ingest::kLineOutcomeCount; ++i) {
+    if (ingest::IsRejection(static_cast<ingest::LineOutcome>(i))) rejected += c.lines[i].load();
+  }
+  // The final accounting, so that a drain can be checked against what was sent.
+  LogInfo(absl::StrCat("stopped: connections=", c.connections_accepted.load(),
+                       " bytes_read=", c.bytes_read.load(), " bytes_framed=", c.bytes_framed.load(),
+                       " bytes_discarded=", c.bytes_discarded.load(), " lines_rejected=", rejected,
+                       " records_published=", c.records_published.load(),
+                       " records_duplicate=", c.records_duplicate.load(),
+                       " records_dropped_at_shutdown=", c.records_dropped_at_shutdown.load()));
   return 0;
 }
 

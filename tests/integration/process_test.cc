@@ -2,14 +2,19 @@
 // an operator with grpcurl relies on: reflection lists and describes the
 // services without a .proto file, health answers, lines sent over TCP come
 // out of Subscribe, and SIGTERM ends the process with exit code 0.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "fixstream/v1/location.grpc.pb.h"
@@ -87,9 +93,10 @@ class GatewayProcess {
     if (stderr_fd_ >= 0) ::close(stderr_fd_);
   }
 
-  // Sends `signal` and returns the exit status (or -1 on timeout).
+  // Sends `signal` (none if 0) and returns the exit status (or -1 on
+  // timeout).
   int StopWith(int signal) {
-    ::kill(pid_, signal);
+    if (signal != 0) ::kill(pid_, signal);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (ReadSome(deadline)) {
     }
@@ -119,6 +126,7 @@ class GatewayProcess {
     }
   }
 
+  pid_t pid() const { return pid_; }
   uint16_t device_port() const { return device_port_; }
   uint16_t grpc_port() const { return grpc_port_; }
   const std::string& output() const { return output_; }
@@ -289,6 +297,136 @@ TEST(ProcessTest, DescriptorExhaustionNeitherKillsNorSpinsTheAcceptor) {
   EXPECT_EQ(response.records(0).vehicle_id(), "late-1");
   context.TryCancel();
   EXPECT_EQ(gateway.StopWith(SIGTERM), 0) << gateway.output();
+}
+
+// Reads a health Watch stream on its own thread, keeping every status seen.
+class HealthWatcher {
+ public:
+  HealthWatcher(std::shared_ptr<grpc::Channel> channel, std::string service)
+      : stub_(grpc::health::v1::Health::NewStub(channel)) {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(std::move(service));
+    reader_ = stub_->Watch(&context_, request);
+    thread_ = std::thread([this] {
+      grpc::health::v1::HealthCheckResponse response;
+      while (reader_->Read(&response)) {
+        absl::MutexLock lock(&mu_);
+        seen_.push_back(response.status());
+      }
+      reader_->Finish();
+    });
+  }
+  ~HealthWatcher() {
+    context_.TryCancel();
+    thread_.join();
+  }
+  bool WaitFor(grpc::health::v1::HealthCheckResponse::ServingStatus status) {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return std::find(seen_.begin(), seen_.end(), status) != seen_.end();
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&seen), absl::Seconds(30));
+  }
+
+ private:
+  std::unique_ptr<grpc::health::v1::Health::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>> reader_;
+  absl::Mutex mu_;
+  std::vector<grpc::health::v1::HealthCheckResponse::ServingStatus> seen_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+TEST(ProcessTest, SigtermUnderLoadDrainsEverythingAndExitsZero) {
+  GatewayProcess gateway({"--drain_grace_ms=3000"});
+  ASSERT_NE(gateway.grpc_port(), 0) << gateway.output();
+  auto channel = Connect(gateway.grpc_port());
+  HealthWatcher health(channel, "fixstream.v1.LocationService");
+  ASSERT_TRUE(health.WaitFor(grpc::health::v1::HealthCheckResponse::SERVING));
+  auto stub = v1::LocationService::NewStub(channel);
+  grpc::ClientContext context;
+  auto reader = stub->Subscribe(&context, v1::SubscribeRequest());
+  reader->WaitForInitialMetadata();
+
+  // Four devices blast lines; the main thread signals while they are at it
+  // and the gateway is behind.
+  constexpr int kDevices = 4;
+  const int64_t base_ms = (absl::ToUnixSeconds(absl::Now()) - 3600) * 1000;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> sent{0};
+  std::vector<std::thread> devices;
+  for (int d = 0; d < kDevices; ++d) {
+    devices.emplace_back([&, d] {
+      testing::TestConnection conn(gateway.device_port());
+      for (int64_t i = 0; !stop.load(); i += 100) {
+        std::string lines;
+        for (int64_t k = i; k < i + 100; ++k) {
+          lines += absl::StrCat("drain-", d, ",", base_ms + k, ",1.5,2.5\n");
+        }
+        if (!conn.Send(lines)) return;
+        sent.fetch_add(100);
+      }
+      // The device finishes what it sent and hangs up within the grace.
+    });
+  }
+  while (sent.load() < 20'000) std::this_thread::yield();
+  // Stop the devices, then signal: every line whose send() completed is
+  // "sent before the signal" and must reach the subscriber.
+  stop.store(true);
+  for (auto& t : devices) t.join();
+  const uint64_t expected = sent.load();
+  ASSERT_EQ(::kill(gateway.pid(), SIGTERM), 0);
+
+  // Health flips to NOT_SERVING first (so balancers stop sending), then the
+  // listener closes and new device connections are refused.
+  ASSERT_TRUE(health.WaitFor(grpc::health::v1::HealthCheckResponse::NOT_SERVING));
+  bool refused = false;
+  const auto refuse_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!refused && std::chrono::steady_clock::now() < refuse_deadline) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(gateway.device_port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    refused = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 &&
+              errno == ECONNREFUSED;
+    ::close(fd);
+  }
+  EXPECT_TRUE(refused);
+  // Every line sent before the signal arrives, then a clean end of stream.
+  uint64_t received = 0;
+  uint64_t last_sequence = 0;
+  v1::SubscribeResponse response;
+  while (reader->Read(&response)) {
+    for (const auto& r : response.records()) {
+      EXPECT_EQ(r.sequence(), ++last_sequence);
+      ++received;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(gateway.StopWith(0), 0) << gateway.output();
+  EXPECT_EQ(received, expected) << gateway.output();
+}
+
+TEST(ProcessTest, SecondSignalExitsAtOnce) {
+  // A device that keeps its connection open holds the drain in its grace
+  // period; the second signal ends the process without waiting.
+  GatewayProcess gateway({"--drain_grace_ms=60000"});
+  ASSERT_NE(gateway.device_port(), 0) << gateway.output();
+  testing::TestConnection lingering(gateway.device_port());
+  ASSERT_TRUE(lingering.Send("v,1,2\n"));
+  ASSERT_EQ(::kill(gateway.pid(), SIGTERM), 0);
+  // Wait until the first signal is being handled.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (gateway.output().find("draining") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    gateway.Poll();
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const int status = gateway.StopWith(SIGTERM);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_EQ(status, 128 + SIGTERM) << gateway.output();
 }
 
 TEST(ProcessTest, BadFlagsFailAtStartNamingTheSetting) {
