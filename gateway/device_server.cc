@@ -51,7 +51,7 @@ struct DeviceServer::Impl {
   void ScheduleSweep();
   void Sweep();
   void Unregister(uint64_t id, const asio::ip::address& source);
-  void CloseRefused(tcp::socket& socket, CloseReason reason);
+  void CloseRefused(tcp::socket& socket, CloseReason reason, const asio::ip::address& source);
 
   struct SessionEntry {
     std::weak_ptr<DeviceSession> session;
@@ -70,9 +70,27 @@ struct DeviceServer::Impl {
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_connection_id{1};
   bool stopped = false;  // control thread only
-  // Accept-error logging state, accept strand only.
-  absl::Time last_accept_error_log = absl::InfinitePast();
-  uint64_t accept_errors_suppressed = 0;
+  // Accept errors, limits hit and timeouts are logged at most once per 10 s
+  // each, with the number of similar events in between.
+  RateLimitedLog accept_error_log{LogLevel::kWarning};
+  std::array<RateLimitedLog, kCloseReasonCount> close_logs{
+      RateLimitedLog{LogLevel::kInfo},    RateLimitedLog{LogLevel::kInfo},
+      RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
+      RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
+      RateLimitedLog{LogLevel::kInfo}};
+
+  // Logs a connection closed for a limit or a timeout.
+  void LogClose(CloseReason reason, const asio::ip::address& source) {
+    if (reason == CloseReason::kPeerClosed || reason == CloseReason::kShutdown ||
+        reason == CloseReason::kError) {
+      return;  // routine: counted, not logged
+    }
+    close_logs[static_cast<size_t>(reason)].Log([&] {
+      const std::string_view name = CloseReasonName(reason);
+      return absl::StrCat("device connection from ", source.to_string(),
+                          " closed: ", absl::string_view(name.data(), name.size()));
+    });
+  }
 
   mutable absl::Mutex mu;
   absl::flat_hash_map<uint64_t, SessionEntry> sessions ABSL_GUARDED_BY(mu);
@@ -319,6 +337,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     c.connections_closed_by[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
     c.connections_closed.fetch_add(1, std::memory_order_relaxed);
     c.connections_active.fetch_sub(1, std::memory_order_relaxed);
+    server_.LogClose(reason, source_);
     server_.Unregister(id_, source_);
   }
 
@@ -345,46 +364,39 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
 };
 
 void DeviceServer::Impl::Accept() {
-  acceptor.async_accept(asio::make_strand(io), [this](const asio::error_code& ec,
-                                                      tcp::socket socket) {
-    if (ec == asio::error::operation_aborted) return;
-    if (!ec && !acceptor.is_open()) {
-      // Accepted just before StopAccepting closed the listener: the device
-      // may already have sent data, so it is served and drained like any
-      // other connection, but the accept loop is not re-armed.
-      OnAccepted(std::move(socket));
-      return;
-    }
-    if (!acceptor.is_open()) return;
-    if (ec) {
-      // EMFILE/ENFILE and friends: the pending connection stays in the
-      // backlog, so retrying at once would spin. Back off, log once per
-      // interval with a count, and re-arm.
-      counters.accept_errors.fetch_add(1, std::memory_order_relaxed);
-      const absl::Time now = absl::Now();
-      if (now - last_accept_error_log >= absl::Seconds(10)) {
-        LogWarning(absl::StrCat(
-            "device accept failed: ", ec.message(), "; retrying every 100 ms",
-            accept_errors_suppressed > 0
-                ? absl::StrCat(" (", accept_errors_suppressed, " similar errors in the last 10s)")
-                : ""));
-        last_accept_error_log = now;
-        accept_errors_suppressed = 0;
-      } else {
-        ++accept_errors_suppressed;
-      }
-      retry_timer.expires_after(std::chrono::milliseconds(100));
-      retry_timer.async_wait([this](const asio::error_code& timer_ec) {
-        if (!timer_ec && acceptor.is_open()) Accept();
+  acceptor.async_accept(
+      asio::make_strand(io), [this](const asio::error_code& ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (!ec && !acceptor.is_open()) {
+          // Accepted just before StopAccepting closed the listener: the device
+          // may already have sent data, so it is served and drained like any
+          // other connection, but the accept loop is not re-armed.
+          OnAccepted(std::move(socket));
+          return;
+        }
+        if (!acceptor.is_open()) return;
+        if (ec) {
+          // EMFILE/ENFILE and friends: the pending connection stays in the
+          // backlog, so retrying at once would spin. Back off, log once per
+          // interval with a count, and re-arm.
+          counters.accept_errors.fetch_add(1, std::memory_order_relaxed);
+          accept_error_log.Log([&] {
+            return absl::StrCat("device accept failed: ", ec.message(), "; retrying every 100 ms");
+          });
+          retry_timer.expires_after(std::chrono::milliseconds(100));
+          retry_timer.async_wait([this](const asio::error_code& timer_ec) {
+            if (!timer_ec && acceptor.is_open()) Accept();
+          });
+          return;
+        }
+        OnAccepted(std::move(socket));
+        Accept();
       });
-      return;
-    }
-    OnAccepted(std::move(socket));
-    Accept();
-  });
 }
 
-void DeviceServer::Impl::CloseRefused(tcp::socket& socket, CloseReason reason) {
+void DeviceServer::Impl::CloseRefused(tcp::socket& socket, CloseReason reason,
+                                      const asio::ip::address& source) {
+  LogClose(reason, source);
   counters.connections_closed_by[static_cast<size_t>(reason)].fetch_add(1,
                                                                         std::memory_order_relaxed);
   counters.connections_closed.fetch_add(1, std::memory_order_relaxed);
@@ -400,7 +412,7 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket) {
   asio::error_code ec;
   const tcp::endpoint remote = socket.remote_endpoint(ec);
   if (ec) {  // the peer is already gone
-    CloseRefused(socket, CloseReason::kError);
+    CloseRefused(socket, CloseReason::kError, {});
     return;
   }
   const asio::ip::address source = remote.address();
@@ -409,14 +421,14 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket) {
   {
     absl::MutexLock lock(&mu);
     if (sessions.size() >= options.max_connections) {
-      CloseRefused(socket, CloseReason::kConnectionLimit);
+      CloseRefused(socket, CloseReason::kConnectionLimit, source);
       return;
     }
     size_t& from_source = per_source[source];
     if (options.max_connections_per_source > 0 &&
         from_source >= options.max_connections_per_source) {
       if (from_source == 0) per_source.erase(source);
-      CloseRefused(socket, CloseReason::kSourceLimit);
+      CloseRefused(socket, CloseReason::kSourceLimit, source);
       return;
     }
     ++from_source;
