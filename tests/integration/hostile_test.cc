@@ -193,7 +193,10 @@ TEST_F(HostileTest, SoakWithFaultsKeepsEveryAccountingIdentity) {
       for (int k = 0; k < 20; ++k)
         payload += testing::CsvLine("faulty", kStartMs + n * 100 + k, 1, 2, 0);
       payload += "faulty,2026-11-24T10:1";  // cut mid-line
-      if (n % 3 == 0) payload += std::string("\0\xff\xfe garbage\n", 14);
+      if (n % 3 == 0) {
+        static constexpr char kGarbage[] = "\0\xff\xfe garbage\n";
+        payload.append(kGarbage, sizeof(kGarbage) - 1);  // NUL included, final NUL not
+      }
       conn.Send(payload);
       if (n % 2 == 0) {
         conn.Reset();

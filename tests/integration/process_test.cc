@@ -248,6 +248,12 @@ TEST(ProcessTest, HealthServesAndSigtermExitsZeroAfterDelivering) {
 }
 
 TEST(ProcessTest, DescriptorExhaustionNeitherKillsNorSpinsTheAcceptor) {
+#ifdef FIXSTREAM_SANITIZE
+  // The sanitizer runtimes need descriptors of their own (UBSan's vptr check
+  // probes memory through a pipe): with none left they report false errors.
+  // The normal build runs this test.
+  GTEST_SKIP() << "descriptor exhaustion is not testable under ASan/UBSan";
+#endif
   GatewayProcess gateway({}, /*max_open_files=*/64);
   ASSERT_NE(gateway.grpc_port(), 0) << gateway.output();
   auto channel = Connect(gateway.grpc_port());
@@ -282,8 +288,10 @@ TEST(ProcessTest, DescriptorExhaustionNeitherKillsNorSpinsTheAcceptor) {
     auto health = grpc::health::v1::Health::NewStub(channel);
     grpc::ClientContext health_context;
     grpc::health::v1::HealthCheckResponse response;
-    ASSERT_TRUE(
-        health->Check(&health_context, grpc::health::v1::HealthCheckRequest(), &response).ok());
+    const grpc::Status status =
+        health->Check(&health_context, grpc::health::v1::HealthCheckRequest(), &response);
+    ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message() << "\n"
+                             << gateway.output();
     EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   }
   // Descriptors free up: the acceptor recovers and serves a new device.
