@@ -9,14 +9,17 @@
 
 namespace fixstream::gateway {
 
-Hub::Hub(HubOptions options)
+Hub::Hub(HubOptions options, uint64_t first_sequence, RecordLog* log)
     : options_(options),
       entry_mask_(std::bit_ceil(std::max<size_t>(options.max_records, 1)) - 1),
       entries_(entry_mask_ + 1),
       // Not value-initialised: pages of the ring become resident only as
       // records are written into them.
       bytes_(new char[options.max_bytes]),
-      vehicles_(options.vehicles) {
+      vehicles_(options.vehicles),
+      log_(log) {
+  head_.store(first_sequence);
+  oldest_ = first_sequence;
   assert(options_.max_bytes >= 4 * kMaxEncodedRecordSize);
 }
 
@@ -30,8 +33,8 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
       return result;
     }
     uint64_t sequence = head_.load(std::memory_order_relaxed);
-    const uint64_t ring_size = options_.max_bytes;
     const int64_t now = absl::GetCurrentTimeNanos();
+    log_frames_.clear();
     char late_frame[kMaxEncodedRecordSize + 8];
     for (const BatchEntry& in : batch.entries) {
       char* frame = batch.bytes.data() + in.offset;
@@ -50,28 +53,50 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
       }
       PatchSequence(frame, layout, sequence);
       const uint32_t size = layout.size;
-      // A frame never wraps around the end of the ring: skip the tail.
-      uint64_t position = write_position_;
-      const uint64_t physical = position % ring_size;
-      if (physical + size > ring_size) position += ring_size - physical;
-      // Evict by count, then by bytes.
-      while (sequence - oldest_ >= options_.max_records) ++oldest_;
-      while (oldest_ < sequence && position + size - EntryFor(oldest_).position > ring_size) {
-        ++oldest_;
-      }
-      char* stored = bytes_.get() + position % ring_size;
-      std::memcpy(stored, frame, size);
-      entries_[sequence & entry_mask_] =
-          Entry{sequence, position, layout, in.latitude, in.longitude, now};
-      write_position_ = position + size;
+      const char* stored = Retain(sequence, {frame, size}, layout, in.latitude, in.longitude, now);
       if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, size});
+      if (log_ != nullptr) log_frames_.emplace_back(stored, size);
       if (result.published++ == 0) result.first_sequence = sequence;
       ++sequence;
     }
+    // The ring's copies stay valid until this lock is released, and the log
+    // copies them before returning.
+    if (log_ != nullptr && result.published > 0) log_->Append(result.first_sequence, log_frames_);
     head_.store(sequence, std::memory_order_release);
   }
   if (result.published > 0) Notify();
   return result;
+}
+
+size_t Hub::Restore(std::string_view frames) {
+  size_t restored = 0;
+  absl::MutexLock lock(&mu_);
+  uint64_t sequence = head_.load(std::memory_order_relaxed);
+  while (!frames.empty()) {
+    // Frame length: tag byte + varint body length + body.
+    uint64_t body = 0;
+    size_t pos = 1;
+    for (int shift = 0; pos < frames.size() && shift < 35; shift += 7) {
+      const uint8_t b = static_cast<uint8_t>(frames[pos++]);
+      body |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) break;
+    }
+    if (pos + body > frames.size()) break;
+    const std::string_view frame = frames.substr(0, pos + body);
+    frames.remove_prefix(frame.size());
+    DecodedFrame decoded;
+    if (!DecodeFrame(frame, &decoded) || decoded.sequence != sequence) break;
+    const VehicleRegistry::Admission admission = vehicles_.Admit(
+        frame.substr(decoded.layout.vehicle_offset, decoded.layout.vehicle_size),
+        decoded.fix_time_unix_ns, decoded.receive_time_unix_ns, decoded.connection_id);
+    const char* stored = Retain(sequence, frame, decoded.layout, decoded.latitude,
+                                decoded.longitude, decoded.receive_time_unix_ns);
+    if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, frame.size()});
+    ++sequence;
+    ++restored;
+  }
+  head_.store(sequence, std::memory_order_release);
+  return restored;
 }
 
 void Hub::LatestPositions(const std::vector<std::string>& ids, std::string* frames,
@@ -116,6 +141,28 @@ size_t Hub::vehicles() const {
 uint64_t Hub::vehicles_evicted() const {
   absl::ReaderMutexLock lock(&mu_);
   return vehicles_.evicted();
+}
+
+const char* Hub::Retain(uint64_t sequence, std::string_view frame,
+                        const EncodedRecordLayout& layout, double latitude, double longitude,
+                        int64_t publish_unix_ns) {
+  const uint64_t ring_size = options_.max_bytes;
+  const uint64_t size = frame.size();
+  // A frame never wraps around the end of the ring: skip the tail.
+  uint64_t position = write_position_;
+  const uint64_t physical = position % ring_size;
+  if (physical + size > ring_size) position += ring_size - physical;
+  // Evict by count, then by bytes.
+  while (sequence - oldest_ >= options_.max_records) ++oldest_;
+  while (oldest_ < sequence && position + size - EntryFor(oldest_).position > ring_size) {
+    ++oldest_;
+  }
+  char* stored = bytes_.get() + position % ring_size;
+  std::memcpy(stored, frame.data(), size);
+  entries_[sequence & entry_mask_] =
+      Entry{sequence, position, layout, latitude, longitude, publish_unix_ns};
+  write_position_ = position + size;
+  return stored;
 }
 
 Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, size_t max_records,

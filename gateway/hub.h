@@ -49,7 +49,17 @@ class Hub final {
     virtual uint64_t next_sequence() const = 0;
   };
 
-  explicit Hub(HubOptions options);
+  // Where every published record is also written, in sequence order (the
+  // journal). Called under the hub's lock: it must only buffer.
+  class RecordLog {
+   public:
+    virtual ~RecordLog() = default;
+    virtual void Append(uint64_t first_sequence, const std::vector<std::string_view>& frames) = 0;
+  };
+
+  // The first record published gets `first_sequence` (after a restart: the
+  // journal's next sequence). `log`, if not null, must outlive the hub.
+  explicit Hub(HubOptions options, uint64_t first_sequence = 1, RecordLog* log = nullptr);
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
@@ -106,6 +116,13 @@ class Hub final {
   size_t vehicles() const;
   uint64_t vehicles_evicted() const;
 
+  // Re-retains frames read back from the journal at start-up (a
+  // concatenation of frames with contiguous sequences starting at head()),
+  // through the vehicle registry so latest positions and duplicate windows
+  // survive a restart. Not written to the log again. Returns the number of
+  // frames restored; stops at the first frame that does not decode.
+  size_t Restore(std::string_view frames);
+
   // Sequence the next published record will get (so head()-1 was the last).
   uint64_t head() const { return head_.load(std::memory_order_acquire); }
   // Oldest retained sequence (== head() when nothing is retained).
@@ -139,6 +156,11 @@ class Hub final {
   };
 
   void Notify();
+  // Copies `frame` into the ring as record `sequence`, evicting the oldest
+  // records as needed, and returns where it is stored.
+  const char* Retain(uint64_t sequence, std::string_view frame, const EncodedRecordLayout& layout,
+                     double latitude, double longitude, int64_t publish_unix_ns)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const Entry& EntryFor(uint64_t sequence) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return entries_[sequence & entry_mask_];
   }
@@ -153,6 +175,8 @@ class Hub final {
   uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 1;  // oldest retained sequence
   uint64_t write_position_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> head_{1};
+  RecordLog* const log_;
+  std::vector<std::string_view> log_frames_ ABSL_GUARDED_BY(mu_);  // reused per batch
   std::atomic<bool> closed_{false};
 
   mutable absl::Mutex listeners_mu_ ABSL_ACQUIRED_AFTER(mu_);

@@ -4,6 +4,8 @@
 #include <cassert>
 #include <cstring>
 
+#include "fixstream/v1/location.pb.h"
+
 namespace fixstream::gateway {
 namespace {
 
@@ -190,6 +192,43 @@ void AppendGap(uint64_t first_missing, uint64_t last_missing, std::string* out) 
   w.Varint(g.size());
   w.Bytes({inner, g.size()});
   out->append(buf, w.size());
+}
+
+bool DecodeFrame(std::string_view frame, DecodedFrame* out) {
+  // Frame header: tag of SubscribeResponse.records, then the body length.
+  if (frame.size() < 2 || static_cast<uint8_t>(frame[0]) != Tag(1, kLengthDelimited)) return false;
+  uint64_t body = 0;
+  size_t pos = 1;
+  for (int shift = 0; pos < frame.size() && shift < 35; shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(frame[pos++]);
+    body |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) break;
+  }
+  if (pos + body != frame.size()) return false;
+  // Our encoder always starts the body with the fixed64 sequence and then
+  // the vehicle id; anything else is not one of our frames.
+  const size_t header = pos;
+  if (frame.size() < header + 11 ||
+      static_cast<uint8_t>(frame[header]) != Tag(kSequence, kFixed64) ||
+      static_cast<uint8_t>(frame[header + 9]) != Tag(kVehicleId, kLengthDelimited)) {
+    return false;
+  }
+  const uint8_t vehicle_size = static_cast<uint8_t>(frame[header + 10]);
+  if (vehicle_size == 0 || vehicle_size > ingest::kMaxVehicleIdLength) return false;
+  v1::LocationRecord record;
+  if (!record.ParseFromArray(frame.data() + header, static_cast<int>(body))) return false;
+  out->layout.size = static_cast<uint32_t>(frame.size());
+  out->layout.sequence_offset = static_cast<uint16_t>(header + 1);
+  out->layout.vehicle_offset = static_cast<uint16_t>(header + 11);
+  out->layout.vehicle_size = vehicle_size;
+  out->sequence = record.sequence();
+  out->latitude = record.latitude();
+  out->longitude = record.longitude();
+  out->fix_time_unix_ns = record.fix_time().seconds() * 1'000'000'000 + record.fix_time().nanos();
+  out->receive_time_unix_ns =
+      record.receive_time().seconds() * 1'000'000'000 + record.receive_time().nanos();
+  out->connection_id = record.connection_id();
+  return record.vehicle_id().size() == vehicle_size;
 }
 
 void AppendBatchTrailer(uint64_t first_sequence, uint64_t last_sequence, std::string* out) {

@@ -51,6 +51,21 @@ void PatchSequence(char* frame, const EncodedRecordLayout& layout, uint64_t sequ
 EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLayout& layout,
                                         char* out);
 
+// What the hub needs to retain a frame it did not encode itself (one read
+// back from the journal at start-up).
+struct DecodedFrame {
+  EncodedRecordLayout layout;
+  uint64_t sequence = 0;
+  double latitude = 0;
+  double longitude = 0;
+  int64_t fix_time_unix_ns = 0;
+  int64_t receive_time_unix_ns = 0;
+  uint64_t connection_id = 0;
+};
+// Decodes a frame produced by AppendEncodedRecord (sequence patched, late
+// flag possibly appended). Returns false if `frame` is not such a frame.
+bool DecodeFrame(std::string_view frame, DecodedFrame* out);
+
 // Appends SubscribeResponse.first_sequence and .last_sequence to `out`.
 void AppendBatchTrailer(uint64_t first_sequence, uint64_t last_sequence, std::string* out);
 
