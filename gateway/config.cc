@@ -87,6 +87,18 @@ ABSL_FLAG(uint64_t, max_fix_lead_s, 900,
           "0 = no limit).");
 ABSL_FLAG(uint32_t, max_subscribers, 1024,
           "Concurrent Subscribe streams; more get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, journal_dir, "",
+          "Directory of the durable journal of published records (docs/JOURNAL.md); empty "
+          "disables it. The gateway locks it: two gateways cannot share one.");
+ABSL_FLAG(std::string, journal_durability, "group",
+          "When records become durable: group (fsync at most every --journal_group_commit_ms or "
+          "1 MiB) or batch (fsync every published batch before it counts as durable).");
+ABSL_FLAG(uint32_t, journal_group_commit_ms, 10, "Group commit: longest wait before an fsync.");
+ABSL_FLAG(uint64_t, journal_segment_bytes, 64ull << 20, "Journal segment file size.");
+ABSL_FLAG(uint64_t, journal_retention_bytes, 10ull << 30,
+          "Journal size on disk; the oldest segments beyond it are deleted.");
+ABSL_FLAG(uint32_t, journal_retention_hours, 168,
+          "Journal segments whose newest record is older than this are deleted.");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level: debug, info, warning, error.");
 
 namespace fixstream::gateway {
@@ -442,6 +454,32 @@ absl::StatusOr<GatewayOptions> OptionsFromFlags(const SettingOrigins& origins) {
   }
   options.device.fix_time_window.max_age_ns = static_cast<int64_t>(max_age) * 1'000'000'000;
   options.device.fix_time_window.max_lead_ns = static_cast<int64_t>(max_lead) * 1'000'000'000;
+  options.journal.directory = absl::GetFlag(FLAGS_journal_dir);
+  const std::string durability = absl::GetFlag(FLAGS_journal_durability);
+  if (durability == "group") {
+    options.journal.durability = DurabilityPolicy::kGroupCommit;
+  } else if (durability == "batch") {
+    options.journal.durability = DurabilityPolicy::kPerBatch;
+  } else {
+    return Invalid(origins, "journal_durability", "must be group or batch");
+  }
+  options.journal.group_commit_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_journal_group_commit_ms));
+  if (absl::GetFlag(FLAGS_journal_group_commit_ms) < 1) {
+    return Invalid(origins, "journal_group_commit_ms", "must be at least 1");
+  }
+  options.journal.segment_bytes = absl::GetFlag(FLAGS_journal_segment_bytes);
+  if (options.journal.segment_bytes < (1 << 20)) {
+    return Invalid(origins, "journal_segment_bytes", "must be at least 1048576");
+  }
+  options.journal.retention_bytes = absl::GetFlag(FLAGS_journal_retention_bytes);
+  if (options.journal.retention_bytes < options.journal.segment_bytes) {
+    return Invalid(origins, "journal_retention_bytes", "must be at least journal_segment_bytes");
+  }
+  options.journal.retention_age = absl::Hours(absl::GetFlag(FLAGS_journal_retention_hours));
+  if (absl::GetFlag(FLAGS_journal_retention_hours) < 1) {
+    return Invalid(origins, "journal_retention_hours", "must be at least 1");
+  }
   options.subscription.max_subscribers = absl::GetFlag(FLAGS_max_subscribers);
   if (options.subscription.max_subscribers < 1) {
     return Invalid(origins, "max_subscribers", "must be at least 1");

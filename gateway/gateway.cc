@@ -20,9 +20,71 @@ Gateway::Gateway(GatewayOptions options)
                [this](uint64_t id) { return device_server_.IsConnectionOpen(id); }),
       device_server_(options_.device, hub_, ingest_counters_) {}
 
+// Feeds the hub's published batches to the journal. Append only queues the
+// bytes for the journal's writer thread, so it is cheap under the hub lock.
+class Gateway::JournalLog final : public Hub::RecordLog {
+ public:
+  explicit JournalLog(Journal& journal) : journal_(journal) {}
+  void Append(uint64_t first_sequence, const std::vector<std::string_view>& frames) override {
+    absl::Status status = journal_.Append(first_sequence, frames);
+    if (!status.ok()) {
+      // The records stay published in memory; what the journal lost is
+      // logged (rate-limited) and visible in its status.
+      error_log_.Log([&] {
+        return absl::StrCat("journal append failed at sequence ", first_sequence, ": ",
+                            status.ToString());
+      });
+    }
+  }
+
+ private:
+  Journal& journal_;
+  RateLimitedLog error_log_{LogLevel::kError};
+};
+
 Gateway::~Gateway() { Shutdown(); }
 
+absl::Status Gateway::OpenJournal() {
+  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(options_.journal);
+  if (!journal.ok()) {
+    return absl::Status(journal.status().code(),
+                        absl::StrCat("cannot use --journal_dir=", options_.journal.directory, ": ",
+                                     journal.status().message()));
+  }
+  journal_ = *std::move(journal);
+  journal_log_ = std::make_unique<JournalLog>(*journal_);
+  // Re-retain the newest records the ring can hold, after the last lost
+  // range (the ring holds contiguous sequences only).
+  const uint64_t next = journal_->next_sequence();
+  uint64_t from = std::max(journal_->oldest_sequence(),
+                           next > options_.hub.max_records ? next - options_.hub.max_records : 1);
+  for (const auto& [first, last] : journal_->lost_ranges()) {
+    if (last >= from && last < next) from = last + 1;
+  }
+  hub_.AttachLog(journal_log_.get(), from);
+  std::string frames;
+  for (uint64_t cursor = from; cursor < next;) {
+    frames.clear();
+    absl::StatusOr<Journal::ReadResult> r = journal_->Read(cursor, 65536, 16 << 20, &frames);
+    if (!r.ok() || r->hole || r->records == 0 || hub_.Restore(frames) != r->records) {
+      // Cannot happen after recovery; if it does, serve what is restored and
+      // say so rather than refuse to start.
+      LogError(absl::StrCat("journal: could not restore records from sequence ", cursor,
+                            r.ok() ? "" : absl::StrCat(": ", r.status().ToString())));
+      break;
+    }
+    cursor = r->next_sequence;
+  }
+  // (Journal::Open logged what recovery found.)
+  LogInfo(absl::StrCat("journal: next sequence ", hub_.head(), ", ", hub_.retained_records(),
+                       " records restored to memory"));
+  return absl::OkStatus();
+}
+
 absl::Status Gateway::Start() {
+  if (!options_.journal.directory.empty()) {
+    if (absl::Status status = OpenJournal(); !status.ok()) return status;
+  }
   if (!options_.metrics_listen.empty()) {
     MetricsSources sources;
     sources.ingest = &ingest_counters_;
@@ -88,6 +150,13 @@ void Gateway::Shutdown() {
   }
   device_server_.Stop(options_.device_drain_grace);
   hub_.Close();
+  // Every record is in the journal's queue now: make it durable before the
+  // (possibly long) subscriber drain.
+  if (journal_ != nullptr) {
+    if (absl::Status status = journal_->Flush(); !status.ok()) {
+      LogError(absl::StrCat("journal flush at shutdown failed: ", status.ToString()));
+    }
+  }
   if (grpc_server_ != nullptr) {
     // Streams end by themselves once their subscribers caught up with the
     // closed hub. Wait for that here rather than in Server::Shutdown, which
@@ -102,6 +171,11 @@ void Gateway::Shutdown() {
     grpc_server_->Wait();
   }
   metrics_server_.reset();
+  if (journal_ != nullptr) {
+    if (absl::Status status = journal_->Close(); !status.ok()) {
+      LogError(absl::StrCat("journal close failed: ", status.ToString()));
+    }
+  }
 }
 
 }  // namespace fixstream::gateway

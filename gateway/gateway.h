@@ -14,6 +14,7 @@
 #include "gateway/device_server.h"
 #include "gateway/hub.h"
 #include "gateway/ingest_counters.h"
+#include "gateway/journal.h"
 #include "gateway/latency_histogram.h"
 #include "gateway/location_service.h"
 #include "gateway/metrics.h"
@@ -42,6 +43,9 @@ struct GatewayOptions {
   // port); empty disables it. Empty here so in-process gateways open no
   // extra port; the --metrics_listen flag defaults to 0.0.0.0:9464.
   std::string metrics_listen;
+  // The durable journal (docs/JOURNAL.md); disabled while directory is
+  // empty.
+  JournalOptions journal;
 };
 
 // Thread safety: Start() and Shutdown() from one controlling thread; the
@@ -69,6 +73,8 @@ class Gateway final {
   const IngestCounters& ingest_counters() const { return ingest_counters_; }
   const SubscriptionCounters& subscription_counters() const { return subscription_counters_; }
   const Hub& hub() const { return hub_; }
+  // The journal, or null when disabled.
+  const Journal* journal() const { return journal_.get(); }
   // Bound port of the metrics endpoint; 0 when disabled or not started.
   uint16_t metrics_port() const { return metrics_port_; }
   // Latency from reading a line's bytes to its record's publication, and
@@ -83,6 +89,10 @@ class Gateway final {
   static constexpr char kServiceName[] = "fixstream.v1.LocationService";
 
  private:
+  // Opens the journal, attaches it to the hub and re-retains its newest
+  // records, so sequences continue and subscribers can resume.
+  absl::Status OpenJournal();
+
   const GatewayOptions options_;
   IngestCounters ingest_counters_;
   SubscriptionCounters subscription_counters_;
@@ -91,6 +101,11 @@ class Gateway final {
   LocationService service_;
   DeviceServer device_server_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  // Declared after the hub's users are stopped in Shutdown(); feeds the hub's
+  // published batches to the journal.
+  class JournalLog;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<JournalLog> journal_log_;
   uint16_t device_port_ = 0;
   uint16_t grpc_port_ = 0;
   // Last, so it stops serving before anything it reads is destroyed.

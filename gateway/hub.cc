@@ -68,6 +68,14 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
   return result;
 }
 
+void Hub::AttachLog(RecordLog* log, uint64_t next_sequence) {
+  absl::MutexLock lock(&mu_);
+  assert(oldest_ == head_.load(std::memory_order_relaxed));
+  log_ = log;
+  head_.store(next_sequence, std::memory_order_release);
+  oldest_ = next_sequence;
+}
+
 size_t Hub::Restore(std::string_view frames) {
   size_t restored = 0;
   absl::MutexLock lock(&mu_);

@@ -116,6 +116,11 @@ class Hub final {
   size_t vehicles() const;
   uint64_t vehicles_evicted() const;
 
+  // Attaches the log and sets the next sequence to publish (after a restart:
+  // where the journal continues). Precondition: nothing published or
+  // restored yet. `log` must outlive the hub.
+  void AttachLog(RecordLog* log, uint64_t next_sequence);
+
   // Re-retains frames read back from the journal at start-up (a
   // concatenation of frames with contiguous sequences starting at head()),
   // through the vehicle registry so latest positions and duplicate windows
@@ -175,7 +180,7 @@ class Hub final {
   uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 1;  // oldest retained sequence
   uint64_t write_position_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> head_{1};
-  RecordLog* const log_;
+  RecordLog* log_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string_view> log_frames_ ABSL_GUARDED_BY(mu_);  // reused per batch
   std::atomic<bool> closed_{false};
 
