@@ -45,6 +45,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "asio.hpp"
+#include "clients/command_line.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:7878",
           "Gateway device port, host:port. Must be a loopback address (127.0.0.0/8 or ::1).");
@@ -620,23 +621,8 @@ int Run() {
 }  // namespace fixstream::clients
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(fixstream::clients::kUsage);
-  absl::FlagsUsageConfig usage_config;
-  // By default --help lists only flags of a file named after the program;
-  // ours live in conns.cc.
-  usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "clients/conns.cc");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  usage_config.normalize_filename = [](absl::string_view file) {
-    const size_t clients = file.rfind("clients/");
-    return std::string(clients == absl::string_view::npos ? file : file.substr(clients));
-  };
-  absl::SetFlagsUsageConfig(usage_config);
-  const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() > 1) {
-    absl::FPrintF(stderr, "%s: unexpected argument '%s' (see --help)\n",
-                  fixstream::clients::kProgram, args[1]);
+  if (!fixstream::clients::ParseClientCommandLine(argc, argv, fixstream::clients::kProgram,
+                                                  fixstream::clients::kUsage, "clients/conns.cc")) {
     return 2;
   }
   return fixstream::clients::Run();

@@ -39,6 +39,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "clients/command_line.h"
 #include "fixstream/v1/location.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -668,23 +669,9 @@ int FanoutRun::Run() {
 }  // namespace fixstream::clients
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(fixstream::clients::kUsage);
-  absl::FlagsUsageConfig usage_config;
-  // By default --help lists only flags of a file named after the program;
-  // ours live in fanout.cc.
-  usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "clients/fanout.cc");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  usage_config.normalize_filename = [](absl::string_view file) {
-    const size_t clients = file.rfind("clients/");
-    return std::string(clients == absl::string_view::npos ? file : file.substr(clients));
-  };
-  absl::SetFlagsUsageConfig(usage_config);
-  const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() > 1) {
-    absl::FPrintF(stderr, "%s: unexpected argument '%s' (see --help)\n",
-                  fixstream::clients::kProgram, args[1]);
+  if (!fixstream::clients::ParseClientCommandLine(argc, argv, fixstream::clients::kProgram,
+                                                  fixstream::clients::kUsage,
+                                                  "clients/fanout.cc")) {
     return 2;
   }
   // The run owns the streams, which gRPC's threads use until each reports

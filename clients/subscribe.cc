@@ -27,6 +27,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "clients/command_line.h"
 #include "fixstream/v1/location.grpc.pb.h"
 #include "fixstream/v1/location.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -239,23 +240,9 @@ int main(int argc, char** argv) {
   const sigset_t signals = fixstream::clients::HandledSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::SetProgramUsageMessage(fixstream::clients::kUsage);
-  absl::FlagsUsageConfig usage_config;
-  // By default --help lists only flags of a file named after the program;
-  // ours live in subscribe.cc.
-  usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "clients/subscribe.cc");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  usage_config.normalize_filename = [](absl::string_view file) {
-    const size_t clients = file.rfind("clients/");
-    return std::string(clients == absl::string_view::npos ? file : file.substr(clients));
-  };
-  absl::SetFlagsUsageConfig(usage_config);
-  const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() > 1) {
-    absl::FPrintF(stderr, "%s: unexpected argument '%s' (see --help)\n",
-                  fixstream::clients::kProgram, args[1]);
+  if (!fixstream::clients::ParseClientCommandLine(argc, argv, fixstream::clients::kProgram,
+                                                  fixstream::clients::kUsage,
+                                                  "clients/subscribe.cc")) {
     return 2;
   }
   return fixstream::clients::Run();
