@@ -40,6 +40,7 @@
 #include "absl/strings/str_format.h"
 #include "asio.hpp"
 #include "clients/command_line.h"
+#include "clients/loopback_target.h"
 #include "clients/track.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:7878",
@@ -778,19 +779,6 @@ int64_t LoadRun::bytes_sent() const {
   return total;
 }
 
-// Splits "host:port" or "[v6-address]:port".
-std::optional<std::pair<std::string, std::string>> SplitHostPort(std::string_view target) {
-  const size_t colon = target.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == target.size()) {
-    return std::nullopt;
-  }
-  std::string_view host = target.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return std::make_pair(std::string(host), std::string(target.substr(colon + 1)));
-}
-
 std::optional<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
@@ -853,29 +841,13 @@ int Run() {
   if (generate < 0) return Fail("--generate must be positive");
 
   // Refuse anything but loopback before reading or generating gigabytes.
-  const auto host_port = SplitHostPort(options.target);
-  if (!host_port.has_value()) {
-    return Fail(absl::StrCat("--target must be host:port, not '", options.target, "'"));
-  }
   asio::io_context io(1);
-  tcp::endpoint target;
-  {
-    tcp::resolver resolver(io);
-    std::error_code ec;
-    const tcp::resolver::results_type endpoints =
-        resolver.resolve(host_port->first, host_port->second, ec);
-    if (ec || endpoints.empty()) {
-      return Fail(absl::StrCat("cannot resolve --target ", options.target, ": ", ec.message()));
-    }
-    for (const auto& entry : endpoints) {
-      if (!entry.endpoint().address().is_loopback()) {
-        return Fail(absl::StrCat("--target ", options.target, " resolves to ",
-                                 entry.endpoint().address().to_string(),
-                                 ", which is not loopback (127.0.0.0/8 or ::1); refusing"));
-      }
-    }
-    target = endpoints.begin()->endpoint();
+  absl::StatusOr<tcp::endpoint> resolved = ResolveLoopbackTarget(io, options.target);
+  if (!resolved.ok()) {
+    const absl::string_view message = resolved.status().message();
+    return Fail(std::string_view(message.data(), message.size()));
   }
+  const tcp::endpoint target = *resolved;
 
   std::vector<std::string> generated;
   std::string file_data;

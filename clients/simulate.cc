@@ -27,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "asio.hpp"
 #include "clients/command_line.h"
+#include "clients/loopback_target.h"
 #include "clients/track.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:7878", "Gateway device port, host:port.");
@@ -99,19 +100,6 @@ uint64_t MixSeed(uint64_t seed, uint64_t index) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
-}
-
-// Splits "host:port" or "[v6-address]:port".
-std::optional<std::pair<std::string, std::string>> SplitHostPort(std::string_view target) {
-  const size_t colon = target.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == target.size()) {
-    return std::nullopt;
-  }
-  std::string_view host = target.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return std::make_pair(std::string(host), std::string(target.substr(colon + 1)));
 }
 
 class Simulation;

@@ -1,0 +1,46 @@
+#include "clients/loopback_target.h"
+
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+
+namespace fixstream::clients {
+
+std::optional<std::pair<std::string, std::string>> SplitHostPort(std::string_view target) {
+  const size_t colon = target.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == target.size()) {
+    return std::nullopt;
+  }
+  std::string_view host = target.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::make_pair(std::string(host), std::string(target.substr(colon + 1)));
+}
+
+absl::StatusOr<asio::ip::tcp::endpoint> ResolveLoopbackTarget(asio::io_context& io,
+                                                              std::string_view target) {
+  const std::string text(target);
+  const auto host_port = SplitHostPort(target);
+  if (!host_port.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("--target must be host:port, not '", text, "'"));
+  }
+  asio::ip::tcp::resolver resolver(io);
+  std::error_code ec;
+  const asio::ip::tcp::resolver::results_type endpoints =
+      resolver.resolve(host_port->first, host_port->second, ec);
+  if (ec || endpoints.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve --target ", text, ": ", ec.message()));
+  }
+  for (const auto& entry : endpoints) {
+    if (!entry.endpoint().address().is_loopback()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--target ", text, " resolves to ", entry.endpoint().address().to_string(),
+                       ", which is not loopback (127.0.0.0/8 or ::1); refusing"));
+    }
+  }
+  return endpoints.begin()->endpoint();
+}
+
+}  // namespace fixstream::clients
