@@ -53,6 +53,7 @@ absl::Status Gateway::OpenJournal() {
   }
   journal_ = *std::move(journal);
   journal_log_ = std::make_unique<JournalLog>(*journal_);
+  service_.set_journal(journal_.get());
   // Re-retain the newest records the ring can hold, after the last lost
   // range (the ring holds contiguous sequences only).
   const uint64_t next = journal_->next_sequence();

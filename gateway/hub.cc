@@ -81,16 +81,9 @@ size_t Hub::Restore(std::string_view frames) {
   absl::MutexLock lock(&mu_);
   uint64_t sequence = head_.load(std::memory_order_relaxed);
   while (!frames.empty()) {
-    // Frame length: tag byte + varint body length + body.
-    uint64_t body = 0;
-    size_t pos = 1;
-    for (int shift = 0; pos < frames.size() && shift < 35; shift += 7) {
-      const uint8_t b = static_cast<uint8_t>(frames[pos++]);
-      body |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) break;
-    }
-    if (pos + body > frames.size()) break;
-    const std::string_view frame = frames.substr(0, pos + body);
+    const size_t size = FrameSize(frames);
+    if (size == 0 || size > frames.size()) break;
+    const std::string_view frame = frames.substr(0, size);
     frames.remove_prefix(frame.size());
     DecodedFrame decoded;
     if (!DecodeFrame(frame, &decoded) || decoded.sequence != sequence) break;

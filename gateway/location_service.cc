@@ -1,6 +1,7 @@
 #include "gateway/location_service.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,9 +24,11 @@ namespace {
 class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public Hub::Listener {
  public:
-  SubscribeReactor(Hub& hub, SubscriptionFilter filter, const SubscriptionOptions& options,
-                   SubscriptionCounters& counters, StreamTracker& streams, uint64_t cursor)
+  SubscribeReactor(Hub& hub, const Journal* journal, SubscriptionFilter filter,
+                   const SubscriptionOptions& options, SubscriptionCounters& counters,
+                   StreamTracker& streams, uint64_t cursor)
       : hub_(hub),
+        journal_(journal),
         streams_(streams),
         filter_(std::move(filter)),
         options_(options),
@@ -121,6 +124,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     const bool closed = hub_.closed();
     const Hub::ReadResult r =
         hub_.Read(cursor_, filter_, options_.max_batch_records, options_.max_batch_bytes, &buffer_);
+    if (r.fell_behind && journal_ != nullptr && cursor_ >= journal_->oldest_sequence()) {
+      // Older than the ring but still on disk: catch up from the journal.
+      if (std::optional<Step> step = CatchUpFromJournal(); step.has_value()) return *step;
+    }
     if (r.fell_behind) {
       const uint64_t lost = r.oldest - cursor_;
       if (options_.slow_policy == SlowSubscriberPolicy::kGap) {
@@ -162,6 +169,46 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     return Step::kIdle;
   }
 
+  // One batch read back from the journal, filtered like the ring's records
+  // (decoding each frame's coordinates and vehicle, which the ring keeps
+  // beside its frames). Returns nothing when the journal cannot serve the
+  // cursor (a hole, or not written yet): the caller's policy applies.
+  std::optional<Step> CatchUpFromJournal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::string raw;
+    absl::StatusOr<Journal::ReadResult> read =
+        journal_->Read(cursor_, options_.max_batch_records, options_.max_batch_bytes, &raw);
+    if (!read.ok() || read->hole || read->records == 0) return std::nullopt;
+    buffer_.clear();
+    size_t records = 0;
+    uint64_t first = 0;
+    uint64_t last = 0;
+    for (std::string_view rest = raw; !rest.empty();) {
+      const size_t size = FrameSize(rest);
+      if (size == 0 || size > rest.size()) return std::nullopt;  // not our frame: stop here
+      const std::string_view frame = rest.substr(0, size);
+      rest.remove_prefix(size);
+      DecodedFrame decoded;
+      if (!DecodeFrame(frame, &decoded)) return std::nullopt;
+      if (!filter_.matches_all() &&
+          !filter_.Matches(frame.substr(decoded.layout.vehicle_offset, decoded.layout.vehicle_size),
+                           decoded.latitude, decoded.longitude)) {
+        continue;
+      }
+      buffer_.append(frame);
+      if (records++ == 0) first = decoded.sequence;
+      last = decoded.sequence;
+    }
+    cursor_ = read->next_sequence;
+    published_cursor_.store(cursor_, std::memory_order_relaxed);
+    if (records == 0) return Step::kRescan;
+    pending_records_ = records;
+    pending_publish_unix_ns_ = absl::GetCurrentTimeNanos();  // not a live delivery
+    pending_bytes_ = buffer_.size();
+    counters_.records_from_journal.fetch_add(records, std::memory_order_relaxed);
+    AppendBatchTrailer(first, last, &buffer_);
+    return StartWriteLocked();
+  }
+
   // Hands buffer_ to message_ for the next write.
   Step StartWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     // The slice takes ownership of the bytes: gRPC may hold them until the
@@ -182,6 +229,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
   Hub& hub_;
+  const Journal* const journal_;  // null when the journal is off
   StreamTracker& streams_;
   const SubscriptionFilter filter_;
   const SubscriptionOptions options_;
@@ -251,7 +299,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
     cursor = hub_.oldest();
   } else if (parsed.start_case() == v1::SubscribeRequest::kStartSequence) {
     const uint64_t wanted = parsed.start_sequence();
-    const uint64_t oldest = hub_.oldest();
+    // Sequences evicted from the ring are still served from the journal.
+    const uint64_t oldest =
+        journal_ != nullptr ? std::min(hub_.oldest(), journal_->oldest_sequence()) : hub_.oldest();
     const uint64_t head = hub_.head();
     if (wanted < oldest || wanted > head) {
       counters_.rejected_out_of_range.fetch_add(1, std::memory_order_relaxed);
@@ -275,7 +325,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
                      " subscriptions; retry later or raise --max_subscribers")));
   }
   // The reactor owns the reserved slot and releases it in OnDone.
-  return new SubscribeReactor(hub_, *std::move(filter), options_, counters_, streams_, cursor);
+  return new SubscribeReactor(hub_, journal_, *std::move(filter), options_, counters_, streams_,
+                              cursor);
 }
 
 namespace {

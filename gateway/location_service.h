@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "fixstream/v1/location.grpc.pb.h"
 #include "gateway/hub.h"
+#include "gateway/journal.h"
 #include "gateway/latency_histogram.h"
 
 namespace fixstream::gateway {
@@ -51,6 +52,7 @@ struct SubscriptionCounters {
   std::atomic<uint64_t> records_delivered{0};
   std::atomic<uint64_t> bytes_delivered{0};
   std::atomic<uint64_t> responses_delivered{0};
+  std::atomic<uint64_t> records_from_journal{0};  // catch-up reads older than the ring
   // From a record's publication to the completion of the write that carried
   // it to a subscriber; observed once per response, for its oldest record,
   // with the response's record count.
@@ -105,6 +107,10 @@ class LocationService final
                                          const v1::ListVehiclesRequest* request,
                                          v1::ListVehiclesResponse* response) override;
 
+  // Serves sequences older than the ring from `journal` (must outlive the
+  // service). Call before the server starts.
+  void set_journal(const Journal* journal) { journal_ = journal; }
+
   // After the hub closed, streams end once their subscriber has received
   // everything. Returns true when all have ended before `deadline`.
   bool AwaitStreamsEnded(absl::Time deadline) { return streams_.AwaitNone(deadline); }
@@ -114,6 +120,7 @@ class LocationService final
   const SubscriptionOptions options_;
   SubscriptionCounters& counters_;
   const std::function<bool(uint64_t)> connection_open_;
+  const Journal* journal_ = nullptr;
   StreamTracker streams_;
 };
 

@@ -194,6 +194,18 @@ void AppendGap(uint64_t first_missing, uint64_t last_missing, std::string* out) 
   out->append(buf, w.size());
 }
 
+size_t FrameSize(std::string_view bytes) {
+  if (bytes.size() < 2 || static_cast<uint8_t>(bytes[0]) != Tag(1, kLengthDelimited)) return 0;
+  uint64_t body = 0;
+  size_t pos = 1;
+  for (int shift = 0; pos < bytes.size() && shift < 35; shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(bytes[pos++]);
+    body |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return pos + body;
+  }
+  return 0;
+}
+
 bool DecodeFrame(std::string_view frame, DecodedFrame* out) {
   // Frame header: tag of SubscribeResponse.records, then the body length.
   if (frame.size() < 2 || static_cast<uint8_t>(frame[0]) != Tag(1, kLengthDelimited)) return false;

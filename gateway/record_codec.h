@@ -62,6 +62,10 @@ struct DecodedFrame {
   int64_t receive_time_unix_ns = 0;
   uint64_t connection_id = 0;
 };
+// Size of the frame at the start of `bytes` (tag, length and body), or 0 if
+// they do not start with a SubscribeResponse.records frame header.
+size_t FrameSize(std::string_view bytes);
+
 // Decodes a frame produced by AppendEncodedRecord (sequence patched, late
 // flag possibly appended). Returns false if `frame` is not such a frame.
 bool DecodeFrame(std::string_view frame, DecodedFrame* out);
