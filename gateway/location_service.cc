@@ -113,7 +113,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
   Step NextStep() {
     absl::MutexLock lock(&mu_);
-    if (finished_ || write_in_flight_) return Step::kIdle;
+    if (finished_ || write_in_flight_ || catching_up_) return Step::kIdle;
     if (ended_ == End::kCancelled) {
       counters_.ended_cancelled.fetch_add(1, std::memory_order_relaxed);
       return FinishLocked(grpc::Status::CANCELLED);
@@ -174,9 +174,19 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // beside its frames). Returns nothing when the journal cannot serve the
   // cursor (a hole, or not written yet): the caller's policy applies.
   std::optional<Step> CatchUpFromJournal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // The disk read runs without mu_: a publisher waking this reactor
+    // must never wait for disk I/O. Other Pumps return at once meanwhile
+    // (catching_up_), and this loop carries on afterwards.
+    catching_up_ = true;
+    const uint64_t from = cursor_;
     std::string raw;
+    mu_.Unlock();
     absl::StatusOr<Journal::ReadResult> read =
-        journal_->Read(cursor_, options_.max_batch_records, options_.max_batch_bytes, &raw);
+        journal_->Read(from, options_.max_batch_records, options_.max_batch_bytes, &raw);
+    mu_.Lock();
+    catching_up_ = false;
+    // Cancelled, or wakes skipped meanwhile: decide again from the top.
+    if (ended_ != End::kNone || finished_) return Step::kRescan;
     if (!read.ok() || read->hole || read->records == 0) return std::nullopt;
     buffer_.clear();
     size_t records = 0;
@@ -240,6 +250,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // cursor_'s value for readers outside mu_ (the lag gauge).
   std::atomic<uint64_t> published_cursor_;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool catching_up_ ABSL_GUARDED_BY(mu_) = false;  // a journal read is in progress
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   End ended_ ABSL_GUARDED_BY(mu_) = End::kNone;
   size_t pending_records_ ABSL_GUARDED_BY(mu_) = 0;
