@@ -107,9 +107,6 @@ Examples:
   fixstream-conns --connections=10000 --source_addresses=8 --hold_seconds=5
   fixstream-conns --mode=drip --connections=1000 --hold_seconds=60)";
 
-// The ephemeral port range holds about 28k ports per (source, destination)
-// pair; staying well below it leaves room for everything else on the box.
-constexpr int kConnectionsPerSourceAddress = 16384;
 // Descriptors kept free for stdio, the io_context's epoll and timer fds and
 // the resolver.
 constexpr rlim_t kSpareDescriptors = 32;
@@ -524,16 +521,13 @@ int Run() {
   const double hold_seconds = absl::GetFlag(FLAGS_hold_seconds);
   const double max_seconds = absl::GetFlag(FLAGS_max_seconds);
 
-  if (options.connections < 1 || options.connections > 1'000'000) {
-    return Fail("--connections must be in [1, 1000000]");
+  const absl::StatusOr<int> sources =
+      SourceAddressCount(options.connections, options.source_addresses);
+  if (!sources.ok()) {
+    const absl::string_view message = sources.status().message();
+    return Fail(std::string_view(message.data(), message.size()));
   }
-  if (options.source_addresses == 0) {
-    options.source_addresses =
-        (options.connections + kConnectionsPerSourceAddress - 1) / kConnectionsPerSourceAddress;
-  }
-  if (options.source_addresses < 1 || options.source_addresses > 254) {
-    return Fail("--source_addresses must be in [0, 254]");
-  }
+  options.source_addresses = *sources;
   if (mode == "idle") {
     options.mode = Mode::kIdle;
   } else if (mode == "drip") {

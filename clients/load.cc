@@ -118,9 +118,6 @@ Examples:
 // Paced sending wakes at most this often and sends what fell due meanwhile:
 // bursts every millisecond approximate any rate without a timer per line.
 constexpr auto kPaceTick = std::chrono::milliseconds(1);
-// The ephemeral port range holds about 28k ports per (source, destination)
-// pair; staying well below it leaves room for everything else on the box.
-constexpr int kConnectionsPerSourceAddress = 16384;
 // Generated tracks send one fix per second of fix time.
 constexpr int64_t kFixIntervalMs = 1000;
 
@@ -811,16 +808,13 @@ int Run() {
   const std::string format_name = absl::GetFlag(FLAGS_format);
   const std::string stamp_format = absl::GetFlag(FLAGS_stamp_format);
 
-  if (options.connections < 1 || options.connections > 1'000'000) {
-    return Fail("--connections must be in [1, 1000000]");
+  const absl::StatusOr<int> sources =
+      SourceAddressCount(options.connections, options.source_addresses);
+  if (!sources.ok()) {
+    const absl::string_view message = sources.status().message();
+    return Fail(std::string_view(message.data(), message.size()));
   }
-  if (options.source_addresses == 0) {
-    options.source_addresses =
-        (options.connections + kConnectionsPerSourceAddress - 1) / kConnectionsPerSourceAddress;
-  }
-  if (options.source_addresses < 1 || options.source_addresses > 254) {
-    return Fail("--source_addresses must be in [0, 254]");
-  }
+  options.source_addresses = *sources;
   if (!std::isfinite(options.rate) || options.rate < 0) {
     return Fail("--rate must be a finite number >= 0");
   }

@@ -43,4 +43,20 @@ absl::StatusOr<asio::ip::tcp::endpoint> ResolveLoopbackTarget(asio::io_context& 
   return endpoints.begin()->endpoint();
 }
 
+absl::StatusOr<int> SourceAddressCount(int connections, int requested) {
+  // The ephemeral port range holds about 28k ports per (source, destination)
+  // pair; staying well below it leaves room for everything else on the box.
+  constexpr int kConnectionsPerSourceAddress = 16384;
+  if (connections < 1 || connections > 1'000'000) {
+    return absl::InvalidArgumentError("--connections must be in [1, 1000000]");
+  }
+  const int count = requested != 0 ? requested
+                                   : (connections + kConnectionsPerSourceAddress - 1) /
+                                         kConnectionsPerSourceAddress;
+  if (count < 1 || count > 254) {
+    return absl::InvalidArgumentError("--source_addresses must be in [0, 254]");
+  }
+  return count;
+}
+
 }  // namespace fixstream::clients

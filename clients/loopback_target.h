@@ -22,6 +22,11 @@ std::optional<std::pair<std::string, std::string>> SplitHostPort(std::string_vie
 absl::StatusOr<asio::ip::tcp::endpoint> ResolveLoopbackTarget(asio::io_context& io,
                                                               std::string_view target);
 
+// How many loopback source addresses (127.0.0.1..127.0.0.K) spread
+// `connections` over: `requested` if given (> 0), else enough that no source
+// needs more than 16384 ports. InvalidArgument names the bad flag.
+absl::StatusOr<int> SourceAddressCount(int connections, int requested);
+
 }  // namespace fixstream::clients
 
 #endif  // FIXSTREAM_CLIENTS_LOOPBACK_TARGET_H_
