@@ -24,6 +24,10 @@ ABSL_FLAG(std::string, config, "",
           "command line.");
 ABSL_FLAG(std::string, device_listen, "0.0.0.0:7878",
           "HOST:PORT where vehicles connect over TCP (port 0: pick a free port).");
+ABSL_FLAG(std::string, device_ack_listen, "",
+          "HOST:PORT of a second device listener whose connections get `ACK <n>` lines once "
+          "their first n lines are durable in the journal (docs/PROTOCOL.md); empty: none. "
+          "Needs --journal_dir.");
 ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50051",
           "HOST:PORT of the gRPC server (LocationService, health, reflection).");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
@@ -87,9 +91,10 @@ ABSL_FLAG(uint64_t, max_fix_lead_s, 900,
           "0 = no limit).");
 ABSL_FLAG(uint32_t, max_subscribers, 1024,
           "Concurrent Subscribe streams; more get RESOURCE_EXHAUSTED.");
-ABSL_FLAG(std::string, journal_dir, "",
-          "Directory of the durable journal of published records (docs/JOURNAL.md); empty "
-          "disables it. The gateway locks it: two gateways cannot share one.");
+ABSL_FLAG(std::string, journal_dir, "fixstream-journal",
+          "Directory of the durable journal of published records (docs/JOURNAL.md), created if "
+          "missing; relative paths are from the working directory. Empty disables the journal "
+          "(sequences then restart at 1). The gateway locks it: two gateways cannot share one.");
 ABSL_FLAG(std::string, journal_durability, "group",
           "When records become durable: group (fsync at most every --journal_group_commit_ms or "
           "1 MiB) or batch (fsync every published batch before it counts as durable).");
@@ -361,6 +366,18 @@ absl::StatusOr<GatewayOptions> OptionsFromFlags(const SettingOrigins& origins) {
   options.device.listen = absl::GetFlag(FLAGS_device_listen);
   if (absl::Status s = CheckListen(origins, "device_listen", options.device.listen); !s.ok()) {
     return s;
+  }
+  options.device.ack_listen = absl::GetFlag(FLAGS_device_ack_listen);
+  if (!options.device.ack_listen.empty()) {
+    if (absl::Status s = CheckListen(origins, "device_ack_listen", options.device.ack_listen);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::GetFlag(FLAGS_journal_dir).empty()) {
+      return Invalid(origins, "device_ack_listen",
+                     "needs the journal (--journal_dir): devices are only acknowledged what is "
+                     "durable");
+    }
   }
   options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   if (absl::Status s = CheckListen(origins, "grpc_listen", options.grpc_listen); !s.ok()) return s;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <future>
 #include <optional>
+#include <queue>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -42,12 +43,21 @@ struct DeviceServer::Impl {
         hub(h),
         counters(c),
         accept_strand(asio::make_strand(io)),
-        acceptor(accept_strand),
-        retry_timer(accept_strand),
         sweep_timer(accept_strand) {}
 
-  void Accept();
-  void OnAccepted(tcp::socket socket);
+  // A device listener: the plain one, or the acknowledging one.
+  struct Listener {
+    explicit Listener(asio::strand<asio::io_context::executor_type>& strand, bool with_acks)
+        : acceptor(strand), retry_timer(strand), acks(with_acks) {}
+    tcp::acceptor acceptor;
+    asio::steady_timer retry_timer;
+    const bool acks;
+  };
+
+  absl::StatusOr<uint16_t> Listen(Listener& listener, const std::string& address,
+                                  std::string_view flag);
+  void Accept(Listener& listener);
+  void OnAccepted(tcp::socket socket, bool acks);
   void ScheduleSweep();
   void Sweep();
   void Unregister(uint64_t id, const asio::ip::address& source);
@@ -63,8 +73,8 @@ struct DeviceServer::Impl {
   IngestCounters& counters;
   asio::io_context io;
   asio::strand<asio::io_context::executor_type> accept_strand;
-  tcp::acceptor acceptor;
-  asio::steady_timer retry_timer;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  bool listening = false;  // accept strand only
   asio::steady_timer sweep_timer;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
@@ -95,6 +105,24 @@ struct DeviceServer::Impl {
   mutable absl::Mutex mu;
   absl::flat_hash_map<uint64_t, SessionEntry> sessions ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<asio::ip::address, size_t> per_source ABSL_GUARDED_BY(mu);
+
+  // Acknowledgements. Sessions waiting for a sequence to become durable
+  // register here, nearest target first; OnDurable() posts to those whose
+  // target is reached. A session has at most one entry.
+  struct AckWaiter {
+    uint64_t target;
+    std::weak_ptr<DeviceSession> session;
+    bool operator>(const AckWaiter& other) const { return target > other.target; }
+  };
+  // Registers `session` to be woken once `target` is durable. Returns false
+  // (nothing registered) if it already is.
+  bool AwaitDurable(uint64_t target, std::weak_ptr<DeviceSession> session);
+  void OnDurable(uint64_t durable_sequence);
+
+  absl::Mutex ack_mu;
+  std::atomic<uint64_t> durable{0};  // stored under ack_mu
+  std::priority_queue<AckWaiter, std::vector<AckWaiter>, std::greater<>> ack_waiters
+      ABSL_GUARDED_BY(ack_mu);
 };
 
 // One vehicle connection. Runs on its socket's strand; owned by the
@@ -102,11 +130,12 @@ struct DeviceServer::Impl {
 class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
                             private ingest::RecordSink {
  public:
-  DeviceSession(tcp::socket socket, asio::ip::address source, uint64_t id,
+  DeviceSession(tcp::socket socket, asio::ip::address source, uint64_t id, bool acks,
                 DeviceServer::Impl& server)
       : socket_(std::move(socket)),
         source_(std::move(source)),
         id_(id),
+        acks_(acks),
         server_(server),
         framer_(server.options.max_line_length),
         parser_(ingest::LineParserOptions{.pinned_format = server.options.pinned_format,
@@ -157,6 +186,15 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
           break;
       }
       if (self->Expired(reason, absl::GetCurrentTimeNanos())) self->Close(reason);
+    });
+  }
+
+  // The durable sequence reached a target this session waits for. Any
+  // thread.
+  void WakeForAck() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->ack_waiting_ = false;
+      self->TryAck();
     });
   }
 
@@ -213,6 +251,16 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
                    [self = shared_from_this()] { self->OnReadable(asio::error_code()); });
         return;
       case ReadState::kPeerClosed:
+        if (AcksOutstanding()) {
+          // The device closed its sending side and waits for the last
+          // acknowledgements: stop reading, close once they are written
+          // (or when the idle timeout expires).
+          read_closed_ = true;
+          // No read is pending to own the session now: it owns itself
+          // until Close().
+          self_while_half_closed_ = shared_from_this();
+          return;
+        }
         Close(CloseReason::kPeerClosed);
         return;
       case ReadState::kError:
@@ -256,6 +304,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     receive_time_unix_ns_ = receive_time_unix_ns;
     ingest::Frame frame;
     while (framer_.Next(&frame)) {
+      ++lines_seen_;
       const ingest::LineOutcome outcome =
           frame.kind == ingest::Frame::Kind::kTooLong
               ? ingest::LineOutcome::kTooLong
@@ -267,6 +316,83 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     FlushCounters();
     Publish();
     FlushCounters();
+    if (acks_) QueueAck();
+  }
+
+  // Acknowledgements. Every line read so far is settled once the records
+  // published up to now (ack_target_) are durable: its record is one of
+  // them, its duplicate's original is, or it was rejected. So after each
+  // read the pair (lines so far, target) is queued, and `ACK <lines>` is
+  // written once the durable sequence reaches the target.
+  void QueueAck() {
+    if (acks_blocked_) return;
+    const uint64_t queued = pending_acks_.empty() ? acked_lines_ : pending_acks_.back().lines;
+    if (lines_seen_ == queued) return;
+    if (!pending_acks_.empty() && pending_acks_.back().target == ack_target_) {
+      pending_acks_.back().lines = lines_seen_;
+    } else {
+      pending_acks_.push_back(PendingAck{lines_seen_, ack_target_});
+    }
+    TryAck();
+  }
+
+  void TryAck() {
+    if (closed_) return;
+    for (;;) {
+      const uint64_t durable = server_.durable.load(std::memory_order_acquire);
+      size_t done = 0;
+      uint64_t lines = acked_lines_;
+      while (done < pending_acks_.size() && pending_acks_[done].target <= durable) {
+        lines = pending_acks_[done++].lines;
+      }
+      pending_acks_.erase(pending_acks_.begin(), pending_acks_.begin() + done);
+      if (lines > acked_lines_) {
+        acked_lines_ = lines;
+        WriteAck();
+      }
+      if (pending_acks_.empty() || ack_waiting_) break;
+      if (server_.AwaitDurable(pending_acks_.front().target, weak_from_this())) {
+        ack_waiting_ = true;
+        break;
+      }
+      // Became durable meanwhile: go round again.
+    }
+    if (pending_acks_.empty()) pending_acks_.shrink_to_fit();  // idle connections stay small
+    FinishIfHalfClosed();
+  }
+
+  // One write in flight; a newer count replaces an unwritten older one (the
+  // count is cumulative), so a peer that never reads costs a few bytes.
+  void WriteAck() {
+    if (ack_write_in_flight_) return;  // the completion writes the newest
+    ack_out_.clear();
+    absl::StrAppend(&ack_out_, "ACK ", acked_lines_, "\n");
+    written_ack_ = acked_lines_;
+    ack_write_in_flight_ = true;
+    asio::async_write(socket_, asio::buffer(ack_out_),
+                      [self = shared_from_this()](const asio::error_code& ec, size_t) {
+                        self->ack_write_in_flight_ = false;
+                        if (self->closed_) return;
+                        if (ec) {
+                          // The peer is gone; a half-closed one has nothing
+                          // left to read, an open one is found by its read.
+                          if (self->read_closed_) self->Close(CloseReason::kPeerClosed);
+                          return;
+                        }
+                        if (self->acked_lines_ > self->written_ack_) {
+                          self->WriteAck();
+                        } else {
+                          self->FinishIfHalfClosed();
+                        }
+                      });
+  }
+
+  bool AcksOutstanding() const {
+    return acks_ && !acks_blocked_ && (!pending_acks_.empty() || ack_write_in_flight_);
+  }
+
+  void FinishIfHalfClosed() {
+    if (read_closed_ && !closed_ && !AcksOutstanding()) Close(CloseReason::kPeerClosed);
   }
 
   void OnRecord(const ingest::LocationRecord& record) override {
@@ -281,6 +407,10 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
       server_.counters.receive_to_publish.Observe(
           absl::GetCurrentTimeNanos() - receive_time_unix_ns_, result.published);
     }
+    if (result.next_sequence > 0) ack_target_ = std::max(ack_target_, result.next_sequence - 1);
+    // Refused records were never published: nothing after them may be
+    // acknowledged.
+    if (result.refused > 0) acks_blocked_ = true;
     records_published_ += result.published;
     records_duplicate_ += result.duplicates;
     records_late_ += result.late;
@@ -339,11 +469,14 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     c.connections_active.fetch_sub(1, std::memory_order_relaxed);
     server_.LogClose(reason, source_);
     server_.Unregister(id_, source_);
+    // Last: may release the final reference to this session.
+    std::shared_ptr<DeviceSession> release = std::move(self_while_half_closed_);
   }
 
   tcp::socket socket_;
   const asio::ip::address source_;
   const uint64_t id_;
+  const bool acks_;  // accepted on the acknowledging listener
   DeviceServer::Impl& server_;
   ingest::LineFramer framer_;
   ingest::LineParser parser_;
@@ -361,17 +494,56 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   uint64_t records_dropped_ = 0;
   uint64_t discarded_reported_ = 0;
   uint64_t framed_reported_ = 0;
+  // Acknowledgements (acks_ only; see QueueAck()).
+  struct PendingAck {
+    uint64_t lines;   // lines 1..lines are settled once
+    uint64_t target;  // this sequence is durable
+  };
+  uint64_t lines_seen_ = 0;  // newline-terminated lines framed so far
+  uint64_t ack_target_ = 0;  // newest sequence published when the last line was read
+  std::vector<PendingAck> pending_acks_;  // targets increasing
+  uint64_t acked_lines_ = 0;              // newest count to acknowledge
+  uint64_t written_ack_ = 0;              // count in ack_out_
+  std::string ack_out_;
+  bool ack_waiting_ = false;  // registered with the server's AwaitDurable
+  bool ack_write_in_flight_ = false;
+  bool acks_blocked_ = false;  // records were refused (shutdown)
+  bool read_closed_ = false;   // the peer closed its side; acks outstanding
+  std::shared_ptr<DeviceSession> self_while_half_closed_;
 };
 
-void DeviceServer::Impl::Accept() {
+bool DeviceServer::Impl::AwaitDurable(uint64_t target, std::weak_ptr<DeviceSession> session) {
+  absl::MutexLock lock(&ack_mu);
+  if (durable.load(std::memory_order_relaxed) >= target) return false;
+  ack_waiters.push(AckWaiter{target, std::move(session)});
+  return true;
+}
+
+void DeviceServer::Impl::OnDurable(uint64_t durable_sequence) {
+  std::vector<std::shared_ptr<DeviceSession>> ready;
+  {
+    absl::MutexLock lock(&ack_mu);
+    if (durable_sequence <= durable.load(std::memory_order_relaxed)) return;
+    durable.store(durable_sequence, std::memory_order_release);
+    while (!ack_waiters.empty() && ack_waiters.top().target <= durable_sequence) {
+      if (auto session = ack_waiters.top().session.lock()) ready.push_back(std::move(session));
+      ack_waiters.pop();
+    }
+  }
+  for (auto& session : ready) session->WakeForAck();
+}
+
+void DeviceServer::Impl::Accept(Listener& listener) {
+  tcp::acceptor& acceptor = listener.acceptor;
   acceptor.async_accept(
-      asio::make_strand(io), [this](const asio::error_code& ec, tcp::socket socket) {
+      asio::make_strand(io),
+      [this, &listener, &acceptor](const asio::error_code& ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted) return;
         if (!ec && !acceptor.is_open()) {
           // Accepted just before StopAccepting closed the listener: the device
           // may already have sent data, so it is served and drained like any
           // other connection, but the accept loop is not re-armed.
-          OnAccepted(std::move(socket));
+          OnAccepted(std::move(socket), listener.acks);
           return;
         }
         if (!acceptor.is_open()) return;
@@ -383,14 +555,14 @@ void DeviceServer::Impl::Accept() {
           accept_error_log.Log([&] {
             return absl::StrCat("device accept failed: ", ec.message(), "; retrying every 100 ms");
           });
-          retry_timer.expires_after(std::chrono::milliseconds(100));
-          retry_timer.async_wait([this](const asio::error_code& timer_ec) {
-            if (!timer_ec && acceptor.is_open()) Accept();
+          listener.retry_timer.expires_after(std::chrono::milliseconds(100));
+          listener.retry_timer.async_wait([this, &listener](const asio::error_code& timer_ec) {
+            if (!timer_ec && listener.acceptor.is_open()) Accept(listener);
           });
           return;
         }
-        OnAccepted(std::move(socket));
-        Accept();
+        OnAccepted(std::move(socket), listener.acks);
+        Accept(listener);
       });
 }
 
@@ -407,7 +579,7 @@ void DeviceServer::Impl::CloseRefused(tcp::socket& socket, CloseReason reason,
   socket.close(ignored);
 }
 
-void DeviceServer::Impl::OnAccepted(tcp::socket socket) {
+void DeviceServer::Impl::OnAccepted(tcp::socket socket, bool acks) {
   counters.connections_accepted.fetch_add(1, std::memory_order_relaxed);
   asio::error_code ec;
   const tcp::endpoint remote = socket.remote_endpoint(ec);
@@ -432,7 +604,7 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket) {
       return;
     }
     ++from_source;
-    session = std::make_shared<DeviceSession>(std::move(socket), source, id, *this);
+    session = std::make_shared<DeviceSession>(std::move(socket), source, id, acks, *this);
     sessions.emplace(id, SessionEntry{session, session.get()});
   }
   counters.connections_active.fetch_add(1, std::memory_order_relaxed);
@@ -458,7 +630,7 @@ void DeviceServer::Impl::ScheduleSweep() {
   const absl::Duration period = std::clamp(shortest / 4, absl::Milliseconds(10), absl::Seconds(1));
   sweep_timer.expires_after(ToChrono(period));
   sweep_timer.async_wait([this](const asio::error_code& ec) {
-    if (ec || !acceptor.is_open()) return;
+    if (ec || !listening) return;
     Sweep();
     ScheduleSweep();
   });
@@ -488,32 +660,51 @@ DeviceServer::DeviceServer(DeviceServerOptions options, Hub& hub, IngestCounters
 
 DeviceServer::~DeviceServer() { Stop(); }
 
-absl::StatusOr<uint16_t> DeviceServer::Start() {
-  absl::StatusOr<HostPort> hp = ParseHostPort("device_listen", impl_->options.listen);
+absl::StatusOr<uint16_t> DeviceServer::Impl::Listen(Listener& listener,
+                                                     const std::string& address,
+                                                     std::string_view flag) {
+  const std::string flag_name(flag);
+  absl::StatusOr<HostPort> hp = ParseHostPort(flag_name, address);
   if (!hp.ok()) return hp.status();
   asio::error_code ec;
-  tcp::resolver resolver(impl_->io);
+  tcp::resolver resolver(io);
   auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port),
                                     tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--device_listen=", impl_->options.listen,
-                     ": cannot resolve host: ", ec ? ec.message() : "no addresses"));
+    return absl::InvalidArgumentError(absl::StrCat("--", flag_name, "=", address,
+                                                   ": cannot resolve host: ",
+                                                   ec ? ec.message() : "no addresses"));
   }
   const tcp::endpoint endpoint = *endpoints.begin();
-  tcp::acceptor& acceptor = impl_->acceptor;
+  tcp::acceptor& acceptor = listener.acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on --device_listen=", impl_->options.listen, ": ", ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on --", flag_name, "=", address, ": ", ec.message()));
   }
-  const uint16_t port = acceptor.local_endpoint().port();
+  return acceptor.local_endpoint().port();
+}
+
+absl::StatusOr<uint16_t> DeviceServer::Start() {
+  Impl& impl = *impl_;
+  impl.listeners.push_back(std::make_unique<Impl::Listener>(impl.accept_strand, false));
+  absl::StatusOr<uint16_t> port = impl.Listen(*impl.listeners.back(), impl.options.listen,
+                                              "device_listen");
+  if (!port.ok()) return port.status();
+  if (!impl.options.ack_listen.empty()) {
+    impl.listeners.push_back(std::make_unique<Impl::Listener>(impl.accept_strand, true));
+    absl::StatusOr<uint16_t> ack_port =
+        impl.Listen(*impl.listeners.back(), impl.options.ack_listen, "device_ack_listen");
+    if (!ack_port.ok()) return ack_port.status();
+    ack_port_ = *ack_port;
+  }
   impl_->work.emplace(impl_->io.get_executor());
   asio::post(impl_->accept_strand, [impl = impl_.get()] {
-    impl->Accept();
+    impl->listening = true;
+    for (auto& listener : impl->listeners) impl->Accept(*listener);
     impl->ScheduleSweep();
   });
   size_t threads = impl_->options.io_threads;
@@ -522,8 +713,10 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
     impl_->threads.emplace_back([impl = impl_.get()] { impl->io.run(); });
   }
   accepting_.store(true, std::memory_order_release);
-  return port;
+  return *port;
 }
+
+void DeviceServer::OnDurable(uint64_t durable_sequence) { impl_->OnDurable(durable_sequence); }
 
 bool DeviceServer::IsConnectionOpen(uint64_t connection_id) const {
   absl::MutexLock lock(&impl_->mu);
@@ -535,19 +728,22 @@ void DeviceServer::StopAccepting() {
   // The acceptor belongs to its strand; close it there and wait.
   std::promise<void> done;
   asio::post(impl_->accept_strand, [impl = impl_.get(), &done] {
-    // Connections the kernel already completed wait in the listen backlog
-    // and may have sent data: take them in (to be drained like the others)
-    // rather than reset them by closing the listener under them.
-    asio::error_code ec;
-    impl->acceptor.non_blocking(true, ec);
-    while (!ec) {
-      tcp::socket socket(asio::make_strand(impl->io));
-      impl->acceptor.accept(socket, ec);
-      if (!ec) impl->OnAccepted(std::move(socket));
+    impl->listening = false;
+    for (auto& listener : impl->listeners) {
+      // Connections the kernel already completed wait in the listen backlog
+      // and may have sent data: take them in (to be drained like the
+      // others) rather than reset them by closing the listener under them.
+      asio::error_code ec;
+      listener->acceptor.non_blocking(true, ec);
+      while (!ec) {
+        tcp::socket socket(asio::make_strand(impl->io));
+        listener->acceptor.accept(socket, ec);
+        if (!ec) impl->OnAccepted(std::move(socket), listener->acks);
+      }
+      asio::error_code ignored;
+      listener->acceptor.close(ignored);
+      listener->retry_timer.cancel();
     }
-    asio::error_code ignored;
-    impl->acceptor.close(ignored);
-    impl->retry_timer.cancel();
     impl->sweep_timer.cancel();
     done.set_value();
   });

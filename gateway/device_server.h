@@ -6,7 +6,9 @@
 // LineParser, and is kept alive only by the handler it has pending. Each
 // readable event reads until the socket would block or the per-wakeup read
 // budget is spent (then it yields to other connections on the thread), and
-// every read's records go to the hub as one batch.
+// every read's records go to the hub as one batch. Connections accepted on
+// the acknowledging listener also remember, per read, which sequence their
+// lines must be durable up to, and write `ACK <lines>\n` once it is.
 #ifndef FIXSTREAM_GATEWAY_DEVICE_SERVER_H_
 #define FIXSTREAM_GATEWAY_DEVICE_SERVER_H_
 
@@ -31,6 +33,11 @@ namespace fixstream::gateway {
 
 struct DeviceServerOptions {
   std::string listen = "0.0.0.0:7878";  // HOST:PORT; port 0 picks an ephemeral port
+  // A second listener (HOST:PORT; empty: none) whose connections are sent
+  // acknowledgement lines `ACK <n>\n` once their first n lines are durable
+  // (docs/PROTOCOL.md). Acknowledgements follow OnDurable() calls, so this
+  // needs a journal.
+  std::string ack_listen;
   size_t io_threads = 0;                // 0: hardware concurrency
   size_t max_line_length = 4096;
   std::optional<ingest::SourceFormat> pinned_format;
@@ -61,8 +68,17 @@ class DeviceServer final {
   DeviceServer(const DeviceServer&) = delete;
   DeviceServer& operator=(const DeviceServer&) = delete;
 
-  // Binds, listens and starts the I/O threads. Returns the bound port.
+  // Binds, listens and starts the I/O threads. Returns the bound port of
+  // `listen`.
   absl::StatusOr<uint16_t> Start();
+  // Bound port of `ack_listen` after Start(); 0 when there is none.
+  uint16_t ack_port() const { return ack_port_; }
+
+  // Every record with a sequence up to `durable_sequence` is durable:
+  // connections on the acknowledging listener are acknowledged up to the
+  // lines those records came from. Thread-safe, quick (posts the writes to
+  // the connections' strands); values must not decrease.
+  void OnDurable(uint64_t durable_sequence);
 
   // Stops accepting new connections (new ones are refused by the kernel);
   // open connections keep being served.
@@ -81,6 +97,7 @@ class DeviceServer final {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> accepting_{false};
+  uint16_t ack_port_ = 0;
 };
 
 }  // namespace fixstream::gateway

@@ -45,7 +45,14 @@ class Gateway::JournalLog final : public Hub::RecordLog {
 Gateway::~Gateway() { Shutdown(); }
 
 absl::Status Gateway::OpenJournal() {
-  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(options_.journal);
+  JournalOptions journal_options = options_.journal;
+  const bool gate_delivery = journal_options.durability == DurabilityPolicy::kPerBatch;
+  // Runs on the journal's writer thread after each fsync.
+  journal_options.on_durable = [this, gate_delivery](uint64_t durable) {
+    if (gate_delivery) hub_.MarkDurable(durable);
+    device_server_.OnDurable(durable);
+  };
+  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(std::move(journal_options));
   if (!journal.ok()) {
     return absl::Status(journal.status().code(),
                         absl::StrCat("cannot use --journal_dir=", options_.journal.directory, ": ",
@@ -76,6 +83,10 @@ absl::Status Gateway::OpenJournal() {
     }
     cursor = r->next_sequence;
   }
+  // Under fsync-per-batch, subscribers get a record only once it is
+  // durable: nothing a subscriber has seen can be lost to a crash.
+  if (gate_delivery) hub_.GateOnDurable();
+  device_server_.OnDurable(journal_->durable_sequence());
   // (Journal::Open logged what recovery found.)
   LogInfo(absl::StrCat("journal: next sequence ", hub_.head(), ", ", hub_.retained_records(),
                        " records restored to memory"));
@@ -83,6 +94,11 @@ absl::Status Gateway::OpenJournal() {
 }
 
 absl::Status Gateway::Start() {
+  if (!options_.device.ack_listen.empty() && options_.journal.directory.empty()) {
+    return absl::InvalidArgumentError(
+        "--device_ack_listen needs the journal (--journal_dir): a device is only acknowledged "
+        "what is durable");
+  }
   if (!options_.journal.directory.empty()) {
     if (absl::Status status = OpenJournal(); !status.ok()) return status;
   }

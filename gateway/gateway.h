@@ -69,6 +69,8 @@ class Gateway final {
   void Shutdown();
 
   uint16_t device_port() const { return device_port_; }
+  // Port of the acknowledging device listener; 0 when there is none.
+  uint16_t device_ack_port() const { return device_server_.ack_port(); }
   uint16_t grpc_port() const { return grpc_port_; }
   const IngestCounters& ingest_counters() const { return ingest_counters_; }
   const SubscriptionCounters& subscription_counters() const { return subscription_counters_; }

@@ -19,6 +19,7 @@ Hub::Hub(HubOptions options, uint64_t first_sequence, RecordLog* log)
       vehicles_(options.vehicles),
       log_(log) {
   head_.store(first_sequence);
+  readable_end_.store(first_sequence);
   oldest_ = first_sequence;
   assert(options_.max_bytes >= 4 * kMaxEncodedRecordSize);
 }
@@ -63,9 +64,28 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
     // copies them before returning.
     if (log_ != nullptr && result.published > 0) log_->Append(result.first_sequence, log_frames_);
     head_.store(sequence, std::memory_order_release);
+    result.next_sequence = sequence;
   }
-  if (result.published > 0) Notify();
+  // When gated, MarkDurable() wakes the listeners instead.
+  if (result.published > 0 && !gated_.load(std::memory_order_relaxed)) Notify();
   return result;
+}
+
+void Hub::GateOnDurable() {
+  absl::MutexLock lock(&mu_);
+  readable_end_.store(head_.load(std::memory_order_relaxed), std::memory_order_release);
+  gated_.store(true, std::memory_order_release);
+}
+
+void Hub::MarkDurable(uint64_t durable_sequence) {
+  {
+    absl::MutexLock lock(&mu_);
+    const uint64_t end =
+        std::min(durable_sequence + 1, head_.load(std::memory_order_relaxed));
+    if (end <= readable_end_.load(std::memory_order_relaxed)) return;
+    readable_end_.store(end, std::memory_order_release);
+  }
+  Notify();
 }
 
 void Hub::AttachLog(RecordLog* log, uint64_t next_sequence) {
@@ -73,6 +93,7 @@ void Hub::AttachLog(RecordLog* log, uint64_t next_sequence) {
   assert(oldest_ == head_.load(std::memory_order_relaxed));
   log_ = log;
   head_.store(next_sequence, std::memory_order_release);
+  readable_end_.store(next_sequence, std::memory_order_release);
   oldest_ = next_sequence;
 }
 
@@ -97,6 +118,8 @@ size_t Hub::Restore(std::string_view frames) {
     ++restored;
   }
   head_.store(sequence, std::memory_order_release);
+  // Restored records came from disk: durable.
+  readable_end_.store(sequence, std::memory_order_release);
   return restored;
 }
 
@@ -170,7 +193,7 @@ Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, siz
                           size_t max_bytes, std::string* out) const {
   ReadResult result;
   absl::ReaderMutexLock lock(&mu_);
-  const uint64_t head = head_.load(std::memory_order_relaxed);
+  const uint64_t head = readable_end();
   result.oldest = oldest_;
   if (cursor < oldest_) {
     result.fell_behind = true;

@@ -69,6 +69,9 @@ class Hub final {
     size_t duplicates = 0;  // same vehicle and fix time as a remembered record
     size_t late = 0;        // published, marked late
     size_t refused = 0;     // the hub was closed: nothing was published
+    // head() right after this batch: every record this batch published, or
+    // whose duplicate it dropped, has a smaller sequence.
+    uint64_t next_sequence = 0;
   };
   // Admits the batch's records through the vehicle registry (duplicates are
   // dropped and counted, late records marked), numbers the rest, retains
@@ -87,7 +90,8 @@ class Hub final {
     bool fell_behind = false;
     uint64_t oldest = 0;
   };
-  // Appends the frames of records with sequence >= cursor that match `filter`
+  // Appends the frames of records with sequence >= cursor (and below
+  // readable_end()) that match `filter`
   // to `out`, stopping at max_records or once `out` grew by max_bytes (at
   // least one record is appended if one matches). Scans at most
   // kMaxScanPerRead records so a selective filter cannot hold the lock long;
@@ -130,6 +134,20 @@ class Hub final {
 
   // Sequence the next published record will get (so head()-1 was the last).
   uint64_t head() const { return head_.load(std::memory_order_acquire); }
+
+  // Delivery gated on durability (the journal's fsync-per-batch policy):
+  // after GateOnDurable(), Read() serves only records up to the sequence
+  // last passed to MarkDurable() (and everything restored), so no
+  // subscriber ever sees a record a crash could still take back. Call
+  // GateOnDurable() before publishing; MarkDurable() from any thread.
+  void GateOnDurable();
+  void MarkDurable(uint64_t durable_sequence);
+  // The end of what Read() serves: head(), or one past the newest durable
+  // record when gated.
+  uint64_t readable_end() const {
+    return gated_.load(std::memory_order_acquire) ? readable_end_.load(std::memory_order_acquire)
+                                                  : head();
+  }
   // Oldest retained sequence (== head() when nothing is retained).
   uint64_t oldest() const;
   size_t retained_records() const;
@@ -180,6 +198,8 @@ class Hub final {
   uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 1;  // oldest retained sequence
   uint64_t write_position_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> head_{1};
+  std::atomic<bool> gated_{false};
+  std::atomic<uint64_t> readable_end_{1};  // when gated_
   RecordLog* log_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string_view> log_frames_ ABSL_GUARDED_BY(mu_);  // reused per batch
   std::atomic<bool> closed_{false};

@@ -161,8 +161,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     }
     // The scan limit was hit without a match: go on without waiting for a
     // publish that may never come.
-    if (cursor_ < hub_.head()) return Step::kRescan;
-    if (closed) {
+    if (cursor_ < hub_.readable_end()) return Step::kRescan;
+    // (When delivery is gated on durability, records up to head() may still
+    // become readable after the close: wait for them.)
+    if (closed && cursor_ >= hub_.head()) {
       counters_.ended_ok.fetch_add(1, std::memory_order_relaxed);
       return FinishLocked(grpc::Status::OK);
     }

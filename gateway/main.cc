@@ -60,7 +60,12 @@ int Run(const std::vector<char*>& positional) {
   Gateway gateway(*options);
   if (absl::Status status = gateway.Start(); !status.ok()) return Fail(status.message());
   LogInfo(absl::StrCat("fixstream-gateway listening: device=", options->device.listen,
-                       " device_port=", gateway.device_port(), " grpc=", options->grpc_listen,
+                       " device_port=", gateway.device_port(),
+                       options->device.ack_listen.empty()
+                           ? std::string()
+                           : absl::StrCat(" device_ack=", options->device.ack_listen,
+                                          " device_ack_port=", gateway.device_ack_port()),
+                       " grpc=", options->grpc_listen,
                        " grpc_port=", gateway.grpc_port(), " metrics=", options->metrics_listen,
                        " metrics_port=", gateway.metrics_port()));
 

@@ -193,6 +193,33 @@ TEST(HubTest, WakesListenersUntilRemoved) {
   EXPECT_EQ(listener.calls.load(), 1);
 }
 
+TEST(HubTest, GatedOnDurabilityReadsServeOnlyDurableRecords) {
+  Hub hub(HubOptions{});
+  hub.GateOnDurable();
+  CountingListener listener;
+  hub.AddListener(&listener);
+  RecordBatch batch = MakeBatch(5);
+  const Hub::PublishResult published = hub.Publish(batch);
+  EXPECT_EQ(published.next_sequence, 6u);
+  EXPECT_EQ(hub.head(), 6u);
+  EXPECT_EQ(hub.readable_end(), 1u);
+  EXPECT_EQ(listener.calls.load(), 0);  // nothing readable yet: no wake-up
+  std::string out;
+  EXPECT_EQ(hub.Read(1, kAll, 100, 1 << 20, &out).records, 0u);
+  hub.MarkDurable(3);
+  EXPECT_EQ(listener.calls.load(), 1);
+  Hub::ReadResult r = hub.Read(1, kAll, 100, 1 << 20, &out);
+  EXPECT_EQ(r.records, 3u);
+  EXPECT_EQ(r.next_cursor, 4u);
+  hub.MarkDurable(2);  // never goes back, and wakes nobody
+  EXPECT_EQ(listener.calls.load(), 1);
+  hub.MarkDurable(100);  // capped at what was published
+  EXPECT_EQ(hub.readable_end(), 6u);
+  out.clear();
+  EXPECT_EQ(hub.Read(4, kAll, 100, 1 << 20, &out).records, 2u);
+  hub.RemoveListener(&listener);
+}
+
 TEST(HubTest, MaxListenerLagIsTheFurthestBehind) {
   Hub hub(HubOptions{});
   EXPECT_EQ(hub.MaxListenerLag(), 0u);

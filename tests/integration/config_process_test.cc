@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -22,13 +23,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/integration/test_temp_dir.h"
 
 extern char** environ;
 
 namespace fixstream {
 namespace {
 
-// A gateway child process with its stdout and stderr on one pipe.
+// A gateway child process with its stdout and stderr on one pipe, run in a
+// fresh working directory (where the default relative journal directory
+// lands), removed afterwards.
 class Child {
  public:
   Child(const std::vector<std::string>& args, const std::vector<std::string>& extra_env) {
@@ -36,6 +40,7 @@ class Child {
     EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addchdir_np(&actions, work_dir_.path().c_str());
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
     std::vector<std::string> argv_strings = {FIXSTREAM_GATEWAY_BINARY};
@@ -58,6 +63,8 @@ class Child {
     ::close(fds[1]);
     fd_ = fds[0];
   }
+  const std::string& work_dir() const { return work_dir_.path(); }
+
   ~Child() {
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
@@ -104,6 +111,7 @@ class Child {
     return true;
   }
 
+  testing::TempDir work_dir_{"config-process"};
   pid_t pid_ = -1;
   int fd_ = -1;
   std::string output_;
@@ -239,6 +247,9 @@ TEST(ConfigProcessTest, FileEnvironmentAndCommandLineLayerAndMetricsServe) {
   EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.")) << response;
   EXPECT_TRUE(absl::StrContains(response, "\nfixstream_sequence_head 0\n")) << response;
   EXPECT_TRUE(absl::StrContains(response, "# TYPE fixstream_lines_total counter")) << response;
+  // The journal is on by default, in ./fixstream-journal, locked.
+  EXPECT_TRUE(std::filesystem::exists(child.work_dir() + "/fixstream-journal/LOCK"))
+      << child.output();
   EXPECT_EQ(child.Wait(SIGTERM), 0) << child.output();
 }
 

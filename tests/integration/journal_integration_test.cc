@@ -127,5 +127,119 @@ TEST_F(JournalIntegrationTest, ASecondGatewayOnTheSameJournalRefusesToStart) {
   EXPECT_NE(status.message().find("locked"), std::string::npos) << status;
 }
 
+// Acknowledgements (docs/PROTOCOL.md): `ACK <n>\n` once lines 1..n are
+// durable, on the acknowledging listener only.
+std::vector<uint64_t> ParseAcks(const std::string& received) {
+  std::vector<uint64_t> acks;
+  size_t pos = 0;
+  while (pos < received.size()) {
+    const size_t end = received.find('\n', pos);
+    EXPECT_NE(end, std::string::npos) << "unterminated ack in: " << received;
+    if (end == std::string::npos) break;
+    const std::string line = received.substr(pos, end - pos);
+    EXPECT_TRUE(line.starts_with("ACK ")) << line;
+    acks.push_back(std::stoull(line.substr(4)));
+    pos = end + 1;
+  }
+  return acks;
+}
+
+TEST_F(JournalIntegrationTest, AcksComeOnlyOnceTheLinesAreDurable) {
+  GatewayOptions options = WithJournal();
+  // Group commit with a long interval: the records stay in memory for 3 s.
+  options.journal.durability = gateway::DurabilityPolicy::kGroupCommit;
+  options.journal.group_commit_interval = absl::Seconds(3);
+  options.device.ack_listen = "127.0.0.1:0";
+  StartGateway(options);
+  ASSERT_NE(gateway_->device_ack_port(), 0);
+  TestConnection conn(gateway_->device_ack_port());
+  std::string lines;
+  for (int i = 0; i < 10; ++i) lines += testing::CsvLine("ack", kStartMs + i * 1000LL, 1, 2, 0);
+  ASSERT_TRUE(conn.Send(lines));
+  ASSERT_TRUE(WaitFor([&] { return gateway_->ingest_counters().records_published.load() == 10; }));
+  std::string received;
+  ASSERT_TRUE(conn.ReceiveFor(500, &received));
+  // Published, delivered to subscribers, but not fsynced: not acknowledged.
+  EXPECT_EQ(received, "") << "acknowledged at durable sequence "
+                          << gateway_->journal()->durable_sequence();
+  ASSERT_TRUE(conn.ReceiveUntil("ACK 10\n", 10'000, &received)) << received;
+  EXPECT_GE(gateway_->journal()->durable_sequence(), 10u);
+  EXPECT_EQ(ParseAcks(received), std::vector<uint64_t>{10});
+}
+
+TEST_F(JournalIntegrationTest, AcksCountEveryLineAndAHalfClosedDeviceGetsTheLast) {
+  GatewayOptions options = WithJournal();
+  options.device.ack_listen = "127.0.0.1:0";
+  StartGateway(options);
+  TestConnection conn(gateway_->device_ack_port());
+  // 3 records, a rejected line, a blank line, a duplicate of the first: 6 lines.
+  ASSERT_TRUE(conn.Send(testing::CsvLine("h", kStartMs, 1, 2, 0) +
+                        testing::CsvLine("h", kStartMs + 1000, 1, 2, 0) + "not a fix\n\n" +
+                        testing::CsvLine("h", kStartMs + 2000, 1, 2, 0) +
+                        testing::CsvLine("h", kStartMs, 1, 2, 0)));
+  std::string received;
+  ASSERT_TRUE(conn.ReceiveUntil("ACK 6\n", 10'000, &received)) << received;
+  // More lines in separate writes; acks never go down and end at the total.
+  for (int i = 3; i < 50; ++i) {
+    ASSERT_TRUE(conn.Send(testing::CsvLine("h", kStartMs + i * 1000LL, 1, 2, 0)));
+  }
+  // The device closes its sending side and reads acks until the gateway
+  // closes: the last one covers every line.
+  conn.ShutdownWrite();
+  while (conn.ReceiveFor(10'000, &received)) {
+  }
+  const std::vector<uint64_t> acks = ParseAcks(received);
+  ASSERT_FALSE(acks.empty());
+  EXPECT_EQ(acks.back(), 53u) << received;
+  EXPECT_TRUE(std::is_sorted(acks.begin(), acks.end()));
+  EXPECT_EQ(std::adjacent_find(acks.begin(), acks.end()), acks.end()) << "repeated ack";
+  EXPECT_EQ(gateway_->ingest_counters().records_published.load(), 50u);
+  EXPECT_GE(gateway_->journal()->durable_sequence(), 50u);
+}
+
+TEST_F(JournalIntegrationTest, ThePlainListenerSendsNoAcks) {
+  GatewayOptions options = WithJournal();
+  options.device.ack_listen = "127.0.0.1:0";
+  StartGateway(options);
+  TestConnection conn(gateway_->device_port());
+  ASSERT_TRUE(conn.Send(testing::CsvLine("p", kStartMs, 1, 2, 0)));
+  ASSERT_TRUE(WaitFor([&] { return gateway_->journal()->durable_sequence() == 1; }));
+  std::string received;
+  EXPECT_TRUE(conn.ReceiveFor(300, &received));
+  EXPECT_EQ(received, "");
+}
+
+TEST_F(JournalIntegrationTest, AcksWithoutAJournalAreRefused) {
+  GatewayOptions options;
+  options.device.listen = "127.0.0.1:0";
+  options.device.ack_listen = "127.0.0.1:0";
+  options.grpc_listen = "127.0.0.1:0";
+  Gateway gateway(options);
+  absl::Status status = gateway.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("--device_ack_listen"), std::string::npos) << status;
+}
+
+TEST_F(JournalIntegrationTest, UnderPerBatchSubscribersOnlySeeDurableRecords) {
+  StartGateway(WithJournal());  // fsync per batch
+  auto s = Subscribe();
+  for (int round = 0; round < 20; ++round) {
+    TestConnection conn(gateway_->device_port());
+    std::string lines;
+    for (int i = 0; i < 50; ++i) {
+      lines += testing::CsvLine("d", kStartMs + (round * 50 + i) * 1000LL, 1, 2, 0);
+    }
+    ASSERT_TRUE(conn.Send(lines));
+    // Whatever the subscriber holds at any moment is durable already.
+    for (int check = 0; check < 200; ++check) {
+      const size_t seen = s->count();
+      const uint64_t durable = gateway_->journal()->durable_sequence();
+      ASSERT_LE(seen, durable) << "a subscriber got a record before it was fsynced";
+      std::this_thread::yield();
+    }
+  }
+  ASSERT_TRUE(s->WaitForCount(1000));
+}
+
 }  // namespace
 }  // namespace fixstream

@@ -22,6 +22,12 @@ class TestConnection final {
   bool Send(std::string_view bytes);
   // Half-closes the sending side (the gateway sees EOF).
   void ShutdownWrite();
+  // Appends what the peer sends within `timeout_ms` (or until it closes) to
+  // `out`; returns false once the peer closed or reset.
+  bool ReceiveFor(int timeout_ms, std::string* out);
+  // Receives into `out` until it ends with `suffix`, the peer closes, or
+  // `timeout_ms` pass; true if it ends with `suffix`.
+  bool ReceiveUntil(std::string_view suffix, int timeout_ms, std::string* out);
   // Waits up to `timeout_ms` for the peer to close or reset; true if it did.
   bool WaitForPeerClose(int timeout_ms);
   void Close();

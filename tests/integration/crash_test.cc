@@ -1,0 +1,256 @@
+// Crash safety of the journal with the real binary: a gateway under
+// continuous load is killed with SIGKILL at random moments, several times.
+// After each restart the journal must have recovered to contiguous sequences
+// without duplicates, and under fsync-per-batch (docs/JOURNAL.md):
+//   - every record a subscriber received before a kill is still there,
+//     unchanged, under the same sequence number;
+//   - every line a device saw acknowledged (`ACK <n>`) is there.
+// The device behaves like a tracker: it keeps unacknowledged lines and sends
+// them again after reconnecting (duplicates of lines that were durable but
+// not yet acknowledged are dropped by the gateway's duplicate window).
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "fixstream/v1/location.grpc.pb.h"
+#include "tests/integration/test_process.h"
+#include "tests/integration/test_temp_dir.h"
+
+namespace fixstream {
+namespace {
+
+constexpr int kVehicles = 20;
+// A tracker keeps at most this many unacknowledged lines in flight; with 20
+// vehicles that is 20 per vehicle, inside the duplicate window (64).
+constexpr uint64_t kMaxUnacked = 400;
+
+// Line i of the device's stream: vehicle i % kVehicles, fix time base + i ms.
+struct Line {
+  std::string vehicle;
+  int64_t fix_ms;
+  bool operator<(const Line& o) const {
+    return std::tie(vehicle, fix_ms) < std::tie(o.vehicle, o.fix_ms);
+  }
+  bool operator==(const Line& o) const = default;
+};
+
+Line LineAt(uint64_t i, int64_t base_ms) {
+  return Line{absl::StrCat("crash-", i % kVehicles), base_ms + static_cast<int64_t>(i)};
+}
+
+Line FromRecord(const v1::LocationRecord& r) {
+  return Line{r.vehicle_id(), r.fix_time().seconds() * 1000 + r.fix_time().nanos() / 1'000'000};
+}
+
+// Connects to 127.0.0.1:port; -1 on failure.
+int Dial(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// The device: sends lines from `acked` + 1 on, never more than kMaxUnacked
+// ahead of the acknowledgements, and reads `ACK <n>` lines (n counts this
+// connection's lines). Returns when the gateway goes away or `stop` is set.
+void RunDevice(uint16_t port, int64_t base_ms, const std::atomic<bool>& stop,
+               std::atomic<uint64_t>& acked) {
+  const int fd = Dial(port);
+  ASSERT_GE(fd, 0);
+  const uint64_t first = acked.load();  // line index of this connection's line 1, minus 1
+  uint64_t next = first;                 // lines [first, next) were sent
+  std::string in;
+  bool broken = false;
+  while (!stop.load() && !broken) {
+    // Send a chunk if the window allows.
+    if (next - acked.load() < kMaxUnacked) {
+      std::string out;
+      const uint64_t end = std::min(next + 50, acked.load() + kMaxUnacked);
+      for (; next < end; ++next) {
+        const Line l = LineAt(next, base_ms);
+        absl::StrAppend(&out, l.vehicle, ",", l.fix_ms, ",1.5,2.5\n");
+      }
+      for (std::string_view rest = out; !rest.empty();) {
+        const ssize_t n = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+        if (n <= 0) {
+          broken = true;
+          break;
+        }
+        rest.remove_prefix(static_cast<size_t>(n));
+      }
+    }
+    // Read acknowledgements.
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 1) > 0) {
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) broken = true;
+        continue;
+      }
+      in.append(buf, static_cast<size_t>(n));
+      for (size_t nl; (nl = in.find('\n')) != std::string::npos; in.erase(0, nl + 1)) {
+        const std::string ack = in.substr(0, nl);
+        ASSERT_TRUE(ack.starts_with("ACK ")) << ack;
+        const uint64_t count = std::stoull(ack.substr(4));
+        ASSERT_LE(first + count, next) << "acknowledged a line never sent";
+        ASSERT_GE(first + count, acked.load()) << "acknowledgement went backwards";
+        acked.store(first + count);
+      }
+    }
+  }
+  ::close(fd);
+}
+
+// Everything a subscriber receives, by sequence.
+class Recorder {
+ public:
+  void Run(uint16_t grpc_port, uint64_t start_sequence) {
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
+                                       grpc::InsecureChannelCredentials());
+    auto stub = v1::LocationService::NewStub(channel);
+    v1::SubscribeRequest request;
+    request.set_start_sequence(start_sequence);
+    {
+      absl::MutexLock lock(&mu_);
+      context_ = std::make_unique<grpc::ClientContext>();
+    }
+    auto reader = stub->Subscribe(context_.get(), request);
+    v1::SubscribeResponse response;
+    while (reader->Read(&response)) {
+      ASSERT_FALSE(response.has_gap());
+      absl::MutexLock lock(&mu_);
+      for (const auto& r : response.records()) {
+        ASSERT_TRUE(received_.emplace(r.sequence(), FromRecord(r)).second)
+            << "sequence " << r.sequence() << " delivered twice";
+      }
+    }
+    reader->Finish();
+  }
+  void Cancel() {
+    absl::MutexLock lock(&mu_);
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  std::map<uint64_t, Line> received() {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::map<uint64_t, Line> received_;
+};
+
+// Reads records 1..head-1 from a fresh gateway.
+std::vector<v1::LocationRecord> ReadAll(uint16_t grpc_port, uint64_t head) {
+  std::vector<v1::LocationRecord> all;
+  if (head <= 1) return all;
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::LocationService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::SubscribeRequest request;
+  request.set_start_sequence(1);
+  auto reader = stub->Subscribe(&context, request);
+  v1::SubscribeResponse response;
+  while (all.size() < head - 1 && reader->Read(&response)) {
+    EXPECT_FALSE(response.has_gap()) << "gap " << response.gap().first_missing() << "-"
+                                     << response.gap().last_missing();
+    for (auto& r : *response.mutable_records()) all.push_back(std::move(r));
+  }
+  context.TryCancel();
+  reader->Finish();
+  return all;
+}
+
+uint64_t NextSequenceFromLog(const std::string& output) {
+  std::smatch m;
+  static const std::regex kNext("journal: next sequence (\\d+)");
+  EXPECT_TRUE(std::regex_search(output, m, kNext)) << output;
+  return m.empty() ? 0 : std::stoull(m[1]);
+}
+
+TEST(CrashTest, RepeatedSigkillUnderLoadLosesNoDeliveredOrAcknowledgedRecord) {
+  testing::TempDir journal("crash-journal");
+  const std::vector<std::string> args = {
+      "--journal_dir=" + journal.path(), "--journal_durability=batch",
+      "--device_ack_listen=127.0.0.1:0", "--journal_segment_bytes=1048576"};
+  const int64_t base_ms = (absl::ToUnixSeconds(absl::Now()) - 3600) * 1000;
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> kill_after_ms(150, 900);
+
+  std::atomic<uint64_t> acked{0};  // device lines [0, acked) are acknowledged
+  std::map<uint64_t, Line> delivered;  // what subscribers got before the kills
+  constexpr int kKills = 5;
+  for (int round = 0; round <= kKills; ++round) {
+    GatewayProcess gateway(args);
+    ASSERT_NE(gateway.device_ack_port(), 0) << gateway.output();
+    const uint64_t head = NextSequenceFromLog(gateway.output());
+
+    // The journal recovered: 1..head-1, contiguous, each line once, every
+    // delivered record unchanged, every acknowledged line present.
+    const std::vector<v1::LocationRecord> all = ReadAll(gateway.grpc_port(), head);
+    ASSERT_EQ(all.size(), head - 1) << gateway.output();
+    std::set<Line> lines;
+    for (size_t i = 0; i < all.size(); ++i) {
+      ASSERT_EQ(all[i].sequence(), i + 1);
+      EXPECT_TRUE(lines.insert(FromRecord(all[i])).second)
+          << "line stored twice, second at sequence " << all[i].sequence();
+    }
+    for (const auto& [sequence, line] : delivered) {
+      ASSERT_LT(sequence, head) << "delivered sequence " << sequence << " lost in round " << round;
+      EXPECT_EQ(FromRecord(all[sequence - 1]), line) << "sequence " << sequence << " changed";
+    }
+    for (uint64_t i = 0; i < acked.load(); ++i) {
+      ASSERT_TRUE(lines.contains(LineAt(i, base_ms)))
+          << "acknowledged line " << i << " lost in round " << round << " (acked " << acked.load()
+          << ")";
+    }
+    std::smatch recovered;
+    std::regex_search(gateway.output(), recovered, std::regex("recovered: [^\n]*"));
+    std::printf("round %d: %zu records, %llu lines acknowledged, %zu delivered; %s\n", round,
+                all.size(), static_cast<unsigned long long>(acked.load()), delivered.size(),
+                recovered.empty() ? "?" : recovered[0].str().c_str());
+    if (round == kKills) {
+      EXPECT_GT(acked.load(), 0u);
+      EXPECT_GT(delivered.size(), 0u);
+      EXPECT_EQ(gateway.StopWith(SIGTERM), 0) << gateway.output();
+      break;
+    }
+
+    // Load: a device on the acknowledging listener and a live subscriber.
+    Recorder recorder;
+    std::thread subscriber([&] { recorder.Run(gateway.grpc_port(), head); });
+    std::atomic<bool> stop{false};
+    std::thread device([&] { RunDevice(gateway.device_ack_port(), base_ms, stop, acked); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms(rng)));
+    gateway.StopWith(SIGKILL);
+    stop.store(true);
+    device.join();
+    recorder.Cancel();
+    subscriber.join();
+    for (const auto& [sequence, line] : recorder.received()) delivered.emplace(sequence, line);
+  }
+}
+
+}  // namespace
+}  // namespace fixstream
