@@ -107,6 +107,7 @@ absl::Status Gateway::Start() {
     sources.ingest = &ingest_counters_;
     sources.subscriptions = &subscription_counters_;
     sources.hub = &hub_;
+    sources.journal = journal_.get();
     sources.receive_to_publish = &ingest_counters_.receive_to_publish;
     sources.publish_to_delivery = &subscription_counters_.publish_to_delivery;
     sources.subscriber_max_lag = [this] { return hub_.MaxListenerLag(); };

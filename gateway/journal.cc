@@ -11,6 +11,7 @@
 #include <bit>
 #include <cassert>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -148,6 +149,19 @@ bool PreadAll(int fd, char* data, size_t size, uint64_t offset) {
     offset += static_cast<uint64_t>(n);
   }
   return true;
+}
+
+// fdatasync(2) of a segment, timed into `latency` when it succeeds. A
+// monotonic clock: the wall clock may step while the disk is slow.
+int TimedFdatasync(int fd, LatencyHistogram& latency) {
+  const auto start = std::chrono::steady_clock::now();
+  const int rc = ::fdatasync(fd);
+  if (rc == 0) {
+    latency.Observe(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count());
+  }
+  return rc;
 }
 
 absl::Status SyncDirectory(const std::string& directory) {
@@ -641,7 +655,7 @@ absl::Status Journal::RollTo(uint64_t first_sequence, absl::Time now) {
   if (active_fd_ >= 0) {
     // The old segment is complete: make it durable before a newer one
     // exists, so recovery only ever finds a torn tail in the last segment.
-    if (::fdatasync(active_fd_) != 0) {
+    if (TimedFdatasync(active_fd_, fsync_latency_) != 0) {
       return ErrnoStatus(errno, "cannot fsync journal segment", active_->path);
     }
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
@@ -686,10 +700,12 @@ absl::Status Journal::RollTo(uint64_t first_sequence, absl::Time now) {
 }
 
 absl::Status Journal::SyncActive() {
-  if (active_fd_ >= 0 && ::fdatasync(active_fd_) != 0) {
-    return ErrnoStatus(errno, "cannot fsync journal segment", active_->path);
+  if (active_fd_ >= 0) {
+    if (TimedFdatasync(active_fd_, fsync_latency_) != 0) {
+      return ErrnoStatus(errno, "cannot fsync journal segment", active_->path);
+    }
+    fsyncs_.fetch_add(1, std::memory_order_relaxed);
   }
-  fsyncs_.fetch_add(1, std::memory_order_relaxed);
   unsynced_bytes_ = 0;
   first_unsynced_ = absl::InfiniteFuture();
   return absl::OkStatus();

@@ -41,6 +41,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "gateway/latency_histogram.h"
 
 namespace fixstream::gateway {
 
@@ -188,6 +189,10 @@ class Journal final {
   void EnforceRetention();
 
   JournalStats stats() const;
+  // Duration of each successful fsync of a segment file (the ones
+  // stats().fsyncs counts), observed by the writer thread; read it from any
+  // thread (metrics).
+  const LatencyHistogram& fsync_latency() const { return fsync_latency_; }
   const std::string& directory() const { return options_.directory; }
 
   // Sticky error of the writer thread (OK while healthy).
@@ -254,6 +259,7 @@ class Journal final {
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<uint64_t> segments_deleted_{0};
   std::atomic<uint64_t> pending_bytes_{0};
+  LatencyHistogram fsync_latency_;
 };
 
 // On-disk constants (docs/JOURNAL.md); exposed for tests and tools.

@@ -88,6 +88,56 @@ class Families {
 
 uint64_t Load(const std::atomic<uint64_t>& value) { return value.load(std::memory_order_relaxed); }
 
+void CollectJournal(const Journal& journal, Families& f) {
+  // Read the sequences before stats(): a scrape is not a snapshot, and this
+  // order keeps durable <= appended within one scrape.
+  const uint64_t durable = journal.durable_sequence();
+  const uint64_t appended = journal.next_sequence() - 1;
+  const uint64_t oldest = journal.oldest_sequence();
+  const JournalStats stats = journal.stats();
+  uint64_t lost_sequences = 0;
+  const std::vector<std::pair<uint64_t, uint64_t>> lost = journal.lost_ranges();
+  for (const auto& [first, last] : lost) lost_sequences += last - first + 1;
+
+  f.Gauge("fixstream_journal_healthy",
+          "1 while the journal writes and fsyncs; 0 once a write or fsync failed (the journal "
+          "then refuses appends until the gateway restarts; see the log).",
+          journal.status().ok() ? 1 : 0);
+  f.Counter("fixstream_journal_records_appended_total",
+            "Records appended to the journal since the gateway started.", stats.frames_appended);
+  f.Counter("fixstream_journal_bytes_written_total",
+            "Bytes written to journal segment files (frames and segment headers).",
+            stats.bytes_written);
+  f.Counter("fixstream_journal_fsyncs_total", "fsyncs of journal segment files.", stats.fsyncs);
+  f.Histogram("fixstream_journal_fsync_seconds", "Duration of each fsync of a journal segment.",
+              journal.fsync_latency());
+  f.Gauge("fixstream_journal_pending_bytes",
+          "Bytes appended to the journal and not yet written to a segment file.",
+          static_cast<double>(stats.pending_bytes));
+  f.Gauge("fixstream_journal_appended_sequence",
+          "Last sequence number appended to the journal (0 when it is empty).",
+          static_cast<double>(appended));
+  f.Gauge("fixstream_journal_durable_sequence",
+          "Highest sequence number known to be fsynced to the journal (0 if none).",
+          static_cast<double>(durable));
+  f.Gauge("fixstream_journal_oldest_sequence",
+          "Oldest sequence number still in the journal (appended_sequence + 1 when it is empty).",
+          static_cast<double>(oldest));
+  f.Gauge("fixstream_journal_segments", "Journal segment files on disk.",
+          static_cast<double>(stats.segments));
+  f.Gauge("fixstream_journal_disk_bytes", "Total size of the journal's segment files.",
+          static_cast<double>(stats.disk_bytes));
+  f.Counter("fixstream_journal_segments_deleted_total",
+            "Journal segments deleted by retention (size or age).", stats.segments_deleted);
+  f.Gauge("fixstream_journal_lost_ranges",
+          "Ranges of sequence numbers that recovery found missing or corrupt and that are still "
+          "within the journal's retention.",
+          static_cast<double>(lost.size()));
+  f.Gauge("fixstream_journal_lost_sequences",
+          "Sequence numbers covered by fixstream_journal_lost_ranges.",
+          static_cast<double>(lost_sequences));
+}
+
 }  // namespace
 
 GatewayMetrics::GatewayMetrics(MetricsSources sources) : sources_(std::move(sources)) {}
@@ -95,7 +145,8 @@ GatewayMetrics::GatewayMetrics(MetricsSources sources) : sources_(std::move(sour
 std::vector<MetricFamily> GatewayMetrics::Collect() const {
   Families f;
   f.Gauge("fixstream_start_time_seconds",
-          "Unix time the gateway started; sequence numbers restart at 1 when it changes.",
+          "Unix time the gateway started; without a journal, sequence numbers restart at 1 "
+          "when it changes.",
           absl::ToDoubleSeconds(sources_.start_time - absl::UnixEpoch()));
 
   // Device side.
@@ -147,8 +198,7 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
           static_cast<double>(hub.retained_records()));
   f.Gauge("fixstream_retained_bytes", "Encoded bytes held in the in-memory retention ring.",
           static_cast<double>(hub.retained_bytes()));
-  // The journal's metrics (segments, bytes on disk, fsync latency) go here
-  // when it exists.
+  if (sources_.journal != nullptr) CollectJournal(*sources_.journal, f);
   f.Gauge("fixstream_vehicles", "Vehicles tracked for duplicates and latest positions.",
           static_cast<double>(hub.vehicles()));
   f.Counter("fixstream_vehicles_evicted_total",
@@ -184,6 +234,14 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
   f.Gauge("fixstream_subscriber_max_lag_records",
           "Largest number of records a live subscriber still has to receive.",
           static_cast<double>(sources_.subscriber_max_lag ? sources_.subscriber_max_lag() : 0));
+  if (sources_.journal != nullptr) {
+    // Without a journal nothing is ever read from it: no series rather than
+    // a counter that is 0 by construction.
+    f.Counter("fixstream_records_from_journal_total",
+              "Records read back from the journal for subscribers catching up from before the "
+              "in-memory ring (counted when their write starts).",
+              Load(sub.records_from_journal));
+  }
 
   // Latency.
   f.Histogram("fixstream_receive_to_publish_seconds",

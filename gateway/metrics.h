@@ -10,6 +10,9 @@
 // Naming follows Prometheus conventions: a `fixstream_` prefix, `_total` on
 // counters, base units (seconds, bytes) and only bounded label sets (line
 // outcomes, stream outcomes) — never a label per vehicle or connection.
+// The journal's series come from its atomics, stats(), lost_ranges() and
+// status(); those take the journal's segment and durability locks briefly,
+// never its append lock, so a scrape does not hold up the hub.
 #ifndef FIXSTREAM_GATEWAY_METRICS_H_
 #define FIXSTREAM_GATEWAY_METRICS_H_
 
@@ -23,6 +26,7 @@
 #include "absl/time/time.h"
 #include "gateway/hub.h"
 #include "gateway/ingest_counters.h"
+#include "gateway/journal.h"
 #include "gateway/latency_histogram.h"
 #include "gateway/location_service.h"
 #include "prometheus/collectable.h"
@@ -40,6 +44,9 @@ struct MetricsSources {
   const IngestCounters* ingest = nullptr;
   const SubscriptionCounters* subscriptions = nullptr;
   const Hub* hub = nullptr;
+  // The durable journal; null when it is disabled, and then no
+  // fixstream_journal_* series (nor records_from_journal) are exported.
+  const Journal* journal = nullptr;
   const LatencyHistogram* receive_to_publish = nullptr;
   const LatencyHistogram* publish_to_delivery = nullptr;
   // Largest head - cursor over live subscribers, in records; called at

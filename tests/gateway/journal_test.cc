@@ -664,6 +664,24 @@ TEST_F(JournalTest, GroupCommitFsyncsOnceTheByteThresholdIsReached) {
   EXPECT_EQ(j->durable_sequence(), 101u);
 }
 
+TEST_F(JournalTest, EveryFsyncIsTimed) {
+  JournalOptions o = Options();
+  o.durability = DurabilityPolicy::kPerBatch;
+  o.segment_bytes = 1024;  // rolls fsync the finished segment too
+  auto j = OpenOrDie(o);
+  EXPECT_EQ(j->fsync_latency().Read().count, 0u);
+  for (uint64_t first = 1; first <= 100; first += 10) {
+    AppendRange(*j, first, 10, 10);
+    ASSERT_TRUE(j->AwaitDurable(first + 9, absl::Now() + absl::Seconds(10)).ok());
+  }
+  const JournalStats stats = j->stats();
+  EXPECT_GT(stats.segments, 2u);
+  EXPECT_GE(stats.fsyncs, 10u);
+  const LatencyHistogram::Snapshot latency = j->fsync_latency().Read();
+  EXPECT_EQ(latency.count, stats.fsyncs);
+  EXPECT_GT(latency.sum_ns, 0u);
+}
+
 TEST_F(JournalTest, AwaitDurableFailsOnceClosed) {
   auto j = OpenOrDie(Options());
   ASSERT_TRUE(j->Close().ok());

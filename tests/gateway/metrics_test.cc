@@ -1,7 +1,13 @@
 #include "gateway/metrics.h"
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "prometheus/text_serializer.h"
@@ -24,11 +30,31 @@ class GatewayMetricsTest : public ::testing::Test {
     return options;
   }
 
+  void TearDown() override {
+    journal_.reset();
+    if (!journal_dir_.empty()) std::filesystem::remove_all(journal_dir_);
+  }
+
+  // A fresh journal in a temporary directory, exported by Collect() from now on.
+  Journal& OpenJournal() {
+    std::string pattern = ::testing::TempDir() + "metrics_test-XXXXXX";
+    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
+    journal_dir_ = pattern;
+    JournalOptions options;
+    options.directory = journal_dir_;
+    options.durability = DurabilityPolicy::kPerBatch;
+    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(std::move(options));
+    EXPECT_TRUE(journal.ok()) << journal.status();
+    journal_ = *std::move(journal);
+    return *journal_;
+  }
+
   std::map<std::string, MetricFamily> Collect(std::function<uint64_t()> lag = {}) {
     MetricsSources sources;
     sources.ingest = &ingest_;
     sources.subscriptions = &subscriptions_;
     sources.hub = &hub_;
+    sources.journal = journal_.get();
     sources.receive_to_publish = &receive_to_publish_;
     sources.publish_to_delivery = &publish_to_delivery_;
     sources.subscriber_max_lag = std::move(lag);
@@ -47,6 +73,8 @@ class GatewayMetricsTest : public ::testing::Test {
   Hub hub_;
   LatencyHistogram receive_to_publish_;
   LatencyHistogram publish_to_delivery_;
+  std::string journal_dir_;
+  std::unique_ptr<Journal> journal_;
 };
 
 double LabeledValue(const MetricFamily& family, const std::string& label,
@@ -132,7 +160,92 @@ TEST_F(GatewayMetricsTest, HubGaugesFollowTheHub) {
   EXPECT_EQ(families.at("fixstream_vehicles").metric[0].gauge.value, 1);
 }
 
+double Value(const std::map<std::string, MetricFamily>& families, const std::string& name) {
+  auto it = families.find(name);
+  if (it == families.end()) {
+    ADD_FAILURE() << "no family " << name;
+    return -1;
+  }
+  const MetricFamily& family = it->second;
+  EXPECT_EQ(family.metric.size(), 1u) << name;
+  if (family.metric.empty()) return -1;
+  return family.type == MetricType::Counter ? family.metric[0].counter.value
+                                            : family.metric[0].gauge.value;
+}
+
+TEST_F(GatewayMetricsTest, NoJournalSeriesWithoutAJournal) {
+  subscriptions_.records_from_journal = 5;  // cannot happen without one; still not exported
+  const auto families = Collect();
+  ASSERT_TRUE(families.contains("fixstream_records_delivered_total"));
+  for (const auto& [name, family] : families) {
+    EXPECT_FALSE(name.starts_with("fixstream_journal_")) << name;
+    EXPECT_NE(name, "fixstream_records_from_journal_total");
+  }
+}
+
+TEST_F(GatewayMetricsTest, JournalSeriesFollowTheJournal) {
+  Journal& journal = OpenJournal();
+  auto families = Collect();
+  EXPECT_EQ(Value(families, "fixstream_journal_healthy"), 1);
+  EXPECT_EQ(Value(families, "fixstream_journal_records_appended_total"), 0);
+  EXPECT_EQ(Value(families, "fixstream_journal_appended_sequence"), 0);
+  EXPECT_EQ(Value(families, "fixstream_journal_durable_sequence"), 0);
+  EXPECT_EQ(Value(families, "fixstream_journal_oldest_sequence"), 1);
+  EXPECT_EQ(Value(families, "fixstream_journal_segments"), 0);
+  EXPECT_EQ(Value(families, "fixstream_journal_disk_bytes"), 0);
+  EXPECT_EQ(Value(families, "fixstream_records_from_journal_total"), 0);
+
+  const std::vector<std::string> payloads = {"first", "second record", "third"};
+  const std::vector<std::string_view> views(payloads.begin(), payloads.end());
+  ASSERT_TRUE(journal.Append(1, views).ok());
+  ASSERT_TRUE(journal.AwaitDurable(3, absl::Now() + absl::Seconds(30)).ok());
+  subscriptions_.records_from_journal = 7;
+  families = Collect();
+  const JournalStats stats = journal.stats();
+  EXPECT_EQ(Value(families, "fixstream_journal_records_appended_total"), 3);
+  EXPECT_EQ(Value(families, "fixstream_journal_appended_sequence"), 3);
+  EXPECT_EQ(Value(families, "fixstream_journal_durable_sequence"), 3);
+  EXPECT_EQ(Value(families, "fixstream_journal_oldest_sequence"), 1);
+  EXPECT_EQ(Value(families, "fixstream_journal_segments"), 1);
+  // A new journal: everything written is in its one segment.
+  const double payload_bytes = 5 + 13 + 5;
+  const double expected_bytes = kSegmentHeaderSize + 3 * kFrameHeaderSize + payload_bytes;
+  EXPECT_EQ(Value(families, "fixstream_journal_bytes_written_total"), expected_bytes);
+  EXPECT_EQ(Value(families, "fixstream_journal_disk_bytes"), expected_bytes);
+  EXPECT_EQ(Value(families, "fixstream_journal_pending_bytes"), 0);
+  EXPECT_GE(Value(families, "fixstream_journal_fsyncs_total"), 1);
+  EXPECT_EQ(Value(families, "fixstream_journal_fsyncs_total"), static_cast<double>(stats.fsyncs));
+  EXPECT_EQ(Value(families, "fixstream_journal_segments_deleted_total"), 0);
+  EXPECT_EQ(Value(families, "fixstream_journal_lost_ranges"), 0);
+  EXPECT_EQ(Value(families, "fixstream_journal_lost_sequences"), 0);
+  EXPECT_EQ(Value(families, "fixstream_records_from_journal_total"), 7);
+  // One observation per fsync.
+  const MetricFamily& fsync = families.at("fixstream_journal_fsync_seconds");
+  EXPECT_EQ(fsync.type, MetricType::Histogram);
+  ASSERT_EQ(fsync.metric.size(), 1u);
+  EXPECT_EQ(fsync.metric[0].histogram.sample_count, stats.fsyncs);
+  EXPECT_EQ(families.at("fixstream_journal_records_appended_total").type, MetricType::Counter);
+  EXPECT_EQ(families.at("fixstream_journal_durable_sequence").type, MetricType::Gauge);
+}
+
+TEST_F(GatewayMetricsTest, FailedJournalWriteIsUnhealthy) {
+  Journal& journal = OpenJournal();
+  // The writer creates segments with O_EXCL: a file already holding the first
+  // segment's name makes its first write fail.
+  std::ofstream(journal_dir_ + "/" + JournalSegmentFileName(1)) << "in the way";
+  const std::string payload = "record";
+  const std::vector<std::string_view> views = {payload};
+  ASSERT_TRUE(journal.Append(1, views).ok());
+  EXPECT_FALSE(journal.AwaitDurable(1, absl::Now() + absl::Seconds(30)).ok());
+  const auto families = Collect();
+  EXPECT_EQ(Value(families, "fixstream_journal_healthy"), 0);
+  EXPECT_EQ(Value(families, "fixstream_journal_durable_sequence"), 0);
+  EXPECT_EQ(Value(families, "fixstream_journal_appended_sequence"), 1);
+  EXPECT_EQ(Value(families, "fixstream_journal_fsyncs_total"), 0);
+}
+
 TEST_F(GatewayMetricsTest, NamesFollowPrometheusConventions) {
+  OpenJournal();  // its series too
   for (const auto& [name, family] : Collect()) {
     EXPECT_TRUE(name.starts_with("fixstream_")) << name;
     if (family.type == MetricType::Counter) {
