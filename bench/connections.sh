@@ -154,7 +154,8 @@ start_gateway() {
   local name=$1 i
   shift
   "$GATEWAY" --device_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 \
-    --metrics_listen=127.0.0.1:0 "$@" 2>"$WORK/gateway-$name.log" &
+    --metrics_listen=127.0.0.1:0 --journal_dir="$WORK/journal-$name" "$@" \
+    2>"$WORK/gateway-$name.log" &
   GW_PID=$!
   PIDS+=("$GW_PID")
   DEVICE_PORT=""

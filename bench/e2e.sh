@@ -12,6 +12,12 @@
 #   fanout-S    S subscribers each receive every record of an unpaced run.
 #   latency     CSV lines stamped with their send time: one every 10 ms, then
 #               a steady aggregate rate; receive time minus stamp.
+#   journal     the throughput scenario again with the journal off, under
+#               group commit and under fsync-per-batch (same load, same run),
+#               with fsyncs/s from the gateway's metrics; and the at-rest
+#               latency under fsync-per-batch (delivery waits for the fsync).
+# Every gateway journals (the default, group commit) into its own directory
+# under the work dir unless a scenario says otherwise.
 # Gateway CPU is utime+stime from /proc/PID/stat, read after the subscribers
 # are registered and again after they got everything.
 #
@@ -20,6 +26,7 @@
 # E2E_LOAD_RATE (100000), E2E_LOAD_SECONDS (5); E2E_QUICK=1 shrinks them all.
 # Build: E2E_BUILD_DIR (build-release), E2E_BUILD=0 to use existing binaries.
 # E2E_RUN_TIMEOUT (120) bounds every client process, in seconds.
+# E2E_SCENARIOS ("throughput fanout latency journal") picks scenarios.
 #
 # Processes this script starts are tracked by PID and stopped on exit
 # (TERM, then KILL after 5 s), Ctrl-C included. Nothing is killed by name.
@@ -39,6 +46,7 @@ REST_SECONDS=${E2E_REST_SECONDS:-5}
 LOAD_RATE=${E2E_LOAD_RATE:-100000}
 LOAD_SECONDS=${E2E_LOAD_SECONDS:-5}
 RUN_TIMEOUT=${E2E_RUN_TIMEOUT:-120}
+SCENARIOS=${E2E_SCENARIOS:-throughput fanout latency journal}
 
 GATEWAY=$BUILD_DIR/gateway/fixstream-gateway
 LOAD=$BUILD_DIR/clients/fixstream-load
@@ -103,12 +111,13 @@ build() {
   cmake --build "$BUILD_DIR" -j2 --target fixstream-gateway fixstream-load fixstream-fanout >&2
 }
 
-# start_gateway NAME EXTRA_FLAGS...: sets GW_PID, DEVICE_PORT, GRPC_PORT.
+# start_gateway NAME EXTRA_FLAGS...: sets GW_PID, DEVICE_PORT, GRPC_PORT,
+# METRICS_PORT.
 start_gateway() {
   local name=$1 i
   shift
-  "$GATEWAY" --device_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 "$@" \
-    2>"$WORK/gateway-$name.log" &
+  "$GATEWAY" --device_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
+    --journal_dir="$WORK/journal-${name//[^A-Za-z0-9-]/_}" "$@" 2>"$WORK/gateway-$name.log" &
   GW_PID=$!
   PIDS+=("$GW_PID")
   DEVICE_PORT=""
@@ -117,6 +126,7 @@ start_gateway() {
     if grep -q 'device_port=[0-9]' "$WORK/gateway-$name.log"; then
       DEVICE_PORT=$(grep -o 'device_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
       GRPC_PORT=$(grep -o 'grpc_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
+      METRICS_PORT=$(grep -o 'metrics_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
       break
     fi
     kill -0 "$GW_PID" 2>/dev/null || break
@@ -124,6 +134,17 @@ start_gateway() {
   done
   [[ -n "$DEVICE_PORT" && -n "$GRPC_PORT" ]] ||
     die "gateway did not start: $(tail -3 "$WORK/gateway-$name.log")"
+}
+
+# metric NAME: the value of an unlabelled metric on the gateway's /metrics
+# (plain bash /dev/tcp, no HTTP client needed); empty if absent.
+metric() {
+  local name=$1 body
+  exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" || return 0
+  printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  body=$(cat <&3)
+  exec 3<&-
+  awk -v n="$name" '$1 == n { print $2 }' <<<"$body"
 }
 
 stop_gateway() {
@@ -216,6 +237,32 @@ scenario_throughput() {
   record "throughput, ${THROUGHPUT_CONNECTIONS} conn → 1 sub" $((after - before))
 }
 
+# scenario_journal POLICY: the throughput scenario with the journal off,
+# group or batch; the row names the fsyncs per second it took.
+scenario_journal() {
+  local policy=$1 before after fsyncs0 fsyncs1 flags seconds
+  if [[ $policy == off ]]; then flags=(--journal_dir=); else flags=(--journal_durability="$policy"); fi
+  # shellcheck disable=SC2046
+  start_gateway "journal-$policy" $(gateway_flags "$THROUGHPUT_LINES") "${flags[@]}"
+  start_fanout "journal-$policy" --subscribers=1 --expect="$THROUGHPUT_LINES" --idle_exit_ms=5000
+  before=$(cpu_ticks "$GW_PID")
+  fsyncs0=$(metric fixstream_journal_fsyncs_total)
+  run_load "journal-$policy" --generate="$THROUGHPUT_LINES" --format=mixed \
+    --connections="$THROUGHPUT_CONNECTIONS"
+  finish_fanout "journal-$policy"
+  after=$(cpu_ticks "$GW_PID")
+  fsyncs1=$(metric fixstream_journal_fsyncs_total)
+  stop_gateway
+  seconds=$(awk -v f="$(value first_send_unix_ns "$LOAD_LINE")" -v l="$(value last_unix_ns "$FANOUT_LINE")" \
+    'BEGIN { printf "%.3f", (l - f) / 1e9 }')
+  local what="journal off"
+  if [[ $policy != off ]]; then
+    what="journal $policy, $(awk -v a="${fsyncs0:-0}" -v b="${fsyncs1:-0}" -v s="$seconds" \
+      'BEGIN { printf "%.0f", (s > 0 ? (b - a) / s : 0) }') fsyncs/s"
+  fi
+  record "throughput, ${THROUGHPUT_CONNECTIONS} conn → 1 sub, $what" $((after - before))
+}
+
 scenario_fanout() {
   local subscribers=$1 before after
   # shellcheck disable=SC2046
@@ -230,12 +277,13 @@ scenario_fanout() {
   record "fan-out, 8 conn → $subscribers sub" $((after - before))
 }
 
-# scenario_latency NAME RATE SECONDS CONNECTIONS
+# scenario_latency NAME RATE SECONDS CONNECTIONS [GATEWAY_FLAGS...]
 scenario_latency() {
   local name=$1 rate=$2 seconds=$3 connections=$4 lines before after
+  shift 4
   lines=$(awk -v r="$rate" -v s="$seconds" 'BEGIN { printf "%d", r * s }')
   # shellcheck disable=SC2046
-  start_gateway "$name" $(gateway_flags "$lines")
+  start_gateway "$name" $(gateway_flags "$lines") "$@"
   start_fanout "$name" --subscribers=1 --latency --expect="$lines" --idle_exit_ms=3000
   before=$(cpu_ticks "$GW_PID")
   run_load "$name" --generate="$lines" --format=csv --connections="$connections" --rate="$rate" \
@@ -243,17 +291,26 @@ scenario_latency() {
   finish_fanout "$name"
   after=$(cpu_ticks "$GW_PID")
   stop_gateway
-  record "latency, $rate lines/s × ${seconds} s, $connections conn" $((after - before))
+  record "latency, $rate lines/s × ${seconds} s, $connections conn${*:+, $*}" $((after - before))
 }
 
 build
 [[ -x "$GATEWAY" && -x "$LOAD" && -x "$FANOUT" ]] || die "binaries missing in $BUILD_DIR"
 
 log "work dir $WORK"
-scenario_throughput
-for subscribers in $FANOUT_SUBSCRIBERS; do scenario_fanout "$subscribers"; done
-scenario_latency "latency-rest" 100 "$REST_SECONDS" 1
-scenario_latency "latency-load" "$LOAD_RATE" "$LOAD_SECONDS" 4
+wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+if wants throughput; then scenario_throughput; fi
+if wants fanout; then
+  for subscribers in $FANOUT_SUBSCRIBERS; do scenario_fanout "$subscribers"; done
+fi
+if wants latency; then
+  scenario_latency "latency-rest" 100 "$REST_SECONDS" 1
+  scenario_latency "latency-load" "$LOAD_RATE" "$LOAD_SECONDS" 4
+fi
+if wants journal; then
+  for policy in off group batch; do scenario_journal "$policy"; done
+  scenario_latency "latency-rest-batch" 100 "$REST_SECONDS" 1 --journal_durability=batch
+fi
 
 echo
 echo "fixstream end to end — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr)"

@@ -325,7 +325,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
                              " (records ", wanted, "-", oldest - 1, " are gone)")
               : absl::StrCat("start_sequence ", wanted,
                              " has not been assigned yet; the next sequence is ", head,
-                             " (did the gateway restart? sequence numbers restart at 1)");
+                             " (did the gateway restart without its journal? sequences then restart at 1)");
       return new ErrorReactor(grpc::Status(grpc::StatusCode::OUT_OF_RANGE, message));
     }
     cursor = wanted;
