@@ -43,6 +43,9 @@ ABSL_FLAG(uint64_t, retention_records, 1 << 20,
           "Records kept in memory for subscribers (at least 1); the oldest are evicted first.");
 ABSL_FLAG(uint64_t, retention_bytes, 256ull << 20,
           "Encoded bytes kept in memory for subscribers (at least 65536).");
+ABSL_FLAG(bool, retention_prefault, true,
+          "Make all --retention_bytes resident at start (huge pages where possible), so no page "
+          "fault slows publishing later; false: memory grows as the ring first fills.");
 ABSL_FLAG(uint32_t, max_batch_records, 4096,
           "Most records in one Subscribe response (at least 1).");
 ABSL_FLAG(uint32_t, max_batch_bytes, 1 << 20,
@@ -412,6 +415,7 @@ absl::StatusOr<GatewayOptions> OptionsFromFlags(const SettingOrigins& origins) {
     return Invalid(origins, "retention_records", "must be at least 1");
   }
   options.hub.max_bytes = absl::GetFlag(FLAGS_retention_bytes);
+  options.hub.prefault_ring = absl::GetFlag(FLAGS_retention_prefault);
   if (options.hub.max_bytes < (64 << 10)) {
     return Invalid(origins, "retention_bytes", "must be at least 65536");
   }

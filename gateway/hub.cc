@@ -1,5 +1,7 @@
 #include "gateway/hub.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <cassert>
@@ -8,14 +10,40 @@
 #include "absl/time/clock.h"
 
 namespace fixstream::gateway {
+namespace {
+
+std::unique_ptr<char[], RingMemoryDeleter> AllocateRing(size_t size, bool prefault) {
+  if (!prefault) {
+    // Not value-initialised: pages become resident only as records are
+    // written into them.
+    return std::unique_ptr<char[], RingMemoryDeleter>(new char[size]);
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return std::unique_ptr<char[], RingMemoryDeleter>(new char[size]);
+  // Huge pages where possible (fewer TLB misses copying in and out), then
+  // touch every page so they are all resident now.
+  ::madvise(p, size, MADV_HUGEPAGE);
+  volatile char* bytes = static_cast<char*>(p);
+  for (size_t offset = 0; offset < size; offset += 4096) bytes[offset] = 0;
+  return std::unique_ptr<char[], RingMemoryDeleter>(static_cast<char*>(p),
+                                                    RingMemoryDeleter{size});
+}
+
+}  // namespace
+
+void RingMemoryDeleter::operator()(char* p) const {
+  if (mapped_size > 0) {
+    ::munmap(p, mapped_size);
+  } else {
+    delete[] p;
+  }
+}
 
 Hub::Hub(HubOptions options, uint64_t first_sequence, RecordLog* log)
     : options_(options),
       entry_mask_(std::bit_ceil(std::max<size_t>(options.max_records, 1)) - 1),
       entries_(entry_mask_ + 1),
-      // Not value-initialised: pages of the ring become resident only as
-      // records are written into them.
-      bytes_(new char[options.max_bytes]),
+      bytes_(AllocateRing(options.max_bytes, options.prefault_ring)),
       vehicles_(options.vehicles),
       log_(log) {
   head_.store(first_sequence);

@@ -34,6 +34,17 @@ struct HubOptions {
   size_t max_records = 1 << 20;     // retention by count
   size_t max_bytes = 256ull << 20;  // retention by encoded bytes
   VehicleRegistryOptions vehicles;
+  // Fault the whole byte ring in at construction (transparent huge pages
+  // where the kernel allows): max_bytes are resident from the start, and no
+  // page fault ever happens under the hub's lock while records are copied
+  // in. Off: pages become resident as the ring first fills.
+  bool prefault_ring = true;
+};
+
+// Frees the hub's ring: munmap when it was mapped (size > 0), else delete[].
+struct RingMemoryDeleter {
+  size_t mapped_size = 0;
+  void operator()(char* p) const;
 };
 
 class Hub final {
@@ -193,7 +204,7 @@ class Hub final {
 
   mutable absl::Mutex mu_;
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<char[]> bytes_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<char[], RingMemoryDeleter> bytes_ ABSL_GUARDED_BY(mu_);
   VehicleRegistry vehicles_ ABSL_GUARDED_BY(mu_);
   uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 1;  // oldest retained sequence
   uint64_t write_position_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,6 +1,9 @@
 #include "gateway/hub.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -191,6 +194,37 @@ TEST(HubTest, WakesListenersUntilRemoved) {
   hub.Publish(again);
   hub.Close();
   EXPECT_EQ(listener.calls.load(), 1);
+}
+
+// Resident bytes of this process (/proc/self/statm).
+size_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages_total = 0;
+  size_t pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+TEST(HubTest, PrefaultedRingIsResidentFromTheStartAndStillWorks) {
+  constexpr size_t kRing = 64 << 20;
+  for (const bool prefault : {true, false}) {
+    const size_t before = ResidentBytes();
+    HubOptions options;
+    options.max_records = 1024;
+    options.max_bytes = kRing;
+    options.prefault_ring = prefault;
+    Hub hub(options);
+    const size_t grown = ResidentBytes() - before;
+    if (prefault) {
+      EXPECT_GE(grown, kRing - (1 << 20)) << "prefault";
+    } else {
+      EXPECT_LT(grown, kRing / 4) << "lazy";
+    }
+    RecordBatch batch = MakeBatch(10);
+    EXPECT_EQ(hub.Publish(batch).published, 10u);
+    std::string out;
+    EXPECT_EQ(hub.Read(1, kAll, 100, 1 << 20, &out).records, 10u);
+  }
 }
 
 TEST(HubTest, GatedOnDurabilityReadsServeOnlyDurableRecords) {
