@@ -35,6 +35,17 @@ thread_local RecordBatch tls_batch;
 
 std::chrono::nanoseconds ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
 
+// One io_context per I/O thread (0: one per core). A context run by a single
+// thread needs no strands for its connections, and an event never wakes a
+// second thread to run its handler (a shared context's reactor hands events
+// between its threads with a futex wake each).
+std::vector<std::unique_ptr<asio::io_context>> MakeContexts(size_t threads) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  for (size_t i = 0; i < threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+  return contexts;
+}
+
 }  // namespace
 
 struct DeviceServer::Impl {
@@ -42,8 +53,15 @@ struct DeviceServer::Impl {
       : options(std::move(o)),
         hub(h),
         counters(c),
-        accept_strand(asio::make_strand(io)),
+        contexts(MakeContexts(options.io_threads)),
+        accept_strand(asio::make_strand(*contexts[0])),
         sweep_timer(accept_strand) {}
+
+  // The context a new connection lives on: round robin. Connections are
+  // long-lived, so counts stay even.
+  asio::io_context& NextContext() {
+    return *contexts[next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
+  }
 
   // A device listener: the plain one, or the acknowledging one.
   struct Listener {
@@ -71,12 +89,13 @@ struct DeviceServer::Impl {
   const DeviceServerOptions options;
   Hub& hub;
   IngestCounters& counters;
-  asio::io_context io;
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::atomic<size_t> next_context{0};
   asio::strand<asio::io_context::executor_type> accept_strand;
   std::vector<std::unique_ptr<Listener>> listeners;
   bool listening = false;  // accept strand only
   asio::steady_timer sweep_timer;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_connection_id{1};
   bool stopped = false;  // control thread only
@@ -125,7 +144,7 @@ struct DeviceServer::Impl {
       ABSL_GUARDED_BY(ack_mu);
 };
 
-// One vehicle connection. Runs on its socket's strand; owned by the
+// One vehicle connection. Runs on its socket's I/O thread; owned by the
 // shared_ptr captured in its pending handler.
 class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
                             private ingest::RecordSink {
@@ -169,7 +188,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   }
 
   // Closes for a timeout unless the connection has become active again by
-  // the time this runs on the strand. May be called from any thread.
+  // the time this runs on its thread. May be called from any thread.
   void Expire(CloseReason reason) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), reason] {
       if (self->closed_) return;
@@ -536,7 +555,7 @@ void DeviceServer::Impl::OnDurable(uint64_t durable_sequence) {
 void DeviceServer::Impl::Accept(Listener& listener) {
   tcp::acceptor& acceptor = listener.acceptor;
   acceptor.async_accept(
-      asio::make_strand(io),
+      NextContext(),
       [this, &listener, &acceptor](const asio::error_code& ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted) return;
         if (!ec && !acceptor.is_open()) {
@@ -667,7 +686,7 @@ absl::StatusOr<uint16_t> DeviceServer::Impl::Listen(Listener& listener,
   absl::StatusOr<HostPort> hp = ParseHostPort(flag_name, address);
   if (!hp.ok()) return hp.status();
   asio::error_code ec;
-  tcp::resolver resolver(io);
+  tcp::resolver resolver(*contexts[0]);
   auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port),
                                     tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
@@ -701,16 +720,14 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
     if (!ack_port.ok()) return ack_port.status();
     ack_port_ = *ack_port;
   }
-  impl_->work.emplace(impl_->io.get_executor());
+  for (auto& context : impl_->contexts) impl_->work.emplace_back(context->get_executor());
   asio::post(impl_->accept_strand, [impl = impl_.get()] {
     impl->listening = true;
     for (auto& listener : impl->listeners) impl->Accept(*listener);
     impl->ScheduleSweep();
   });
-  size_t threads = impl_->options.io_threads;
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  for (size_t i = 0; i < threads; ++i) {
-    impl_->threads.emplace_back([impl = impl_.get()] { impl->io.run(); });
+  for (auto& context : impl_->contexts) {
+    impl_->threads.emplace_back([context = context.get()] { context->run(); });
   }
   accepting_.store(true, std::memory_order_release);
   return *port;
@@ -736,7 +753,7 @@ void DeviceServer::StopAccepting() {
       asio::error_code ec;
       listener->acceptor.non_blocking(true, ec);
       while (!ec) {
-        tcp::socket socket(asio::make_strand(impl->io));
+        tcp::socket socket(impl->NextContext());
         listener->acceptor.accept(socket, ec);
         if (!ec) impl->OnAccepted(std::move(socket), listener->acks);
       }
@@ -778,9 +795,9 @@ void DeviceServer::Stop(absl::Duration grace) {
   }
   for (auto& s : sessions) s->Drain();
   sessions.clear();
-  // With the acceptor closed and every session closing, io.run() returns once
-  // the last handler has run.
-  impl_->work.reset();
+  // With the acceptors closed and every session closing, each context's
+  // run() returns once its last handler has run.
+  impl_->work.clear();
   for (std::thread& t : impl_->threads) t.join();
   impl_->threads.clear();
 }

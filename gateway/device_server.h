@@ -1,6 +1,7 @@
-// DeviceServer: the TCP side. An acceptor on the device address and one
-// session per vehicle connection, all on one asio::io_context run by N
-// threads; each session runs on its own strand.
+// DeviceServer: the TCP side. Acceptors on the device addresses and one
+// session per vehicle connection. There are N I/O threads, each running its
+// own asio::io_context; a connection is placed on one of them (round robin)
+// and all its handlers run on that thread, one at a time.
 //
 // A session owns its socket, its LineFramer (the read buffer) and its
 // LineParser, and is kept alive only by the handler it has pending. Each
@@ -77,7 +78,7 @@ class DeviceServer final {
   // Every record with a sequence up to `durable_sequence` is durable:
   // connections on the acknowledging listener are acknowledged up to the
   // lines those records came from. Thread-safe, quick (posts the writes to
-  // the connections' strands); values must not decrease.
+  // the connections' threads); values must not decrease.
   void OnDurable(uint64_t durable_sequence);
 
   // Stops accepting new connections (new ones are refused by the kernel);
