@@ -230,6 +230,7 @@ Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, siz
   }
   cursor = std::min(cursor, head);
   const uint64_t scan_end = std::min<uint64_t>(head, cursor + kMaxScanPerRead);
+  if (filter.matches_all()) return ReadAll(cursor, scan_end, max_records, max_bytes, out);
   const size_t start_size = out->size();
   const uint64_t ring_size = options_.max_bytes;
   const char* ring = bytes_.get();
@@ -237,8 +238,7 @@ Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, siz
     const Entry& e = EntryFor(cursor);
     assert(e.sequence == cursor);
     const char* frame = ring + e.position % ring_size;
-    if (!filter.matches_all() &&
-        !filter.Matches({frame + e.layout.vehicle_offset, e.layout.vehicle_size}, e.latitude,
+    if (!filter.Matches({frame + e.layout.vehicle_offset, e.layout.vehicle_size}, e.latitude,
                         e.longitude)) {
       continue;
     }
@@ -255,6 +255,78 @@ Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, siz
     }
   }
   result.next_cursor = cursor;
+  return result;
+}
+
+namespace {
+
+// The first value in [lo, hi) for which `pred` is false, where `pred` is true
+// on a prefix of the range and false on the rest; hi if it is true throughout.
+template <typename Pred>
+uint64_t PartitionPoint(uint64_t lo, uint64_t hi, Pred pred) {
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    if (pred(mid)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+}  // namespace
+
+// Consecutive records are stored back to back, except that a frame that would
+// cross the end of the ring starts again at its beginning. The records read
+// lie within one ring's length of each other (retention guarantees it), so
+// they form at most two contiguous spans: before and after that wrap. Each is
+// copied with one append, and the limits are found by binary search over the
+// entries' positions rather than by visiting every entry.
+Hub::ReadResult Hub::ReadAll(uint64_t cursor, uint64_t scan_end, size_t max_records,
+                             size_t max_bytes, std::string* out) const {
+  ReadResult result;
+  result.oldest = oldest_;
+  result.next_cursor = cursor;
+  if (cursor >= scan_end) return result;
+  // As in the filtered scan, at least one record is read even when
+  // max_records is 0.
+  const uint64_t end =
+      cursor + std::min<uint64_t>(scan_end - cursor, std::max<size_t>(max_records, 1));
+  const uint64_t ring_size = options_.max_bytes;
+  const uint64_t start = EntryFor(cursor).position;
+  const uint64_t wrap = start - start % ring_size + ring_size;
+  auto end_of = [this](uint64_t sequence) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const Entry& e = EntryFor(sequence);
+    return e.position + e.layout.size;
+  };
+  auto before_wrap = [&](uint64_t s)
+                         ABSL_SHARED_LOCKS_REQUIRED(mu_) { return EntryFor(s).position < wrap; };
+  // [cursor, second) are stored before the wrap, [second, end) from the
+  // ring's beginning on.
+  const uint64_t second = PartitionPoint(cursor + 1, end, before_wrap);
+  assert(second == end || EntryFor(second).position == wrap);
+  assert(end_of(end - 1) - start <= ring_size);
+  // The first record always, then the following ones while the bytes fit.
+  auto fits_before_wrap = [&](uint64_t s) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return end_of(s) - start <= max_bytes;
+  };
+  uint64_t last_end = PartitionPoint(cursor + 1, second, fits_before_wrap);
+  const char* ring = bytes_.get();
+  out->append(ring + start % ring_size, end_of(last_end - 1) - start);
+  if (last_end == second && second < end) {
+    const uint64_t used = end_of(second - 1) - start;
+    auto fits_after_wrap = [&](uint64_t s) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return used + (end_of(s) - wrap) <= max_bytes;
+    };
+    last_end = PartitionPoint(second, end, fits_after_wrap);
+    if (last_end > second) out->append(ring, end_of(last_end - 1) - wrap);
+  }
+  result.records = last_end - cursor;
+  result.first_sequence = cursor;
+  result.last_sequence = last_end - 1;
+  result.first_publish_unix_ns = EntryFor(cursor).publish_unix_ns;
+  result.next_cursor = last_end;
   return result;
 }
 

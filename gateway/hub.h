@@ -190,6 +190,10 @@ class Hub final {
   };
 
   void Notify();
+  // Read() for a filter that matches every record: reads from [cursor,
+  // scan_end) within the limits, copying contiguous frames in one go.
+  ReadResult ReadAll(uint64_t cursor, uint64_t scan_end, size_t max_records, size_t max_bytes,
+                     std::string* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Copies `frame` into the ring as record `sequence`, evicting the oldest
   // records as needed, and returns where it is stored.
   const char* Retain(uint64_t sequence, std::string_view frame, const EncodedRecordLayout& layout,

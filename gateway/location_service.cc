@@ -1,6 +1,8 @@
 #include "gateway/location_service.h"
 
 #include <algorithm>
+#include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,6 +18,84 @@
 
 namespace fixstream::gateway {
 namespace {
+
+// Storage for the responses of one stream, lent to gRPC as slices and handed
+// back when gRPC releases them, so that a busy subscriber fills the same few
+// warm buffers again instead of growing a fresh one (page faults, doubling
+// copies) for every response.
+//
+// Thread safety: thread-safe. Shared by the stream and its slices in flight:
+// gRPC may release a slice on any thread, after the stream is gone; the pool
+// lives until the last of them.
+class ResponseBufferPool final : public std::enable_shared_from_this<ResponseBufferPool> {
+ public:
+  // What a stream that stays caught up keeps per buffer (see Trim).
+  static constexpr size_t kIdleCapacity = 64 << 10;
+
+  static std::shared_ptr<ResponseBufferPool> Create() {
+    return std::shared_ptr<ResponseBufferPool>(new ResponseBufferPool());
+  }
+  ResponseBufferPool(const ResponseBufferPool&) = delete;
+  ResponseBufferPool& operator=(const ResponseBufferPool&) = delete;
+
+  // Swaps `bytes` into a buffer of the pool and returns a slice over it;
+  // `bytes` gets the buffer's previous (empty) storage back for the next
+  // response.
+  grpc::Slice Lend(std::string* bytes) {
+    Lent* lent = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!idle_.empty()) {
+        lent = idle_.back().release();
+        idle_.pop_back();
+      }
+    }
+    if (lent == nullptr) lent = new Lent;
+    lent->bytes.swap(*bytes);
+    bytes->clear();
+    lent->pool = shared_from_this();
+    return grpc::Slice(lent->bytes.data(), lent->bytes.size(), &Release, lent);
+  }
+
+  // Frees the idle buffers that grew beyond kIdleCapacity.
+  void Trim() {
+    std::vector<std::unique_ptr<Lent>> freed;  // freed outside the lock
+    absl::MutexLock lock(&mu_);
+    auto large = std::partition(idle_.begin(), idle_.end(), [](const std::unique_ptr<Lent>& l) {
+      return l->bytes.capacity() <= kIdleCapacity;
+    });
+    freed.assign(std::make_move_iterator(large), std::make_move_iterator(idle_.end()));
+    idle_.erase(large, idle_.end());
+  }
+
+ private:
+  // With one write in flight, one idle buffer suffices when gRPC releases
+  // each slice before the next write starts; a second absorbs a late release.
+  static constexpr size_t kMaxIdle = 2;
+
+  struct Lent {
+    std::string bytes;
+    std::shared_ptr<ResponseBufferPool> pool;  // set while lent
+  };
+
+  ResponseBufferPool() = default;
+
+  // The slice's destroy callback: any gRPC thread.
+  static void Release(void* p) {
+    std::unique_ptr<Lent> lent(static_cast<Lent*>(p));
+    // Keeps the pool alive until Put returns; may be its last owner.
+    const std::shared_ptr<ResponseBufferPool> pool = std::move(lent->pool);
+    pool->Put(std::move(lent));
+  }
+
+  void Put(std::unique_ptr<Lent> lent) {
+    absl::MutexLock lock(&mu_);
+    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(lent));
+  }
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Lent>> idle_ ABSL_GUARDED_BY(mu_);
+};
 
 // Serves one Subscribe stream: a cursor into the hub, a filter, and one write
 // in flight at most. Woken by the hub when records arrive (never polls);
@@ -52,6 +132,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   void OnWriteDone(bool ok) override {
     {
       absl::MutexLock lock(&mu_);
+      // Ours again: drop the reference so its buffer can go back to the
+      // pool as soon as gRPC has released it too.
+      message_.Clear();
       write_in_flight_ = false;
       if (!ok) {
         // The stream is broken (client gone); OnCancel follows or happened.
@@ -88,6 +171,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
  private:
   enum class End { kNone, kCancelled };
+
+  // How long after its last large response a caught-up stream keeps large
+  // buffers.
+  static constexpr int64_t kKeepLargeBuffersNs = 1'000'000'000;
 
   // Decides the next step under the lock, then performs it outside the lock:
   // StartWrite/Finish may run reactions on other threads that re-enter Pump.
@@ -168,6 +255,15 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       counters_.ended_ok.fetch_add(1, std::memory_order_relaxed);
       return FinishLocked(grpc::Status::OK);
     }
+    // Caught up. Large buffers are kept while large batches keep coming
+    // (freeing them whenever the stream briefly catches up would fault their
+    // pages in again), and freed once a burst is over.
+    if (large_batch_unix_ns_ != 0 &&
+        absl::GetCurrentTimeNanos() - large_batch_unix_ns_ > kKeepLargeBuffersNs) {
+      large_batch_unix_ns_ = 0;
+      if (buffer_.capacity() > ResponseBufferPool::kIdleCapacity) std::string().swap(buffer_);
+      buffers_->Trim();
+    }
     return Step::kIdle;
   }
 
@@ -223,12 +319,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
   // Hands buffer_ to message_ for the next write.
   Step StartWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // The slice takes ownership of the bytes: gRPC may hold them until the
-    // write completes, and buffer_ is reused for the next batch.
-    auto* owned = new std::string(std::move(buffer_));
-    buffer_ = std::string();
-    grpc::Slice slice(
-        owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+    // The slice holds the bytes until gRPC releases it, possibly after the
+    // write completed; buffer_ gets a recycled buffer for the next batch.
+    if (buffer_.size() > ResponseBufferPool::kIdleCapacity) {
+      large_batch_unix_ns_ = absl::GetCurrentTimeNanos();
+    }
+    grpc::Slice slice = buffers_->Lend(&buffer_);
     message_ = grpc::ByteBuffer(&slice, 1);
     write_in_flight_ = true;
     return Step::kWrite;
@@ -259,6 +355,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t pending_publish_unix_ns_ ABSL_GUARDED_BY(mu_) = 0;
   std::string buffer_ ABSL_GUARDED_BY(mu_);
+  // When the last response larger than ResponseBufferPool::kIdleCapacity
+  // was written; 0 once large buffers were freed.
+  int64_t large_batch_unix_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  const std::shared_ptr<ResponseBufferPool> buffers_ = ResponseBufferPool::Create();
   // Owned by gRPC between StartWrite and OnWriteDone; untouched meanwhile.
   grpc::ByteBuffer message_;
   // Written once, under mu_, before Finish() is called.

@@ -133,6 +133,74 @@ TEST(HubTest, EvictsOldestByBytesAndWrapsTheRing) {
   EXPECT_GT(hub.oldest(), 1u);
 }
 
+// A filter that matches every record but, unlike kAll, is checked record by
+// record: the reference for Read()'s contiguous copy of unfiltered reads.
+const SubscriptionFilter& WholeWorld() {
+  static const SubscriptionFilter* const filter = [] {
+    v1::SubscribeRequest request;
+    request.mutable_bounding_box()->set_min_latitude(-90);
+    request.mutable_bounding_box()->set_max_latitude(90);
+    request.mutable_bounding_box()->set_min_longitude(-180);
+    request.mutable_bounding_box()->set_max_longitude(180);
+    return new SubscriptionFilter(*SubscriptionFilter::FromRequest(request));
+  }();
+  return *filter;
+}
+
+void ExpectSameRead(const Hub& hub, uint64_t cursor, size_t max_records, size_t max_bytes) {
+  SCOPED_TRACE(
+      absl::StrCat("cursor=", cursor, " max_records=", max_records, " max_bytes=", max_bytes));
+  // Output already holding bytes: the byte cap counts only what is appended.
+  std::string fast = "prefix";
+  std::string scanned = "prefix";
+  ASSERT_FALSE(WholeWorld().matches_all());
+  const Hub::ReadResult f = hub.Read(cursor, kAll, max_records, max_bytes, &fast);
+  const Hub::ReadResult s = hub.Read(cursor, WholeWorld(), max_records, max_bytes, &scanned);
+  EXPECT_EQ(f.records, s.records);
+  EXPECT_EQ(f.first_sequence, s.first_sequence);
+  EXPECT_EQ(f.last_sequence, s.last_sequence);
+  EXPECT_EQ(f.next_cursor, s.next_cursor);
+  EXPECT_EQ(f.first_publish_unix_ns, s.first_publish_unix_ns);
+  EXPECT_EQ(f.fell_behind, s.fell_behind);
+  EXPECT_EQ(f.oldest, s.oldest);
+  EXPECT_EQ(fast, scanned);
+}
+
+TEST(HubTest, UnfilteredReadsMatchRecordByRecordReadsAcrossTheRingsWrap) {
+  // A small ring that wraps many times, frames of different sizes (vehicle
+  // ids of different lengths) so wraps skip tails of different lengths.
+  const size_t ring = 4 * kMaxEncodedRecordSize + 77;
+  Hub hub(HubOptions{.max_records = 1 << 20, .max_bytes = ring, .vehicles = {}});
+  for (int round = 0; round < 200; ++round) {
+    RecordBatch batch;
+    for (int i = 0; i <= round % 5; ++i) {
+      batch.Add(MakeRecord(std::string(1 + (round * 7 + i * 13) % 60, 'a' + i)), 0, 1);
+    }
+    hub.Publish(batch);
+    const size_t one = batch.entries[0].layout.size;
+    for (uint64_t cursor = hub.oldest() > 1 ? hub.oldest() - 1 : 1; cursor <= hub.head();
+         ++cursor) {
+      for (size_t max_records : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{1000}}) {
+        for (size_t max_bytes : {size_t{1}, one, 2 * one + 1, ring / 2, ring, size_t{1} << 20}) {
+          ExpectSameRead(hub, cursor, max_records, max_bytes);
+        }
+      }
+    }
+  }
+  EXPECT_GT(hub.oldest(), 100u);
+}
+
+TEST(HubTest, UnfilteredReadStopsAtTheScanLimit) {
+  Hub hub(HubOptions{.max_records = 1 << 18, .max_bytes = 64 << 20, .vehicles = {}});
+  RecordBatch batch = MakeBatch(Hub::kMaxScanPerRead + 10);
+  hub.Publish(batch);
+  ExpectSameRead(hub, 1, Hub::kMaxScanPerRead + 100, 64 << 20);
+  std::string out;
+  const Hub::ReadResult r = hub.Read(1, kAll, Hub::kMaxScanPerRead + 100, 64 << 20, &out);
+  EXPECT_EQ(r.records, Hub::kMaxScanPerRead);
+  EXPECT_EQ(r.next_cursor, 1u + Hub::kMaxScanPerRead);
+}
+
 TEST(HubTest, FilterSelectsByVehicleWithoutDecoding) {
   Hub hub(HubOptions{});
   RecordBatch batch;
