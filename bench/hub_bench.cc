@@ -45,8 +45,8 @@ std::vector<ingest::LocationRecord> Traffic(size_t rounds) {
       char id[16];
       std::snprintf(id, sizeof id, "veh-%05zu", v);
       r.set_vehicle_id(id);
-      int64_t fix = kStartNs + static_cast<int64_t>(round) * kSecond +
-                    static_cast<int64_t>(v) * 1'000'000;
+      int64_t fix =
+          kStartNs + static_cast<int64_t>(round) * kSecond + static_cast<int64_t>(v) * 1'000'000;
       const uint32_t dice = rng() % 100;
       if (round > 0 && dice == 0) fix -= kSecond;      // duplicate of the previous fix
       if (round > 1 && dice == 1) fix -= 2 * kSecond;  // late

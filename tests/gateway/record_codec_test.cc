@@ -127,8 +127,15 @@ TEST(RecordCodecTest, EveryShapeMatchesGeneratedSerialization) {
       LocationRecord::kSpeed | LocationRecord::kHeading | LocationRecord::kAltitude |
           LocationRecord::kAccuracy | LocationRecord::kSatellites | LocationRecord::kHdop,
   };
-  constexpr int64_t kTimes[] = {0, 1, 999'999'999, 1'000'000'000, 1'764'000'000'123'456'789,
-                                -1, -1'500'000'000, INT64_MIN / 2, INT64_MAX};
+  constexpr int64_t kTimes[] = {0,
+                                1,
+                                999'999'999,
+                                1'000'000'000,
+                                1'764'000'000'123'456'789,
+                                -1,
+                                -1'500'000'000,
+                                INT64_MIN / 2,
+                                INT64_MAX};
   constexpr uint64_t kConnections[] = {0, 1, 127, 128, UINT64_MAX};
   constexpr uint32_t kSatellites[] = {0, 127, 128, UINT32_MAX};
   std::string out = "earlier frames";

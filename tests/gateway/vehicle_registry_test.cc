@@ -69,7 +69,8 @@ TEST_P(VehicleRegistryWindowTest, LateFixInsideTheWindowIsRememberedInOrder) {
   EXPECT_EQ(Admit(registry, "v", 101), Kind::kDuplicate);
 }
 
-INSTANTIATE_TEST_SUITE_P(Windows, VehicleRegistryWindowTest, ::testing::Values(1, 2, 3, 4, 5, 7, 8, 64, 100));
+INSTANTIATE_TEST_SUITE_P(Windows, VehicleRegistryWindowTest,
+                         ::testing::Values(1, 2, 3, 4, 5, 7, 8, 64, 100));
 
 TEST(VehicleRegistryTest, ZeroWindowNeverReportsDuplicates) {
   VehicleRegistry registry = Registry(0);
