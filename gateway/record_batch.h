@@ -26,15 +26,11 @@ struct BatchEntry {
 struct RecordBatch {
   void Add(const ingest::LocationRecord& record, int64_t receive_time_unix_ns,
            uint64_t connection_id) {
-    BatchEntry entry;
-    entry.offset = static_cast<uint32_t>(bytes.size());
-    entry.layout = AppendEncodedRecord(record, receive_time_unix_ns, connection_id, &bytes);
-    entry.latitude = record.latitude;
-    entry.longitude = record.longitude;
-    entry.fix_time_unix_ns = record.fix_time_unix_ns;
-    entry.receive_time_unix_ns = receive_time_unix_ns;
-    entry.connection_id = connection_id;
-    entries.push_back(entry);
+    const auto offset = static_cast<uint32_t>(bytes.size());
+    const EncodedRecordLayout layout =
+        AppendEncodedRecord(record, receive_time_unix_ns, connection_id, &bytes);
+    entries.push_back(BatchEntry{offset, layout, record.latitude, record.longitude,
+                                 record.fix_time_unix_ns, receive_time_unix_ns, connection_id});
   }
   void Clear() {
     bytes.clear();

@@ -37,7 +37,39 @@ enum RecordField : uint32_t {
   kLate = 15,
 };
 
-// Writes into a fixed stack buffer; the caller guarantees the capacity.
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// A google.protobuf.Timestamp as encoded: both fields as varints (proto3
+// omits the zero ones), nanos always in [0, 1e9).
+struct TimestampParts {
+  explicit TimestampParts(int64_t unix_ns) {
+    int64_t s = unix_ns / 1'000'000'000;
+    int64_t n = unix_ns % 1'000'000'000;
+    if (n < 0) {
+      n += 1'000'000'000;
+      s -= 1;
+    }
+    seconds = static_cast<uint64_t>(s);
+    nanos = static_cast<uint64_t>(n);
+    body_size =
+        (seconds != 0 ? 1 + VarintSize(seconds) : 0) + (nanos != 0 ? 1 + VarintSize(nanos) : 0);
+  }
+  // Tag, one-byte length (the body is at most 1 + 10 + 1 + 5 bytes), body.
+  size_t field_size() const { return 2 + body_size; }
+
+  uint64_t seconds;
+  uint64_t nanos;
+  size_t body_size;
+};
+
+// Writes into a buffer whose capacity the caller guarantees.
 class Writer {
  public:
   explicit Writer(char* p) : begin_(p), p_(p) {}
@@ -63,27 +95,18 @@ class Writer {
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
-  // google.protobuf.Timestamp{seconds, nanos}; proto3 omits zero fields.
-  void Timestamp(uint32_t field, int64_t unix_ns) {
-    int64_t seconds = unix_ns / 1'000'000'000;
-    int64_t nanos = unix_ns % 1'000'000'000;
-    if (nanos < 0) {  // Timestamp nanos are always in [0, 1e9)
-      nanos += 1'000'000'000;
-      seconds -= 1;
-    }
-    char tmp[24];
-    Writer inner(tmp);
-    if (seconds != 0) {
-      inner.Byte(Tag(1, kVarint));
-      inner.Varint(static_cast<uint64_t>(seconds));
-    }
-    if (nanos != 0) {
-      inner.Byte(Tag(2, kVarint));
-      inner.Varint(static_cast<uint64_t>(nanos));
-    }
+  // google.protobuf.Timestamp{seconds, nanos}, sized by parts.field_size().
+  void Timestamp(uint32_t field, const TimestampParts& parts) {
     Byte(Tag(field, kLengthDelimited));
-    Varint(inner.size());
-    Bytes({tmp, inner.size()});
+    Byte(static_cast<uint8_t>(parts.body_size));
+    if (parts.seconds != 0) {
+      Byte(Tag(1, kVarint));
+      Varint(parts.seconds);
+    }
+    if (parts.nanos != 0) {
+      Byte(Tag(2, kVarint));
+      Varint(parts.nanos);
+    }
   }
 
  private:
@@ -91,37 +114,53 @@ class Writer {
   char* p_;
 };
 
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
 }  // namespace
 
 EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
                                         int64_t receive_time_unix_ns, uint64_t connection_id,
                                         std::string* out) {
   using Field = ingest::LocationRecord;
-  // The record body is built on the stack first because its length prefix
-  // precedes it; this costs one small memcpy instead of a size pre-pass.
-  char body[kMaxEncodedRecordSize];
-  Writer w(body);
+  // The body's length precedes it, so its size is worked out first (cheap
+  // arithmetic, no writes); the frame is then written once, in place, at the
+  // end of `out` after a single resize. Every field below must be counted in
+  // body_size exactly as it is written; the byte-for-byte tests against the
+  // generated serializer and the final assert check that they agree.
+  const std::string_view vehicle = record.vehicle_id();
+  const TimestampParts fix_time(record.fix_time_unix_ns);
+  const TimestampParts receive_time(receive_time_unix_ns);
+  // proto3 implicit-presence doubles are omitted when their bits are zero.
+  const bool has_latitude = std::bit_cast<uint64_t>(record.latitude) != 0;
+  const bool has_longitude = std::bit_cast<uint64_t>(record.longitude) != 0;
+  constexpr size_t kDoubleField = 1 + 8;
+  // The optional doubles, one presence bit each.
+  constexpr uint32_t kOptionalDoubles =
+      Field::kSpeed | Field::kHeading | Field::kAltitude | Field::kAccuracy | Field::kHdop;
+  size_t body_size = 1 + 8;  // sequence
+  body_size += 1 + VarintSize(vehicle.size()) + vehicle.size();
+  body_size += fix_time.field_size() + receive_time.field_size();
+  body_size += kDoubleField * (size_t{has_latitude} + size_t{has_longitude});
+  body_size += kDoubleField * static_cast<size_t>(std::popcount(record.present & kOptionalDoubles));
+  if (record.has(Field::kSatellites)) body_size += 1 + VarintSize(record.satellites);
+  body_size += 1 + VarintSize(static_cast<uint64_t>(record.format));
+  if (connection_id != 0) body_size += 1 + VarintSize(connection_id);
+  const size_t header = 1 + VarintSize(body_size);
+  assert(header + body_size <= kMaxEncodedRecordSize);
+
+  const size_t offset = out->size();
+  out->resize(offset + header + body_size);
+  Writer w(out->data() + offset);
+  w.Byte(Tag(1, kLengthDelimited));  // SubscribeResponse.records
+  w.Varint(body_size);
   w.Byte(Tag(kSequence, kFixed64));
   w.Fixed64(0);
-  const std::string_view vehicle = record.vehicle_id();
   w.Byte(Tag(kVehicleId, kLengthDelimited));
   w.Varint(vehicle.size());
-  const size_t vehicle_offset_in_body = w.size();
+  const size_t vehicle_offset = w.size();
   w.Bytes(vehicle);
-  w.Timestamp(kFixTime, record.fix_time_unix_ns);
-  w.Timestamp(kReceiveTime, receive_time_unix_ns);
-  // proto3 implicit-presence doubles are omitted when their bits are zero.
-  if (std::bit_cast<uint64_t>(record.latitude) != 0) w.Double(kLatitude, record.latitude);
-  if (std::bit_cast<uint64_t>(record.longitude) != 0) w.Double(kLongitude, record.longitude);
+  w.Timestamp(kFixTime, fix_time);
+  w.Timestamp(kReceiveTime, receive_time);
+  if (has_latitude) w.Double(kLatitude, record.latitude);
+  if (has_longitude) w.Double(kLongitude, record.longitude);
   if (record.has(Field::kSpeed)) w.Double(kSpeed, record.speed_mps);
   if (record.has(Field::kHeading)) w.Double(kHeading, record.heading_deg);
   if (record.has(Field::kAltitude)) w.Double(kAltitude, record.altitude_m);
@@ -137,21 +176,12 @@ EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
     w.Byte(Tag(kConnectionId, kVarint));
     w.Varint(connection_id);
   }
-  assert(w.size() <= sizeof(body));
-
-  const size_t header = 1 + VarintSize(w.size());
-  char prefix[1 + 10];
-  Writer p(prefix);
-  p.Byte(Tag(1, kLengthDelimited));  // SubscribeResponse.records
-  p.Varint(w.size());
-  assert(p.size() == header);
-  out->append(prefix, header);
-  out->append(body, w.size());
+  assert(w.size() == header + body_size);
 
   EncodedRecordLayout layout;
-  layout.size = static_cast<uint32_t>(header + w.size());
+  layout.size = static_cast<uint32_t>(header + body_size);
   layout.sequence_offset = static_cast<uint16_t>(header + 1);
-  layout.vehicle_offset = static_cast<uint16_t>(header + vehicle_offset_in_body);
+  layout.vehicle_offset = static_cast<uint16_t>(vehicle_offset);
   layout.vehicle_size = static_cast<uint8_t>(vehicle.size());
   return layout;
 }

@@ -1,10 +1,13 @@
 #include "gateway/vehicle_registry.h"
 
+#include <bit>
 #include <cassert>
 
 namespace fixstream::gateway {
 
-VehicleRegistry::VehicleRegistry(VehicleRegistryOptions options) : options_(options) {
+VehicleRegistry::VehicleRegistry(VehicleRegistryOptions options)
+    : options_(options),
+      fixes_mask_(options.dedup_window == 0 ? 0 : std::bit_ceil(options.dedup_window) - 1) {
   assert(options_.max_vehicles >= 1);
 }
 
@@ -14,72 +17,84 @@ VehicleRegistry::Admission VehicleRegistry::Admit(std::string_view vehicle_id, i
   auto it = by_id_.find(vehicle_id);
   VehicleState* v;
   if (it == by_id_.end()) {
-    if (by_id_.size() >= options_.max_vehicles) EvictLeastRecent();
-    auto state = std::make_unique<VehicleState>();
+    std::unique_ptr<VehicleState> state;
+    if (by_id_.size() >= options_.max_vehicles) {
+      state = EvictLeastRecent();
+    } else {
+      state = std::make_unique<VehicleState>();
+      if (options_.dedup_window > 0) state->fixes_.reset(new int64_t[fixes_mask_ + 1]);
+    }
     state->id.assign(vehicle_id.data(), vehicle_id.size());
-    state->fixes_.resize(options_.dedup_window);
     v = state.get();
     by_id_.emplace(std::string_view(v->id), std::move(state));
     ordered_.insert(v);
+    Touch(v);
     admission.newest = true;
   } else {
     v = it->second.get();
-    Unlink(v);
+    // Seen again right after its previous record (a batch from one device,
+    // or a busy vehicle): already the most recent, nothing to relink.
+    if (v != lru_head_) {
+      Unlink(v);
+      Touch(v);
+    }
     if (fix_unix_ns > v->newest_fix_unix_ns) {
       // The common case: a newer fix cannot repeat a remembered one, which
       // are all at most the newest.
       admission.newest = true;
     } else if (Remembers(*v, fix_unix_ns)) {
       admission.duplicate = true;
+      admission.vehicle = v;
+      return admission;
     } else {
       admission.late = fix_unix_ns < v->newest_fix_unix_ns;
     }
   }
-  Touch(v);
   admission.vehicle = v;
-  if (admission.duplicate) return admission;
-
   if (admission.newest) v->newest_fix_unix_ns = fix_unix_ns;
   v->last_seen_unix_ns = receive_unix_ns;
   v->last_connection_id = connection_id;
   ++v->records;
-  Remember(*v, fix_unix_ns);
+  Remember(*v, fix_unix_ns, admission.newest);
   return admission;
 }
 
 bool VehicleRegistry::Remembers(const VehicleState& v, int64_t fix) const {
-  const size_t k = options_.dedup_window;
+  const size_t mask = fixes_mask_;
   // Binary search over the ascending logical sequence.
   size_t lo = 0;
   size_t hi = v.fixes_size_;
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
-    if (v.fixes_[(v.fixes_start_ + mid) % k] < fix) {
+    if (v.fixes_[(v.fixes_start_ + mid) & mask] < fix) {
       lo = mid + 1;
     } else {
       hi = mid;
     }
   }
-  return lo < v.fixes_size_ && v.fixes_[(v.fixes_start_ + lo) % k] == fix;
+  return lo < v.fixes_size_ && v.fixes_[(v.fixes_start_ + lo) & mask] == fix;
 }
 
-void VehicleRegistry::Remember(VehicleState& v, int64_t fix) const {
+void VehicleRegistry::Remember(VehicleState& v, int64_t fix, bool newest) const {
   const size_t k = options_.dedup_window;
   if (k == 0) return;
-  auto at = [&](size_t i) -> int64_t& { return v.fixes_[(v.fixes_start_ + i) % k]; };
-  if (v.fixes_size_ == 0 || fix > at(v.fixes_size_ - 1)) {
+  const size_t mask = fixes_mask_;
+  auto at = [&](size_t i) -> int64_t& { return v.fixes_[(v.fixes_start_ + i) & mask]; };
+  // A newest fix is above every remembered one (the newest of which is
+  // newest_fix_unix_ns), so the comparison is only needed otherwise.
+  if (newest || v.fixes_size_ == 0 || fix > at(v.fixes_size_ - 1)) {
     if (v.fixes_size_ < k) {
       at(v.fixes_size_++) = fix;
     } else {
-      // Overwrite the oldest, which becomes the newest slot.
-      v.fixes_[v.fixes_start_] = fix;
-      v.fixes_start_ = (v.fixes_start_ + 1) % k;
+      // Drop the oldest; the slot after the newest becomes the newest.
+      v.fixes_start_ = (v.fixes_start_ + 1) & mask;
+      at(k - 1) = fix;
     }
     return;
   }
   if (v.fixes_size_ == k) {
     if (fix < at(0)) return;  // older than every remembered fix: outside the window
-    v.fixes_start_ = (v.fixes_start_ + 1) % k;  // drop the oldest to make room
+    v.fixes_start_ = (v.fixes_start_ + 1) & mask;  // drop the oldest to make room
     --v.fixes_size_;
   }
   size_t i = v.fixes_size_++;
@@ -119,13 +134,25 @@ void VehicleRegistry::Unlink(VehicleState* v) {
   v->lru_prev_ = v->lru_next_ = nullptr;
 }
 
-void VehicleRegistry::EvictLeastRecent() {
+std::unique_ptr<VehicleState> VehicleRegistry::EvictLeastRecent() {
   VehicleState* victim = lru_tail_;
   assert(victim != nullptr);
   Unlink(victim);
   ordered_.erase(victim);
-  by_id_.erase(std::string_view(victim->id));  // destroys victim
+  auto node = by_id_.extract(std::string_view(victim->id));
+  assert(!node.empty());
+  std::unique_ptr<VehicleState> state = std::move(node.mapped());
   ++evicted_;
+  // Forget everything; keep the buffers (id, latest frame, fix ring).
+  state->id.clear();
+  state->newest_fix_unix_ns = 0;
+  state->last_seen_unix_ns = 0;
+  state->last_connection_id = 0;
+  state->records = 0;
+  state->latest_frame.clear();
+  state->fixes_start_ = 0;
+  state->fixes_size_ = 0;
+  return state;
 }
 
 }  // namespace fixstream::gateway

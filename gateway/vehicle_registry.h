@@ -23,6 +23,8 @@
 
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 
 namespace fixstream::gateway {
 
@@ -43,10 +45,12 @@ struct VehicleState {
 
  private:
   friend class VehicleRegistry;
-  // The newest fix times, ascending, in a ring: logical index i lives at
-  // fixes_[(fixes_start_ + i) % capacity]. Appending a newest fix (the
-  // common case) is O(1); a late one is inserted in order.
-  std::vector<int64_t> fixes_;
+  // The newest fix times, ascending, in a ring whose capacity is the
+  // dedup window rounded up to a power of two: logical index i lives at
+  // fixes_[(fixes_start_ + i) & mask], so indexing never divides. At most
+  // dedup_window of them are kept. Appending a newest fix (the common case)
+  // is O(1); a late one is inserted in order.
+  std::unique_ptr<int64_t[]> fixes_;
   size_t fixes_start_ = 0;
   size_t fixes_size_ = 0;
   VehicleState* lru_prev_ = nullptr;  // towards most recently seen
@@ -70,7 +74,9 @@ class VehicleRegistry final {
   Admission Admit(std::string_view vehicle_id, int64_t fix_unix_ns, int64_t receive_unix_ns,
                   uint64_t connection_id);
 
-  // Stores `frame` as the vehicle's latest position.
+  // Stores a copy of `frame` as the vehicle's latest position. `frame` may be
+  // overwritten right after (the hub's ring evicts), so it is copied; the
+  // copy reuses the capacity of the previous one.
   static void SetLatest(VehicleState* vehicle, std::string_view frame) {
     vehicle->latest_frame.assign(frame.data(), frame.size());
   }
@@ -83,11 +89,16 @@ class VehicleRegistry final {
   uint64_t evicted() const { return evicted_; }
 
  private:
-  struct Hash {
+  // absl::Hash's own string hashing. (Debian's Abseil is built with its own
+  // absl::string_view, so absl::Hash<std::string_view> would fall back to
+  // std::hash and then mix that.)
+  struct IdHash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+    size_t operator()(std::string_view s) const {
+      return absl::Hash<absl::string_view>()(absl::string_view(s.data(), s.size()));
+    }
   };
-  struct Eq {
+  struct IdEq {
     using is_transparent = void;
     bool operator()(std::string_view a, std::string_view b) const { return a == b; }
   };
@@ -99,14 +110,18 @@ class VehicleRegistry final {
   };
 
   bool Remembers(const VehicleState& v, int64_t fix) const;
-  void Remember(VehicleState& v, int64_t fix) const;
+  // `newest`: fix is above every remembered one (Admission::newest).
+  void Remember(VehicleState& v, int64_t fix, bool newest) const;
   void Touch(VehicleState* v);
   void Unlink(VehicleState* v);
-  void EvictLeastRecent();
+  // Forgets the least recently seen vehicle and returns its state, reset,
+  // for the vehicle that replaces it (saving its allocations).
+  std::unique_ptr<VehicleState> EvictLeastRecent();
 
   const VehicleRegistryOptions options_;
+  const size_t fixes_mask_;  // ring capacity - 1 (a power of two), 0 if no window
   // Keys view the state's own id, which never moves (states are heap nodes).
-  absl::flat_hash_map<std::string_view, std::unique_ptr<VehicleState>, Hash, Eq> by_id_;
+  absl::flat_hash_map<std::string_view, std::unique_ptr<VehicleState>, IdHash, IdEq> by_id_;
   absl::btree_set<const VehicleState*, ById> ordered_;  // for paging by id
   VehicleState* lru_head_ = nullptr;
   VehicleState* lru_tail_ = nullptr;

@@ -518,6 +518,28 @@ TEST(HubTest, VehicleCountIsBoundedByForgettingTheLeastRecentlySeen) {
   EXPECT_EQ(page[0].id, "c");
 }
 
+TEST(HubTest, LatestPositionOutlivesTheRingCopy) {
+  HubOptions options;
+  options.max_records = 4;
+  Hub hub(options);
+  RecordBatch batch;
+  batch.Add(MakeRecord("parked", 52.5, 13.4), 0, 1);
+  for (int i = 0; i < 20; ++i) batch.Add(MakeRecord("busy", i, 1), 0, 1);
+  hub.Publish(batch);
+  ASSERT_GT(hub.oldest(), 1u);  // the parked vehicle's record left the ring
+  std::string latest;
+  std::vector<std::string> unknown;
+  hub.LatestPositions({"parked", "busy"}, &latest, &unknown);
+  std::vector<v1::LocationRecord> got = Decode(latest);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].vehicle_id(), "parked");
+  EXPECT_EQ(got[0].sequence(), 1u);
+  EXPECT_EQ(got[0].latitude(), 52.5);
+  EXPECT_EQ(got[1].sequence(), 21u);
+  EXPECT_EQ(got[1].latitude(), 19);
+  EXPECT_TRUE(unknown.empty());
+}
+
 TEST(HubTest, FilterSelectsByBoundingBox) {
   Hub hub(HubOptions{});
   RecordBatch batch;

@@ -1,6 +1,8 @@
 #include "gateway/record_codec.h"
 
 #include <cmath>
+#include <cstdint>
+#include <iterator>
 #include <string>
 
 #include "fixstream/v1/location.pb.h"
@@ -107,6 +109,68 @@ TEST(RecordCodecTest, LongestVehicleIdFitsAndSizesAddUp) {
   const v1::LocationRecord r = Decode(out.substr(6)).records(0);
   EXPECT_EQ(r.vehicle_id(), std::string(64, 'x'));
   EXPECT_EQ(r.connection_id(), UINT64_MAX);
+}
+
+// Every shape the size computation must get right: each optional field
+// alone, ids of every length (bodies on both sides of the one- to two-byte
+// length prefix), zero, negative and extreme times and ids, appended after
+// other frames. Each frame must equal the generated serializer's output.
+TEST(RecordCodecTest, EveryShapeMatchesGeneratedSerialization) {
+  constexpr uint32_t kOptional[] = {
+      0,
+      LocationRecord::kSpeed,
+      LocationRecord::kHeading,
+      LocationRecord::kAltitude,
+      LocationRecord::kAccuracy,
+      LocationRecord::kSatellites,
+      LocationRecord::kHdop,
+      LocationRecord::kSpeed | LocationRecord::kHeading | LocationRecord::kAltitude |
+          LocationRecord::kAccuracy | LocationRecord::kSatellites | LocationRecord::kHdop,
+  };
+  constexpr int64_t kTimes[] = {0,
+                                1,
+                                999'999'999,
+                                1'000'000'000,
+                                1'764'000'000'123'456'789,
+                                -1,
+                                -1'500'000'000,
+                                INT64_MIN / 2,
+                                INT64_MAX};
+  constexpr uint64_t kConnections[] = {0, 1, 127, 128, UINT64_MAX};
+  constexpr uint32_t kSatellites[] = {0, 127, 128, UINT32_MAX};
+  std::string out = "earlier frames";
+  size_t cases = 0;
+  for (size_t id_length = 1; id_length <= ingest::kMaxVehicleIdLength; id_length += 7) {
+    for (size_t i = 0; i < std::size(kOptional) * std::size(kTimes); ++i) {
+      LocationRecord r = FullRecord();
+      r.set_vehicle_id(std::string(id_length, static_cast<char>('a' + i % 26)));
+      r.present = kOptional[i % std::size(kOptional)];
+      r.fix_time_unix_ns = kTimes[i % std::size(kTimes)];
+      r.satellites = kSatellites[i % std::size(kSatellites)];
+      r.format = static_cast<ingest::SourceFormat>(1 + i % 3);
+      if (i % 5 == 0) r.latitude = 0;
+      if (i % 7 == 0) r.longitude = 0;
+      const int64_t receive = kTimes[(i + id_length) % std::size(kTimes)];
+      const uint64_t connection = kConnections[i % std::size(kConnections)];
+      const size_t offset = out.size();
+      const EncodedRecordLayout layout = AppendEncodedRecord(r, receive, connection, &out);
+      ASSERT_EQ(out.size(), offset + layout.size);
+      ASSERT_LE(layout.size, kMaxEncodedRecordSize);
+      char* frame = out.data() + offset;
+      PatchSequence(frame, layout, 1000 + i);
+      const std::string bytes(frame, layout.size);
+      EXPECT_EQ(bytes.substr(layout.vehicle_offset, layout.vehicle_size), r.vehicle_id());
+      v1::SubscribeResponse response = Decode(bytes);
+      ASSERT_EQ(response.records_size(), 1) << "id length " << id_length << " case " << i;
+      EXPECT_EQ(response.records(0).sequence(), 1000 + i);
+      std::string canonical;
+      ASSERT_TRUE(response.SerializeToString(&canonical));
+      EXPECT_EQ(canonical, bytes) << "id length " << id_length << " case " << i;
+      ++cases;
+    }
+  }
+  EXPECT_EQ(out.substr(0, 14), "earlier frames");
+  EXPECT_GT(cases, 500u);
 }
 
 TEST(RecordCodecTest, ConcatenatedFramesAndTrailerFormOneResponse) {
