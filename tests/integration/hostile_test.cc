@@ -168,6 +168,7 @@ TEST_F(HostileTest, SoakWithFaultsKeepsEveryAccountingIdentity) {
   StartGateway(options);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> good_lines{0};
+  std::atomic<uint64_t> connections{3};  // the well-behaved ones, plus each faulty one
   std::vector<std::thread> threads;
   // Well-behaved: each thread is one vehicle; counts the lines it sent.
   for (int t = 0; t < 3; ++t) {
@@ -189,6 +190,7 @@ TEST_F(HostileTest, SoakWithFaultsKeepsEveryAccountingIdentity) {
     std::mt19937 rng(7);
     for (int n = 0; !stop.load(); ++n) {
       TestConnection conn(gateway_->device_port());
+      connections.fetch_add(1);
       std::string payload;
       for (int k = 0; k < 20; ++k)
         payload += testing::CsvLine("faulty", kStartMs + n * 100 + k, 1, 2, 0);
@@ -218,7 +220,13 @@ TEST_F(HostileTest, SoakWithFaultsKeepsEveryAccountingIdentity) {
   for (auto& t : threads) t.join();
 
   const gateway::IngestCounters& c = gateway_->ingest_counters();
-  ASSERT_TRUE(WaitFor([&] { return c.connections_active.load() == 0; }));
+  // Connections still in the listen backlog are accepted after the clients
+  // are gone: wait for every connection the clients made to be accepted and
+  // closed.
+  ASSERT_TRUE(WaitFor([&] {
+    return c.connections_accepted.load() == connections.load() &&
+           c.connections_active.load() == 0;
+  })) << c.connections_accepted.load() << " of " << connections.load() << " accepted";
   // Connections: every accepted one is closed, under some reason.
   uint64_t closed_by_reason = 0;
   for (size_t r = 0; r < gateway::kCloseReasonCount; ++r)
