@@ -57,75 +57,22 @@ GATEWAY=$BUILD_DIR/gateway/fixstream-gateway
 LOAD=$BUILD_DIR/clients/fixstream-load
 FANOUT=$BUILD_DIR/clients/fixstream-fanout
 CONNS=$BUILD_DIR/clients/fixstream-conns
-CLK_TCK=$(getconf CLK_TCK)
 HARD_NOFILE=$(ulimit -Hn)
 # Every process started from here (the gateway first) may open as many
 # descriptors as the hard limit allows.
 ulimit -n "$HARD_NOFILE"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/fixstream-conns.XXXXXX")
-PIDS=()
 ROWS=()
+BENCH_NAME=connections
+BENCH_KEEP=${CONNS_KEEP:-0}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_init
 NOTES=()
-
-log() { printf 'connections: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-# Stops one process we started: TERM, up to 5 s, then KILL; reaps it.
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  PIDS=()
-  if [[ "${CONNS_KEEP:-0}" == 1 ]]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-forget_pid() {
-  local keep=() pid
-  for pid in "${PIDS[@]}"; do [[ "$pid" == "$1" ]] || keep+=("$pid"); done
-  PIDS=("${keep[@]}")
-}
-
-# value KEY LINE: the value of KEY=... in a key=value summary line.
-value() {
-  awk -v key="$1" '{ for (i = 1; i <= NF; i++) { n = index($i, "="); if (n > 0 && substr($i, 1, n - 1) == key) { print substr($i, n + 1); exit } } }' <<<"$2"
-}
-
-# Gateway CPU time in clock ticks (utime + stime of /proc/PID/stat).
-cpu_ticks() {
-  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
-rss_kib() {
-  awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 build() {
   if [[ "${CONNS_BUILD:-1}" != 1 ]]; then return; fi
-  if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
-    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
-  fi
-  grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt" ||
-    die "$BUILD_DIR is not a Release build"
-  cmake --build "$BUILD_DIR" -j2 \
-    --target fixstream-gateway fixstream-load fixstream-fanout fixstream-conns >&2
+  ensure_release_build "$BUILD_DIR" fixstream-gateway fixstream-load fixstream-fanout \
+    fixstream-conns
 }
 
 # The gateway flags this bench needs; checked up front, so that a gateway
@@ -139,60 +86,9 @@ check_gateway_flags() {
   done
 }
 
-# metric NAME: the value of one sample line of the gateway's /metrics (NAME
-# may carry labels, e.g. 'fixstream_connections_closed_total{reason="x"}');
-# empty if the scrape failed.
-metric() {
-  local text
-  text=$(curl -s --max-time 2 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null) || return 0
-  awk -v name="$1" '$1 == name { print $2; exit }' <<<"$text"
-}
-
-# start_gateway NAME EXTRA_FLAGS...: sets GW_PID, DEVICE_PORT, GRPC_PORT,
-# METRICS_PORT.
-start_gateway() {
-  local name=$1 i
-  shift
-  "$GATEWAY" --device_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 \
-    --metrics_listen=127.0.0.1:0 --journal_dir="$WORK/journal-$name" "$@" \
-    2>"$WORK/gateway-$name.log" &
-  GW_PID=$!
-  PIDS+=("$GW_PID")
-  DEVICE_PORT=""
-  GRPC_PORT=""
-  METRICS_PORT=""
-  for ((i = 0; i < 200; i++)); do  # up to 10 s
-    if grep -q 'device_port=[0-9]' "$WORK/gateway-$name.log"; then
-      DEVICE_PORT=$(grep -o 'device_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
-      GRPC_PORT=$(grep -o 'grpc_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
-      METRICS_PORT=$(grep -o 'metrics_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
-      break
-    fi
-    kill -0 "$GW_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  [[ -n "$DEVICE_PORT" && -n "$GRPC_PORT" && -n "$METRICS_PORT" ]] ||
-    die "gateway did not start: $(tail -3 "$WORK/gateway-$name.log")"
-  # One scrape before any baseline: the metrics server's own first-use
-  # allocations must not be charged to the connections.
-  metric fixstream_connections >/dev/null
-}
-
-stop_gateway() {
-  stop_pid "$GW_PID"
-  forget_pid "$GW_PID"
-}
-
 # Limits that admit everything a scenario opens.
 limit_flags() {
   echo "--max_connections=$(($1 + 1000)) --max_connections_per_source=$(($1 + 1000))"
-}
-
-# Retention large enough that a subscriber trailing an unpaced sender never
-# falls off the end: the bench measures delivery, not the eviction policy.
-retention_flags() {
-  local records=$(($1 * 2 > 1048576 ? $1 * 2 : 1048576))
-  echo "--retention_records=$records --retention_bytes=$((1 << 30))"
 }
 
 # start_conns NAME FLAGS...: starts fixstream-conns against the device port

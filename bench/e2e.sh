@@ -51,105 +51,16 @@ SCENARIOS=${E2E_SCENARIOS:-throughput fanout latency journal}
 GATEWAY=$BUILD_DIR/gateway/fixstream-gateway
 LOAD=$BUILD_DIR/clients/fixstream-load
 FANOUT=$BUILD_DIR/clients/fixstream-fanout
-CLK_TCK=$(getconf CLK_TCK)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/fixstream-e2e.XXXXXX")
-PIDS=()
 ROWS=()
-
-log() { printf 'e2e: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-# Stops one process we started: TERM, up to 5 s, then KILL; reaps it.
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  PIDS=()
-  if [[ "${E2E_KEEP:-0}" == 1 ]]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-forget_pid() {
-  local keep=() pid
-  for pid in "${PIDS[@]}"; do [[ "$pid" == "$1" ]] || keep+=("$pid"); done
-  PIDS=("${keep[@]}")
-}
-
-# value KEY LINE: the value of KEY=... in a key=value summary line.
-value() {
-  awk -v key="$1" '{ for (i = 1; i <= NF; i++) { n = index($i, "="); if (n > 0 && substr($i, 1, n - 1) == key) { print substr($i, n + 1); exit } } }' <<<"$2"
-}
-
-# Gateway CPU time in clock ticks (utime + stime; fields 14 and 15 of stat,
-# counted after the parenthesised command name, which may contain spaces).
-cpu_ticks() {
-  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
+BENCH_NAME=e2e
+BENCH_KEEP=${E2E_KEEP:-0}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_init
 
 build() {
   if [[ "${E2E_BUILD:-1}" != 1 ]]; then return; fi
-  if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
-    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
-  fi
-  grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD_DIR/CMakeCache.txt" ||
-    die "$BUILD_DIR is not a Release build"
-  cmake --build "$BUILD_DIR" -j2 --target fixstream-gateway fixstream-load fixstream-fanout >&2
-}
-
-# start_gateway NAME EXTRA_FLAGS...: sets GW_PID, DEVICE_PORT, GRPC_PORT,
-# METRICS_PORT.
-start_gateway() {
-  local name=$1 i
-  shift
-  "$GATEWAY" --device_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
-    --journal_dir="$WORK/journal-${name//[^A-Za-z0-9-]/_}" "$@" 2>"$WORK/gateway-$name.log" &
-  GW_PID=$!
-  PIDS+=("$GW_PID")
-  DEVICE_PORT=""
-  GRPC_PORT=""
-  for ((i = 0; i < 200; i++)); do  # up to 10 s
-    if grep -q 'device_port=[0-9]' "$WORK/gateway-$name.log"; then
-      DEVICE_PORT=$(grep -o 'device_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
-      GRPC_PORT=$(grep -o 'grpc_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
-      METRICS_PORT=$(grep -o 'metrics_port=[0-9]*' "$WORK/gateway-$name.log" | head -1 | cut -d= -f2)
-      break
-    fi
-    kill -0 "$GW_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  [[ -n "$DEVICE_PORT" && -n "$GRPC_PORT" ]] ||
-    die "gateway did not start: $(tail -3 "$WORK/gateway-$name.log")"
-}
-
-# metric NAME: the value of an unlabelled metric on the gateway's /metrics
-# (plain bash /dev/tcp, no HTTP client needed); empty if absent.
-metric() {
-  local name=$1 body
-  exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" || return 0
-  printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-  body=$(cat <&3)
-  exec 3<&-
-  awk -v n="$name" '$1 == n { print $2 }' <<<"$body"
-}
-
-stop_gateway() {
-  stop_pid "$GW_PID"
-  forget_pid "$GW_PID"
+  ensure_release_build "$BUILD_DIR" fixstream-gateway fixstream-load fixstream-fanout
 }
 
 # start_fanout NAME FLAGS...: starts a subscriber process and waits until all
@@ -216,17 +127,10 @@ record() {
   log "$name: ${ROWS[-1]}"
 }
 
-# Retention large enough that a subscriber trailing an unpaced sender never
-# falls off the end: the bench measures delivery, not the eviction policy.
-gateway_flags() {
-  local records=$(($1 * 2 > 1048576 ? $1 * 2 : 1048576))
-  echo "--retention_records=$records --retention_bytes=$((1 << 30))"
-}
-
 scenario_throughput() {
   local before after
   # shellcheck disable=SC2046
-  start_gateway throughput $(gateway_flags "$THROUGHPUT_LINES")
+  start_gateway throughput $(retention_flags "$THROUGHPUT_LINES")
   start_fanout throughput --subscribers=1 --expect="$THROUGHPUT_LINES" --idle_exit_ms=5000
   before=$(cpu_ticks "$GW_PID")
   run_load throughput --generate="$THROUGHPUT_LINES" --format=mixed \
@@ -243,7 +147,7 @@ scenario_journal() {
   local policy=$1 before after fsyncs0 fsyncs1 flags seconds
   if [[ $policy == off ]]; then flags=(--journal_dir=); else flags=(--journal_durability="$policy"); fi
   # shellcheck disable=SC2046
-  start_gateway "journal-$policy" $(gateway_flags "$THROUGHPUT_LINES") "${flags[@]}"
+  start_gateway "journal-$policy" $(retention_flags "$THROUGHPUT_LINES") "${flags[@]}"
   start_fanout "journal-$policy" --subscribers=1 --expect="$THROUGHPUT_LINES" --idle_exit_ms=5000
   before=$(cpu_ticks "$GW_PID")
   fsyncs0=$(metric fixstream_journal_fsyncs_total)
@@ -266,7 +170,7 @@ scenario_journal() {
 scenario_fanout() {
   local subscribers=$1 before after
   # shellcheck disable=SC2046
-  start_gateway "fanout-$subscribers" $(gateway_flags "$FANOUT_LINES")
+  start_gateway "fanout-$subscribers" $(retention_flags "$FANOUT_LINES")
   start_fanout "fanout-$subscribers" --subscribers="$subscribers" --expect="$FANOUT_LINES" \
     --idle_exit_ms=5000
   before=$(cpu_ticks "$GW_PID")
@@ -283,7 +187,7 @@ scenario_latency() {
   shift 4
   lines=$(awk -v r="$rate" -v s="$seconds" 'BEGIN { printf "%d", r * s }')
   # shellcheck disable=SC2046
-  start_gateway "$name" $(gateway_flags "$lines") "$@"
+  start_gateway "$name" $(retention_flags "$lines") "$@"
   start_fanout "$name" --subscribers=1 --latency --expect="$lines" --idle_exit_ms=3000
   before=$(cpu_ticks "$GW_PID")
   run_load "$name" --generate="$lines" --format=csv --connections="$connections" --rate="$rate" \
