@@ -10,6 +10,7 @@
 #   bench/soak.sh                    # 100,000 lines/s for 180 s
 #   SOAK_SECONDS=30 bench/soak.sh    # shorter
 #
+# SOAK_GATEWAY_FLAGS adds gateway flags (e.g. --journal_dir= for no journal).
 # Build: SOAK_BUILD_DIR (build-release), SOAK_BUILD=0 to use existing
 # binaries. SOAK_KEEP=1 keeps the logs. Every address is loopback; the load
 # stops by itself after SOAK_SECONDS.
@@ -39,7 +40,8 @@ fi
 ((WARMUP < SECONDS_TOTAL)) || die "SOAK_WARMUP must be below SOAK_SECONDS"
 
 lines=$((RATE * SECONDS_TOTAL))
-start_gateway soak
+# shellcheck disable=SC2086
+start_gateway soak ${SOAK_GATEWAY_FLAGS:-}
 timeout --kill-after=5 $((SECONDS_TOTAL + 60)) "$FANOUT" --target="127.0.0.1:$GRPC_PORT" \
   --subscribers=1 --expect="$lines" --idle_exit_ms=5000 --max_seconds=$((SECONDS_TOTAL + 45)) \
   >"$WORK/fanout.out" 2>"$WORK/fanout.err" &
@@ -76,7 +78,7 @@ rss_end=$(rss_kib "$GW_PID")
 stop_gateway
 
 echo
-echo "fixstream soak — $(date -u +%Y-%m-%dT%H:%M:%SZ), $RATE lines/s over $CONNECTIONS connections for ${SECONDS_TOTAL} s, 1 subscriber"
+echo "fixstream soak — $(date -u +%Y-%m-%dT%H:%M:%SZ), $RATE lines/s over $CONNECTIONS connections for ${SECONDS_TOTAL} s, 1 subscriber, gateway flags: ${SOAK_GATEWAY_FLAGS:-(defaults)}"
 echo
 echo "| s | gateway RSS KiB | records published |"
 echo "|---|---|---|"
