@@ -1,8 +1,9 @@
 #include "ingest/csv.h"
 
 #include <array>
-#include <cstring>
+#include <cstdint>
 
+#include "ingest/byte_scan.h"
 #include "ingest/number.h"
 #include "ingest/timestamp.h"
 #include "ingest/validate.h"
@@ -23,20 +24,41 @@ LineOutcome ToOutcome(NumberStatus status) {
 }  // namespace
 
 LineOutcome ParseCsvLine(std::string_view line, LocationRecord* record) {
+  // One pass over the line, eight bytes at a time, finds every comma; a
+  // memchr per field paid a call and its setup for fields of ~10 bytes.
   std::array<std::string_view, kMaxFields> fields;
   size_t count = 0;
+  const char* const end = line.data() + line.size();
+  const char* field = line.data();
+  // Returns false on a comma that would start a ninth field.
+  auto close_field = [&](const char* comma) {
+    if (count == kMaxFields - 1) return false;
+    fields[count++] = std::string_view(field, comma - field);
+    field = comma + 1;
+    return true;
+  };
   const char* p = line.data();
-  const char* const end = p + line.size();
-  while (true) {
-    const char* comma = static_cast<const char*>(std::memchr(p, ',', end - p));
-    if (count == kMaxFields) return LineOutcome::kMalformed;
-    if (comma == nullptr) {
-      fields[count++] = std::string_view(p, end - p);
-      break;
+  for (; end - p >= 8; p += 8) {
+    for (uint64_t m = internal::MatchingBytes(internal::LoadWord(p), ','); m != 0; m &= m - 1) {
+      if (!close_field(p + internal::FirstByte(m))) return LineOutcome::kMalformed;
     }
-    fields[count++] = std::string_view(p, comma - p);
-    p = comma + 1;
   }
+  if (p != end) {
+    if (line.size() >= 8) {
+      // The last eight bytes, minus those the loop above already scanned.
+      const char* const last = end - 8;
+      uint64_t m = internal::MatchingBytes(internal::LoadWord(last), ',') &
+                   ~internal::BytesBefore(static_cast<size_t>(p - last));
+      for (; m != 0; m &= m - 1) {
+        if (!close_field(last + internal::FirstByte(m))) return LineOutcome::kMalformed;
+      }
+    } else {
+      for (; p != end; ++p) {
+        if (*p == ',' && !close_field(p)) return LineOutcome::kMalformed;
+      }
+    }
+  }
+  fields[count++] = std::string_view(field, end - field);
   if (count < kMinFields) return LineOutcome::kMalformed;
 
   record->Clear();
