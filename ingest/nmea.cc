@@ -323,7 +323,7 @@ LineOutcome ParseGga(const NmeaSentence& s, int64_t receive_time_unix_ns, Locati
 
 LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_ns,
                                RecordSink& sink) {
-  NmeaSentence sentence;
+  NmeaSentence& sentence = sentence_;
   LineOutcome rejection;
   if (!ParseNmeaEnvelope(line, &sentence, &rejection)) return rejection;
 
