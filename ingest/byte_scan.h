@@ -78,6 +78,27 @@ inline uint32_t EightDigitsValue(uint64_t word) {
       (((word & kPairMask) * kMul1) + (((word >> 16) & kPairMask) * kMul2)) >> 32);
 }
 
+// Reads p[0..4). Precondition: all four bytes are readable.
+inline uint32_t LoadHalfWord(const char* p) {
+  uint32_t word;
+  std::memcpy(&word, p, sizeof word);
+  return word;
+}
+
+// AllDigits for four bytes.
+inline bool AllDigits(uint32_t word) {
+  constexpr uint32_t kLow = 0x01010101u;
+  return (((word + kLow * 0x46) | (word - kLow * '0')) & 0x80808080u) == 0;
+}
+
+// The value of four ASCII digits, first byte most significant.
+// Precondition: AllDigits(word).
+inline uint32_t FourDigitsValue(uint32_t word) {
+  word -= 0x30303030u;
+  word = (word * 10) + (word >> 8);  // bytes 0 and 2 hold 0..99
+  return (word & 0xff) * 100 + ((word >> 16) & 0xff);
+}
+
 }  // namespace fixstream::ingest::internal
 
 #endif  // FIXSTREAM_INGEST_BYTE_SCAN_H_

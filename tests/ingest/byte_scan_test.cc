@@ -61,5 +61,26 @@ TEST(ByteScanTest, EightDigitsValueReadsMostSignificantFirst) {
   }
 }
 
+TEST(ByteScanTest, FourByteDigitHelpersMatchEveryByte) {
+  for (int filler : {int{'0'}, int{'9'}, 0x00, 0xff}) {
+    for (size_t pos = 0; pos < 4; ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        char bytes[4];
+        std::memset(bytes, filler, sizeof bytes);
+        bytes[pos] = static_cast<char>(b);
+        uint32_t word;
+        std::memcpy(&word, bytes, sizeof word);
+        bool want = true;
+        for (char c : bytes) want = want && c >= '0' && c <= '9';
+        ASSERT_EQ(AllDigits(word), want) << filler << " " << pos << " " << b;
+        if (want) {
+          EXPECT_EQ(FourDigitsValue(word), std::stoul(std::string(bytes, 4)));
+          EXPECT_EQ(LoadHalfWord(bytes), word);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fixstream::ingest::internal
