@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "ingest/byte_scan.h"
 #include "ingest/number.h"
 #include "ingest/timestamp.h"
 #include "ingest/validate.h"
@@ -57,28 +58,69 @@ LineOutcome ParsePosition(const NmeaSentence& s, size_t lat_index, LocationRecor
 bool ParseNmeaEnvelope(std::string_view line, NmeaSentence* sentence, LineOutcome* rejection) {
   *rejection = LineOutcome::kMalformed;
   if (line.size() < 2 || line[0] != '$') return false;
-  // One pass computes the checksum, rejects non-printable bytes and finds
-  // the end of the address, so the line is read once.
+  // One pass, eight bytes at a time, finds the '*', rejects non-printable
+  // bytes, XORs the checksum and records the commas, so the line is read
+  // once; a byte loop plus a memchr per field cost more than the parsing.
   const char* const body = line.data() + 1;
-  const size_t size = line.size() - 1;
-  uint8_t checksum = 0;
-  size_t address_end = std::string_view::npos;
-  size_t body_end = size;
-  for (size_t i = 0; i < size; ++i) {
-    const char c = body[i];
-    if (c == '*') {
-      body_end = i;
-      break;
+  const char* const stop = line.data() + line.size();
+  const char* body_end = stop;  // the '*', if any
+  uint64_t xor_words = 0;
+  // The first kMaxNmeaFields commas; comma_count keeps counting past them.
+  std::array<const char*, kMaxNmeaFields> commas;
+  size_t comma_count = 0;
+  // Scans the bytes of the word at `p` selected by `valid`. Returns false on
+  // a non-printable byte before the '*'; sets body_end when it finds the '*'.
+  auto scan_word = [&](const char* p, uint64_t valid) {
+    const uint64_t word = internal::LoadWord(p);
+    uint64_t in_body = valid;
+    const uint64_t star = internal::MatchingBytes(word, '*') & valid;
+    if (star != 0) in_body &= internal::BytesBefore(internal::FirstByte(star));
+    if ((internal::NonPrintableBytes(word) & in_body) != 0) return false;
+    xor_words ^= word & in_body;
+    for (uint64_t m = internal::MatchingBytes(word, ',') & in_body; m != 0; m &= m - 1) {
+      if (comma_count < kMaxNmeaFields) commas[comma_count] = p + internal::FirstByte(m);
+      ++comma_count;
     }
-    if (c < 0x20 || c > 0x7e) return false;
-    if (c == ',' && address_end == std::string_view::npos) address_end = i;
-    checksum ^= static_cast<uint8_t>(c);
+    if (star != 0) body_end = p + internal::FirstByte(star);
+    return true;
+  };
+  const char* p = body;
+  for (; stop - p >= 8 && body_end == stop; p += 8) {
+    if (!scan_word(p, ~uint64_t{0})) return false;
   }
-  if (address_end == std::string_view::npos) address_end = body_end;
-  if (body_end != size) {
-    if (size - body_end != 3) return false;
-    const int high = HexValue(body[body_end + 1]);
-    const int low = HexValue(body[body_end + 2]);
+  uint8_t checksum = 0;
+  if (p != stop && body_end == stop) {
+    if (line.size() >= 8) {
+      // The line's last eight bytes, minus those already scanned (or the '$').
+      const char* const last = stop - 8;
+      if (!scan_word(last, ~internal::BytesBefore(static_cast<size_t>(p - last)))) return false;
+    } else {
+      for (; p != stop; ++p) {
+        const char c = *p;
+        if (c == '*') {
+          body_end = p;
+          break;
+        }
+        if (c < 0x20 || c > 0x7e) return false;
+        if (c == ',') {
+          commas[comma_count++] = p;  // a short line has fewer than kMaxNmeaFields commas
+        }
+        checksum ^= static_cast<uint8_t>(c);
+      }
+    }
+  }
+  xor_words ^= xor_words >> 32;
+  xor_words ^= xor_words >> 16;
+  xor_words ^= xor_words >> 8;
+  checksum ^= static_cast<uint8_t>(xor_words);
+
+  const size_t size = line.size() - 1;
+  const size_t address_end = static_cast<size_t>((comma_count > 0 ? commas[0] : body_end) - body);
+  if (body_end != stop) {
+    const size_t star = static_cast<size_t>(body_end - body);
+    if (size - star != 3) return false;
+    const int high = HexValue(body[star + 1]);
+    const int low = HexValue(body[star + 2]);
     if (high < 0 || low < 0) return false;
     if (((high << 4) | low) != checksum) {
       *rejection = LineOutcome::kBadChecksum;
@@ -104,19 +146,15 @@ bool ParseNmeaEnvelope(std::string_view line, NmeaSentence* sentence, LineOutcom
     return true;
   }
 
-  size_t count = 0;
-  const char* p = body;
-  const char* const end = body + body_end;
-  while (true) {
-    if (count == kMaxNmeaFields) return false;
-    const char* comma = static_cast<const char*>(std::memchr(p, ',', end - p));
-    if (comma == nullptr) {
-      sentence->fields[count++] = std::string_view(p, end - p);
-      break;
-    }
-    sentence->fields[count++] = std::string_view(p, comma - p);
-    p = comma + 1;
+  // Fields beyond kMaxNmeaFields make a sentence we read malformed.
+  if (comma_count >= kMaxNmeaFields) return false;
+  const char* field = body;
+  for (size_t i = 0; i < comma_count; ++i) {
+    sentence->fields[i] = std::string_view(field, commas[i] - field);
+    field = commas[i] + 1;
   }
+  sentence->fields[comma_count] = std::string_view(field, body_end - field);
+  const size_t count = comma_count + 1;
   sentence->field_count = count;
   return true;
 }
@@ -285,7 +323,7 @@ LineOutcome ParseGga(const NmeaSentence& s, int64_t receive_time_unix_ns, Locati
 
 LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_ns,
                                RecordSink& sink) {
-  NmeaSentence sentence;
+  NmeaSentence& sentence = sentence_;
   LineOutcome rejection;
   if (!ParseNmeaEnvelope(line, &sentence, &rejection)) return rejection;
 

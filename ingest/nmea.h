@@ -90,6 +90,8 @@ class NmeaSession final {
   bool pending_has_gga_ = false;
   uint8_t pending_index_ = 0;  // records_[pending_index_] is the pending fix
   std::array<LocationRecord, 2> records_;
+  // Scratch for Parse, kept here so a line does not clear 16 field views.
+  NmeaSentence sentence_;
 };
 
 }  // namespace fixstream::ingest

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "ingest/byte_scan.h"
+
 namespace fixstream::ingest {
 namespace {
 
@@ -132,9 +134,16 @@ bool ParseUnixMillis(std::string_view text, int64_t* unix_ns) {
   if (text.empty() || text.size() > 18) return false;
   constexpr int64_t kMaxMillis = std::numeric_limits<int64_t>::max() / 1'000'000;
   int64_t millis = 0;
-  for (char c : text) {
-    if (!IsDigit(c)) return false;
-    millis = millis * 10 + (c - '0');
+  // Eight digits at a time: millisecond timestamps have 13.
+  size_t i = 0;
+  for (; text.size() - i >= 8; i += 8) {
+    const uint64_t word = internal::LoadWord(text.data() + i);
+    if (!internal::AllDigits(word)) return false;
+    millis = millis * 100'000'000 + internal::EightDigitsValue(word);
+  }
+  for (; i < text.size(); ++i) {
+    if (!IsDigit(text[i])) return false;
+    millis = millis * 10 + (text[i] - '0');
   }
   if (millis > kMaxMillis) return false;
   *unix_ns = millis * 1'000'000;

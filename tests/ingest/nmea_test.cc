@@ -1,5 +1,6 @@
 #include "ingest/nmea.h"
 
+#include <cstdio>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -141,6 +142,60 @@ TEST(ParseNmeaEnvelopeTest, ClassifiesSentences) {
     LineOutcome rejection;
     ASSERT_TRUE(ParseNmeaEnvelope(c.line, &s, &rejection)) << c.line;
     EXPECT_EQ(s.kind, c.kind) << c.line;
+  }
+}
+
+// The envelope scans eight bytes at a time, so every field count and line
+// length must split the same as a byte-by-byte reading: 16 fields is the
+// limit, and fields straddling or ending at a word boundary keep their bytes.
+TEST(ParseNmeaEnvelopeTest, SplitsFieldsAtEveryLength) {
+  for (size_t fields = 1; fields <= kMaxNmeaFields + 2; ++fields) {
+    for (size_t width = 0; width <= 9; ++width) {
+      std::string body = "GPRMC";
+      for (size_t i = 1; i < fields; ++i)
+        body += "," + std::string(width, static_cast<char>('a' + i));
+      for (bool with_checksum : {false, true}) {
+        std::string line = "$" + body;
+        if (with_checksum) {
+          unsigned checksum = 0;
+          for (char c : body) checksum ^= static_cast<unsigned char>(c);
+          char suffix[4];
+          std::snprintf(suffix, sizeof suffix, "*%02X", checksum);
+          line += suffix;
+        }
+        NmeaSentence s;
+        LineOutcome rejection;
+        const bool ok = ParseNmeaEnvelope(line, &s, &rejection);
+        ASSERT_EQ(ok, fields <= kMaxNmeaFields) << line;
+        if (!ok) {
+          EXPECT_EQ(rejection, LineOutcome::kMalformed) << line;
+          continue;
+        }
+        ASSERT_EQ(s.field_count, fields) << line;
+        EXPECT_EQ(s.fields[0], "GPRMC");
+        for (size_t i = 1; i < fields; ++i) {
+          EXPECT_EQ(s.fields[i], std::string(width, static_cast<char>('a' + i))) << line;
+        }
+      }
+    }
+  }
+}
+
+TEST(ParseNmeaEnvelopeTest, RejectsNonPrintableByteAnywhereBeforeChecksum) {
+  const std::string line(kClassicRmc);
+  const size_t star = line.find('*');
+  for (size_t i = 1; i < star; ++i) {
+    for (char bad : {'\x01', '\x7f', '\x80', '\xff'}) {
+      std::string corrupt = line;
+      corrupt[i] = bad;
+      NmeaSentence s;
+      LineOutcome rejection;
+      EXPECT_FALSE(ParseNmeaEnvelope(corrupt, &s, &rejection)) << i;
+      EXPECT_EQ(rejection, LineOutcome::kMalformed) << i;
+      // Without the checksum, the same byte is still the first problem.
+      EXPECT_FALSE(ParseNmeaEnvelope(std::string_view(corrupt).substr(0, star), &s, &rejection));
+      EXPECT_EQ(rejection, LineOutcome::kMalformed) << i;
+    }
   }
 }
 

@@ -91,6 +91,22 @@ TEST(ParseDoubleTest, AgreesWithFromCharsOnRandomDecimals) {
   }
 }
 
+// Fraction digits are read four and eight at a time; a stray byte at any
+// offset of any chunk must end the number exactly where from_chars ends it.
+TEST(ParseDoubleTest, AgreesWithFromCharsWithStrayByteInFraction) {
+  for (size_t frac_digits = 1; frac_digits <= 17; ++frac_digits) {
+    for (size_t at = 0; at < frac_digits; ++at) {
+      for (char stray : {'e', '.', '/', ':', '\0', '\xb9', '-'}) {
+        std::string text = "52." + std::string(frac_digits, '7');
+        text[3 + at] = stray;
+        ExpectSameAsFromChars(text);
+        ExpectSameAsFromChars(text + "1");
+        ExpectSameAsFromChars("-" + text);
+      }
+    }
+  }
+}
+
 TEST(ParseDoubleTest, ReportsOutOfRangeForHugeNumbers) {
   double value;
   EXPECT_EQ(ParseDouble("1e400", &value), NumberStatus::kOutOfRange);
