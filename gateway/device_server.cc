@@ -139,7 +139,8 @@ struct DeviceServer::Impl {
   void OnDurable(uint64_t durable_sequence);
 
   absl::Mutex ack_mu;
-  std::atomic<uint64_t> durable{0};  // stored under ack_mu
+  std::atomic<uint64_t> durable{0};       // stored under ack_mu
+  std::atomic<size_t> ack_sessions{0};  // open sessions of the acknowledging listener
   std::priority_queue<AckWaiter, std::vector<AckWaiter>, std::greater<>> ack_waiters
       ABSL_GUARDED_BY(ack_mu);
 };
@@ -160,7 +161,13 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
         parser_(ingest::LineParserOptions{.pinned_format = server.options.pinned_format,
                                           .fix_time_window = server.options.fix_time_window}) {
     last_read_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
+    if (acks_) server_.ack_sessions.fetch_add(1, std::memory_order_relaxed);
   }
+  ~DeviceSession() {
+    if (acks_) server_.ack_sessions.fetch_sub(1, std::memory_order_relaxed);
+  }
+  DeviceSession(const DeviceSession&) = delete;
+  DeviceSession& operator=(const DeviceSession&) = delete;
 
   asio::any_io_executor executor() { return socket_.get_executor(); }
   const asio::ip::address& source() const { return source_; }
@@ -347,8 +354,11 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     if (acks_blocked_) return;
     const uint64_t queued = pending_acks_.empty() ? acked_lines_ : pending_acks_.back().lines;
     if (lines_seen_ == queued) return;
-    if (!pending_acks_.empty() && pending_acks_.back().target == ack_target_) {
-      pending_acks_.back().lines = lines_seen_;
+    // Merging into the newest entry only ever delays an acknowledgement; it
+    // also bounds the list while durability stalls (a failed journal).
+    if (!pending_acks_.empty() && (pending_acks_.back().target == ack_target_ ||
+                                   pending_acks_.size() >= kMaxPendingAcks)) {
+      pending_acks_.back() = PendingAck{lines_seen_, ack_target_};
     } else {
       pending_acks_.push_back(PendingAck{lines_seen_, ack_target_});
     }
@@ -376,7 +386,9 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
       }
       // Became durable meanwhile: go round again.
     }
-    if (pending_acks_.empty()) pending_acks_.shrink_to_fit();  // idle connections stay small
+    if (pending_acks_.empty() && pending_acks_.capacity() > 4) {
+      pending_acks_.shrink_to_fit();  // idle connections stay small
+    }
     FinishIfHalfClosed();
   }
 
@@ -518,6 +530,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     uint64_t lines;   // lines 1..lines are settled once
     uint64_t target;  // this sequence is durable
   };
+  static constexpr size_t kMaxPendingAcks = 64;
   uint64_t lines_seen_ = 0;  // newline-terminated lines framed so far
   uint64_t ack_target_ = 0;  // newest sequence published when the last line was read
   std::vector<PendingAck> pending_acks_;  // targets increasing
@@ -534,6 +547,16 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
 bool DeviceServer::Impl::AwaitDurable(uint64_t target, std::weak_ptr<DeviceSession> session) {
   absl::MutexLock lock(&ack_mu);
   if (durable.load(std::memory_order_relaxed) >= target) return false;
+  // Entries of closed sessions wait for their target like the others; should
+  // durability stall while devices come and go, drop them before they pile
+  // up (a live session has at most one entry).
+  if (ack_waiters.size() >= 2 * ack_sessions.load(std::memory_order_relaxed) + 64) {
+    std::vector<AckWaiter> live;
+    for (; !ack_waiters.empty(); ack_waiters.pop()) {
+      if (!ack_waiters.top().session.expired()) live.push_back(ack_waiters.top());
+    }
+    for (AckWaiter& w : live) ack_waiters.push(std::move(w));
+  }
   ack_waiters.push(AckWaiter{target, std::move(session)});
   return true;
 }

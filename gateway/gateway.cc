@@ -86,7 +86,9 @@ absl::Status Gateway::OpenJournal() {
   // Under fsync-per-batch, subscribers get a record only once it is
   // durable: nothing a subscriber has seen can be lost to a crash.
   if (gate_delivery) hub_.GateOnDurable();
-  device_server_.OnDurable(journal_->durable_sequence());
+  // (Capped at what the hub restored: should a restore have stopped short,
+  // new records reuse those sequences and must not count as durable.)
+  device_server_.OnDurable(std::min(journal_->durable_sequence(), hub_.head() - 1));
   // (Journal::Open logged what recovery found.)
   LogInfo(absl::StrCat("journal: next sequence ", hub_.head(), ", ", hub_.retained_records(),
                        " records restored to memory"));

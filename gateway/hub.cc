@@ -1,6 +1,7 @@
 #include "gateway/hub.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -24,7 +25,8 @@ std::unique_ptr<char[], RingMemoryDeleter> AllocateRing(size_t size, bool prefau
   // touch every page so they are all resident now.
   ::madvise(p, size, MADV_HUGEPAGE);
   volatile char* bytes = static_cast<char*>(p);
-  for (size_t offset = 0; offset < size; offset += 4096) bytes[offset] = 0;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  for (size_t offset = 0; offset < size; offset += page) bytes[offset] = 0;
   return std::unique_ptr<char[], RingMemoryDeleter>(static_cast<char*>(p),
                                                     RingMemoryDeleter{size});
 }
@@ -228,7 +230,13 @@ Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, siz
     result.next_cursor = cursor;
     return result;
   }
-  cursor = std::min(cursor, head);
+  if (cursor >= head) {
+    // Nothing readable yet (or, gated, not durable yet). Never move the
+    // cursor back: a subscriber starting at head() must not get older
+    // records.
+    result.next_cursor = cursor;
+    return result;
+  }
   const uint64_t scan_end = std::min<uint64_t>(head, cursor + kMaxScanPerRead);
   if (filter.matches_all()) return ReadAll(cursor, scan_end, max_records, max_bytes, out);
   const size_t start_size = out->size();

@@ -460,8 +460,12 @@ absl::Status Journal::Recover(RecoveryReport* report) {
     segment->file_bytes = tail_bad && last ? good_end : size;
     if (last) {
       // Make "recovered" mean "durable" even if the previous process died
-      // before its fsync.
-      ::fsync(fd);
+      // before its fsync (acknowledgements rely on it).
+      if (::fsync(fd) != 0) {
+        const int error = errno;
+        ::close(fd);
+        return ErrnoStatus(error, "cannot fsync journal segment", path);
+      }
     }
     ::close(fd);
     segment->read_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -655,6 +659,7 @@ absl::Status Journal::RollTo(uint64_t first_sequence, absl::Time now) {
   if (active_fd_ >= 0) {
     // The old segment is complete: make it durable before a newer one
     // exists, so recovery only ever finds a torn tail in the last segment.
+    if (options_.before_sync) options_.before_sync();
     if (TimedFdatasync(active_fd_, fsync_latency_) != 0) {
       return ErrnoStatus(errno, "cannot fsync journal segment", active_->path);
     }
@@ -701,6 +706,7 @@ absl::Status Journal::RollTo(uint64_t first_sequence, absl::Time now) {
 
 absl::Status Journal::SyncActive() {
   if (active_fd_ >= 0) {
+    if (options_.before_sync) options_.before_sync();
     if (TimedFdatasync(active_fd_, fsync_latency_) != 0) {
       return ErrnoStatus(errno, "cannot fsync journal segment", active_->path);
     }

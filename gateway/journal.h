@@ -79,6 +79,9 @@ struct JournalOptions {
   // durable_sequence(); values strictly increase. Must be quick, and must not
   // call Flush(), AwaitDurable() or Close() (they wait for this thread).
   std::function<void(uint64_t durable_sequence)> on_durable;
+  // Test hook: called on the writer thread just before each fsync of a
+  // segment. A test can block in it to keep records written but not durable.
+  std::function<void()> before_sync;
   // Clock for retention by age (injectable for tests); any thread.
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };

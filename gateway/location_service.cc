@@ -57,10 +57,20 @@ class ResponseBufferPool final : public std::enable_shared_from_this<ResponseBuf
     return grpc::Slice(lent->bytes.data(), lent->bytes.size(), &Release, lent);
   }
 
-  // Frees the idle buffers that grew beyond kIdleCapacity.
+  // Large buffers (beyond kIdleCapacity) are pooled only between
+  // KeepLarge() and the next Trim(): while a stream is writing large
+  // batches.
+  void KeepLarge() {
+    absl::MutexLock lock(&mu_);
+    keep_large_ = true;
+  }
+
+  // Frees the idle buffers that grew beyond kIdleCapacity, and stops pooling
+  // large ones (a large buffer gRPC releases later is freed then).
   void Trim() {
     std::vector<std::unique_ptr<Lent>> freed;  // freed outside the lock
     absl::MutexLock lock(&mu_);
+    keep_large_ = false;
     auto large = std::partition(idle_.begin(), idle_.end(), [](const std::unique_ptr<Lent>& l) {
       return l->bytes.capacity() <= kIdleCapacity;
     });
@@ -90,11 +100,13 @@ class ResponseBufferPool final : public std::enable_shared_from_this<ResponseBuf
 
   void Put(std::unique_ptr<Lent> lent) {
     absl::MutexLock lock(&mu_);
+    if (!keep_large_ && lent->bytes.capacity() > kIdleCapacity) return;  // freed
     if (idle_.size() < kMaxIdle) idle_.push_back(std::move(lent));
   }
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Lent>> idle_ ABSL_GUARDED_BY(mu_);
+  bool keep_large_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Serves one Subscribe stream: a cursor into the hub, a filter, and one write
@@ -275,12 +287,18 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     // The disk read runs without mu_: a publisher waking this reactor
     // must never wait for disk I/O. Other Pumps return at once meanwhile
     // (catching_up_), and this loop carries on afterwards.
-    catching_up_ = true;
     const uint64_t from = cursor_;
+    // The journal holds records written but not yet fsynced; when delivery
+    // is gated on durability, read no further than the hub serves.
+    const uint64_t end = hub_.readable_end();
+    if (from >= end) return Step::kIdle;  // woken when more is durable
+    const size_t max_records =
+        static_cast<size_t>(std::min<uint64_t>(options_.max_batch_records, end - from));
+    catching_up_ = true;
     std::string raw;
     mu_.Unlock();
     absl::StatusOr<Journal::ReadResult> read =
-        journal_->Read(from, options_.max_batch_records, options_.max_batch_bytes, &raw);
+        journal_->Read(from, max_records, options_.max_batch_bytes, &raw);
     mu_.Lock();
     catching_up_ = false;
     // Cancelled, or wakes skipped meanwhile: decide again from the top.
@@ -322,6 +340,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     // The slice holds the bytes until gRPC releases it, possibly after the
     // write completed; buffer_ gets a recycled buffer for the next batch.
     if (buffer_.size() > ResponseBufferPool::kIdleCapacity) {
+      if (large_batch_unix_ns_ == 0) buffers_->KeepLarge();
       large_batch_unix_ns_ = absl::GetCurrentTimeNanos();
     }
     grpc::Slice slice = buffers_->Lend(&buffer_);

@@ -276,17 +276,17 @@ size_t ResidentBytes() {
 TEST(HubTest, PrefaultedRingIsResidentFromTheStartAndStillWorks) {
   constexpr size_t kRing = 64 << 20;
   for (const bool prefault : {true, false}) {
-    const size_t before = ResidentBytes();
+    const int64_t before = static_cast<int64_t>(ResidentBytes());
     HubOptions options;
     options.max_records = 1024;
     options.max_bytes = kRing;
     options.prefault_ring = prefault;
     Hub hub(options);
-    const size_t grown = ResidentBytes() - before;
+    const int64_t grown = static_cast<int64_t>(ResidentBytes()) - before;
     if (prefault) {
-      EXPECT_GE(grown, kRing - (1 << 20)) << "prefault";
+      EXPECT_GE(grown, static_cast<int64_t>(kRing - (1 << 20))) << "prefault";
     } else {
-      EXPECT_LT(grown, kRing / 4) << "lazy";
+      EXPECT_LT(grown, static_cast<int64_t>(kRing / 4)) << "lazy";
     }
     RecordBatch batch = MakeBatch(10);
     EXPECT_EQ(hub.Publish(batch).published, 10u);

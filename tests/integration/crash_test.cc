@@ -195,7 +195,9 @@ TEST(CrashTest, RepeatedSigkillUnderLoadLosesNoDeliveredOrAcknowledgedRecord) {
       "--journal_dir=" + journal.path(), "--journal_durability=batch",
       "--device_ack_listen=127.0.0.1:0", "--journal_segment_bytes=1048576"};
   const int64_t base_ms = (absl::ToUnixSeconds(absl::Now()) - 3600) * 1000;
-  std::mt19937 rng(std::random_device{}());
+  const unsigned seed = std::random_device{}();
+  std::printf("kill moments from seed %u\n", seed);
+  std::mt19937 rng(seed);
   std::uniform_int_distribution<int> kill_after_ms(150, 900);
 
   std::atomic<uint64_t> acked{0};  // device lines [0, acked) are acknowledged

@@ -10,6 +10,27 @@
 namespace fixstream {
 namespace {
 
+// Holds the journal's fsyncs while closed (JournalOptions::before_sync).
+class FsyncGate {
+ public:
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    open_ = false;
+  }
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+  void Pass() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&open_));
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool open_ = true;
+};
+
 class JournalIntegrationTest : public GatewayTest {
  protected:
   void SetUp() override {
@@ -18,6 +39,7 @@ class JournalIntegrationTest : public GatewayTest {
     dir_ = pattern;
   }
   void TearDown() override {
+    fsyncs_.Open();  // a failed test may have left fsyncs held
     gateway_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -38,6 +60,7 @@ class JournalIntegrationTest : public GatewayTest {
         [&] { return gateway_->ingest_counters().records_published.load() == already + count; }));
   }
   std::string dir_;
+  FsyncGate fsyncs_;  // outlives the gateway: its journal's before_sync calls it
 };
 
 TEST_F(JournalIntegrationTest, RecordsSurviveARestartAndSequencesContinue) {
@@ -186,8 +209,9 @@ TEST_F(JournalIntegrationTest, AcksCountEveryLineAndAHalfClosedDeviceGetsTheLast
   // The device closes its sending side and reads acks until the gateway
   // closes: the last one covers every line.
   conn.ShutdownWrite();
-  while (conn.ReceiveFor(10'000, &received)) {
-  }
+  bool closed = false;
+  for (int i = 0; i < 30 && !closed; ++i) closed = !conn.ReceiveFor(1'000, &received);
+  ASSERT_TRUE(closed) << "the gateway did not close a half-closed connection: " << received;
   const std::vector<uint64_t> acks = ParseAcks(received);
   ASSERT_FALSE(acks.empty());
   EXPECT_EQ(acks.back(), 53u) << received;
@@ -221,24 +245,34 @@ TEST_F(JournalIntegrationTest, AcksWithoutAJournalAreRefused) {
 }
 
 TEST_F(JournalIntegrationTest, UnderPerBatchSubscribersOnlySeeDurableRecords) {
-  StartGateway(WithJournal());  // fsync per batch
+  GatewayOptions options = WithJournal();  // fsync per batch
+  options.journal.before_sync = [this] { fsyncs_.Pass(); };
+  StartGateway(options);
   auto s = Subscribe();
-  for (int round = 0; round < 20; ++round) {
-    TestConnection conn(gateway_->device_port());
-    std::string lines;
-    for (int i = 0; i < 50; ++i) {
-      lines += testing::CsvLine("d", kStartMs + (round * 50 + i) * 1000LL, 1, 2, 0);
-    }
-    ASSERT_TRUE(conn.Send(lines));
-    // Whatever the subscriber holds at any moment is durable already.
-    for (int check = 0; check < 200; ++check) {
-      const size_t seen = s->count();
-      const uint64_t durable = gateway_->journal()->durable_sequence();
-      ASSERT_LE(seen, durable) << "a subscriber got a record before it was fsynced";
-      std::this_thread::yield();
-    }
-  }
-  ASSERT_TRUE(s->WaitForCount(1000));
+  fsyncs_.Close();
+  SendAndWait(0, 50, 0);  // published, written, not fsynced
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(s->count(), 0u) << "a subscriber got a record before it was fsynced";
+  EXPECT_EQ(gateway_->journal()->durable_sequence(), 0u);
+  fsyncs_.Open();
+  ASSERT_TRUE(s->WaitForCount(50));
+  EXPECT_GE(gateway_->journal()->durable_sequence(), 50u);
+}
+
+TEST_F(JournalIntegrationTest, UnderPerBatchANewSubscriberGetsOnlyNewRecords) {
+  GatewayOptions options = WithJournal();
+  options.journal.before_sync = [this] { fsyncs_.Pass(); };
+  StartGateway(options);
+  fsyncs_.Close();
+  SendAndWait(0, 10, 0);  // 1..10, not durable yet
+  auto s = Subscribe();   // new records only: from 11
+  fsyncs_.Open();
+  SendAndWait(10, 5, 10);  // 11..15
+  ASSERT_TRUE(s->WaitForCount(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::vector<v1::LocationRecord> got = s->records();
+  ASSERT_EQ(got.size(), 5u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].sequence(), 11 + i);
 }
 
 }  // namespace
