@@ -238,6 +238,26 @@ TEST(OptionsFromFlagsTest, DefaultsMapToTheDocumentedOptions) {
   EXPECT_EQ(options->subscription.slow_policy, SlowSubscriberPolicy::kGap);
   EXPECT_EQ(options->subscriber_drain_timeout, absl::Seconds(5));
   EXPECT_EQ(*LogLevelFromFlags(), LogLevel::kInfo);
+  // The journal is on by default, relative to the working directory; acks
+  // are opt-in; the ring is prefaulted.
+  EXPECT_EQ(options->journal.directory, "fixstream-journal");
+  EXPECT_EQ(options->journal.durability, gateway::DurabilityPolicy::kGroupCommit);
+  EXPECT_EQ(options->device.ack_listen, "");
+  EXPECT_TRUE(options->hub.prefault_ring);
+}
+
+TEST(OptionsFromFlagsTest, AcknowledgementsNeedTheJournal) {
+  absl::FlagSaver saver;
+  SetFlag("device_ack_listen", "127.0.0.1:7879");
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->device.ack_listen, "127.0.0.1:7879");
+  SetFlag("journal_dir", "");
+  options = OptionsFromFlags();
+  ASSERT_FALSE(options.ok());
+  EXPECT_TRUE(absl::StartsWith(options.status().message(),
+                               "--device_ack_listen=127.0.0.1:7879: needs the journal"))
+      << options.status();
 }
 
 TEST(OptionsFromFlagsTest, MapsNonDefaultValues) {
@@ -264,6 +284,7 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
   };
   const Case kCases[] = {
       {"device_listen", "nonsense", "--device_listen=nonsense: missing :PORT"},
+      {"device_ack_listen", "nonsense", "--device_ack_listen=nonsense: missing :PORT"},
       {"grpc_listen", "1.2.3.4:99999", "--grpc_listen=1.2.3.4:99999: port must be"},
       {"metrics_listen", "localhost", "--metrics_listen=localhost: missing :PORT"},
       {"metrics_listen", "[::1]:9464", "--metrics_listen=[::1]:9464: must be an IPv4"},
