@@ -27,6 +27,9 @@
 # Build: E2E_BUILD_DIR (build-release), E2E_BUILD=0 to use existing binaries.
 # E2E_RUN_TIMEOUT (120) bounds every client process, in seconds.
 # E2E_SCENARIOS ("throughput fanout latency journal") picks scenarios.
+# E2E_LATENCY_SUBSCRIBER (callback) is how the latency scenarios' subscriber
+# reads: callback (reactors, as everywhere else) or sync (fixstream-fanout
+# --sync: a thread per stream on the blocking API; it measured no faster).
 #
 # Processes this script starts are tracked by PID and stopped on exit
 # (TERM, then KILL after 5 s), Ctrl-C included. Nothing is killed by name.
@@ -46,6 +49,12 @@ REST_SECONDS=${E2E_REST_SECONDS:-5}
 LOAD_RATE=${E2E_LOAD_RATE:-100000}
 LOAD_SECONDS=${E2E_LOAD_SECONDS:-5}
 RUN_TIMEOUT=${E2E_RUN_TIMEOUT:-120}
+LATENCY_SUBSCRIBER=${E2E_LATENCY_SUBSCRIBER:-callback}
+case $LATENCY_SUBSCRIBER in
+  sync) LATENCY_SYNC=1 ;;
+  callback) LATENCY_SYNC= ;;
+  *) echo "e2e: E2E_LATENCY_SUBSCRIBER must be sync or callback" >&2; exit 2 ;;
+esac
 SCENARIOS=${E2E_SCENARIOS:-throughput fanout latency journal}
 
 GATEWAY=$BUILD_DIR/gateway/fixstream-gateway
@@ -188,14 +197,16 @@ scenario_latency() {
   lines=$(awk -v r="$rate" -v s="$seconds" 'BEGIN { printf "%d", r * s }')
   # shellcheck disable=SC2046
   start_gateway "$name" $(retention_flags "$lines") "$@"
-  start_fanout "$name" --subscribers=1 --latency --expect="$lines" --idle_exit_ms=3000
+  start_fanout "$name" --subscribers=1 --latency --expect="$lines" --idle_exit_ms=3000 \
+    ${LATENCY_SYNC:+--sync}
   before=$(cpu_ticks "$GW_PID")
   run_load "$name" --generate="$lines" --format=csv --connections="$connections" --rate="$rate" \
     --stamp_send_time
   finish_fanout "$name"
   after=$(cpu_ticks "$GW_PID")
   stop_gateway
-  record "latency, $rate lines/s × ${seconds} s, $connections conn${*:+, $*}" $((after - before))
+  record "latency, $rate lines/s × ${seconds} s, $connections conn${*:+, $*}${LATENCY_SYNC:+, blocking-API subscriber}" \
+    $((after - before))
 }
 
 build

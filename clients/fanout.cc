@@ -12,6 +12,13 @@
 // The request is sent as a bidi call with one message and a half-close: on
 // the wire that is exactly a server-streaming call, and the generic stub's
 // callback API offers only the bidi form.
+//
+// With --sync each stream is instead read by its own thread through the
+// generated stub's blocking ClientReader, which decodes every response. That
+// thread polls the connection itself, so a response wakes exactly the thread
+// that consumes it; a callback reaction runs on a gRPC thread after the
+// poller hands the completion over, one more wake-up per response. The mode
+// exists to measure latency at rest without that client-side hop.
 
 #include <sys/resource.h>
 
@@ -27,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -40,6 +48,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "clients/command_line.h"
+#include "fixstream/v1/location.grpc.pb.h"
 #include "fixstream/v1/location.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -61,6 +70,12 @@ ABSL_FLAG(double, max_seconds, 60, "Hard limit: stop all subscribers after this 
 ABSL_FLAG(bool, latency, false,
           "Read each record's fix_time and histogram receive wall-clock time minus fix time "
           "(meaningful for lines sent with fixstream-load --stamp_send_time).");
+ABSL_FLAG(bool, sync, false,
+          "Read each stream on its own thread with the blocking API (generated stub, "
+          "ClientReader) instead of callback reactors: no hand-over from gRPC's poller to a "
+          "callback thread, for latency at rest. Responses are decoded into messages, which "
+          "costs more CPU per record than the default wire-format counting; at most 1000 "
+          "subscribers.");
 ABSL_FLAG(bool, print_subscribers, false, "Print one line per subscriber as well.");
 
 namespace fixstream::clients {
@@ -88,6 +103,8 @@ constexpr char kSubscribeMethod[] = "/fixstream.v1.LocationService/Subscribe";
 // The gateway batches up to --max_batch_bytes (1 MiB by default) per
 // response; do not let gRPC's default 4 MiB receive limit bite if raised.
 constexpr int kMaxResponseBytes = 64 * 1024 * 1024;
+// --sync spends a thread per stream.
+constexpr int kMaxSyncSubscribers = 1000;
 // Wire types of the protobuf encoding.
 constexpr uint32_t kVarint = 0;
 constexpr uint32_t kFixed64 = 1;
@@ -335,22 +352,23 @@ bool FixTimeNs(std::string_view record, int64_t* fix_ns) {
 
 class FanoutRun;
 
-// One Subscribe stream. Its reactions run on gRPC's threads, one read in
-// flight at a time, so the counters it owns need no lock; they are read by
-// the main thread only after OnDone (ordered by FanoutRun's mutex).
-class SubscriberStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+// One Subscribe stream and what it received. Its reading side (gRPC's
+// callback threads, or its own thread with --sync) is the only writer of the
+// results, one response at a time, so they need no lock; the main thread
+// reads them only after the stream reported done (ordered by FanoutRun's
+// mutex).
+class Subscriber {
  public:
-  SubscriberStream(int index, bool latency, int64_t expect, FanoutRun& run)
+  Subscriber(int index, bool latency, int64_t expect, FanoutRun& run)
       : index_(index), latency_(latency), expect_(expect), run_(run) {}
-  SubscriberStream(const SubscriberStream&) = delete;
-  SubscriberStream& operator=(const SubscriberStream&) = delete;
+  Subscriber(const Subscriber&) = delete;
+  Subscriber& operator=(const Subscriber&) = delete;
+  virtual ~Subscriber() = default;
 
-  // Starts the call. `stub` must outlive the call; `request` is copied.
-  void Start(grpc::GenericStub& stub, const grpc::ByteBuffer& request);
   // Ends the call early; thread-safe, harmless after the call ended.
   void Cancel() { context_.TryCancel(); }
 
-  // Results; read only after OnDone.
+  // Results; read only after the stream reported done.
   int index() const { return index_; }
   int64_t records() const { return records_; }
   int64_t responses() const { return responses_; }
@@ -361,22 +379,21 @@ class SubscriberStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, 
   const Histogram& latency() const { return latency_us_; }
   bool reached_expect() const { return expect_ > 0 && records_ >= expect_; }
 
- private:
-  void OnReadInitialMetadataDone(bool ok) override;
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
-  // Scans one response: counts records, and with latency_ reads fix times.
-  void Scan(int64_t receive_ns);
+ protected:
+  // Histograms one record's receive time minus its fix time. A fix time
+  // after the receive time (clock steps, or lines not stamped at send time)
+  // counts as zero rather than wrapping around.
+  void AddLatency(int64_t receive_ns, int64_t fix_ns) {
+    latency_us_.Add(receive_ns > fix_ns ? static_cast<uint64_t>(receive_ns - fix_ns) / 1000 : 0);
+  }
+  // Counts one response's records, all received at receive_ns.
+  void CountRecords(int64_t records, int64_t receive_ns);
 
   const int index_;
   const bool latency_;
   const int64_t expect_;
   FanoutRun& run_;
   grpc::ClientContext context_;
-  grpc::ByteBuffer request_;
-  grpc::ByteBuffer response_;
-  std::vector<grpc::Slice> slices_;
-  std::string scratch_;
   int64_t records_ = 0;
   int64_t responses_ = 0;
   int64_t malformed_ = 0;
@@ -384,6 +401,52 @@ class SubscriberStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, 
   int64_t last_unix_ns_ = 0;
   Histogram latency_us_;
   grpc::Status status_;
+};
+
+// A stream as a callback reactor on the generic stub: responses stay raw
+// ByteBuffers, read in place. Its reactions run on gRPC's threads, one read
+// in flight at a time.
+class SubscriberStream final : public Subscriber,
+                               public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  using Subscriber::Subscriber;
+
+  // Starts the call. `stub` must outlive the call; `request` is copied.
+  void Start(grpc::GenericStub& stub, const grpc::ByteBuffer& request);
+
+ private:
+  void OnReadInitialMetadataDone(bool ok) override;
+  void OnReadDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+  // Scans one response: counts records, and with latency_ reads fix times.
+  void Scan(int64_t receive_ns);
+
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  std::vector<grpc::Slice> slices_;
+  std::string scratch_;
+};
+
+// A stream read by its own thread through the generated stub's blocking
+// ClientReader (--sync); responses are decoded.
+class BlockingSubscriberStream final : public Subscriber {
+ public:
+  using Subscriber::Subscriber;
+  ~BlockingSubscriberStream() override { Join(); }
+
+  // Starts the reading thread. `stub` must outlive it; `request` is copied.
+  void Start(v1::LocationService::Stub& stub, const v1::SubscribeRequest& request) {
+    thread_ = std::thread([this, &stub, request] { ReadAll(stub, request); });
+  }
+  // Waits for the reading thread; call only from the thread that called Start.
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void ReadAll(v1::LocationService::Stub& stub, const v1::SubscribeRequest& request);
+
+  std::thread thread_;
 };
 
 // The streams, the stop conditions and the totals.
@@ -423,8 +486,18 @@ class FanoutRun final {
   std::atomic<bool> got_records_{false};
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;
-  std::vector<std::unique_ptr<SubscriberStream>> streams_;
+  std::vector<std::unique_ptr<v1::LocationService::Stub>> blocking_stubs_;
+  std::vector<std::unique_ptr<Subscriber>> streams_;
+  std::vector<BlockingSubscriberStream*> blocking_streams_;  // in streams_ too
 };
+
+void Subscriber::CountRecords(int64_t records, int64_t receive_ns) {
+  if (records == 0) return;
+  if (records_ == 0) first_unix_ns_ = receive_ns;
+  last_unix_ns_ = receive_ns;
+  records_ += records;
+  run_.OnRecords();
+}
 
 void SubscriberStream::Start(grpc::GenericStub& stub, const grpc::ByteBuffer& request) {
   request_ = request;
@@ -486,22 +559,50 @@ void SubscriberStream::Scan(int64_t receive_ns) {
       ++malformed_;
       continue;
     }
-    // A fix time after the receive time (clock steps, or lines not stamped
-    // at send time) counts as zero rather than wrapping around.
-    latency_us_.Add(receive_ns > fix_ns ? static_cast<uint64_t>(receive_ns - fix_ns) / 1000 : 0);
+    AddLatency(receive_ns, fix_ns);
   }
   if (!reader.AtEnd()) ++malformed_;
   slices_.clear();  // drop the slice references before the buffer is reused
-  if (records > 0) {
-    if (records_ == 0) first_unix_ns_ = receive_ns;
-    last_unix_ns_ = receive_ns;
-    records_ += records;
-    run_.OnRecords();
-  }
+  CountRecords(records, receive_ns);
 }
 
 void SubscriberStream::OnDone(const grpc::Status& status) {
   status_ = status;
+  run_.OnStreamDone();
+}
+
+void BlockingSubscriberStream::ReadAll(v1::LocationService::Stub& stub,
+                                       const v1::SubscribeRequest& request) {
+  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader =
+      stub.Subscribe(&context_, request);
+  // Returns once the headers arrived (the subscription is registered) or the
+  // call failed; either way this stream is settled.
+  reader->WaitForInitialMetadata();
+  run_.OnSubscribed();
+  v1::SubscribeResponse response;
+  while (reader->Read(&response)) {
+    // One clock read per response, as in the callback mode; it comes after
+    // the decoding, which Read does before returning.
+    const int64_t receive_ns = WallClockNs();
+    ++responses_;
+    if (latency_) {
+      for (const v1::LocationRecord& record : response.records()) {
+        AddLatency(receive_ns,
+                   record.fix_time().seconds() * 1'000'000'000 + record.fix_time().nanos());
+      }
+    }
+    CountRecords(response.records_size(), receive_ns);
+    if (reached_expect()) {
+      // Finish() expects the stream read to its end; after TryCancel the
+      // remaining Read()s return false at once.
+      Cancel();
+      while (reader->Read(&response)) {
+      }
+      break;
+    }
+  }
+  status_ = reader->Finish();
+  reader.reset();
   run_.OnStreamDone();
 }
 
@@ -513,11 +614,15 @@ int FanoutRun::Run() {
   const int64_t idle_exit_ms = absl::GetFlag(FLAGS_idle_exit_ms);
   const double max_seconds = absl::GetFlag(FLAGS_max_seconds);
   const bool latency = absl::GetFlag(FLAGS_latency);
+  const bool sync = absl::GetFlag(FLAGS_sync);
   auto fail = [](std::string_view message) {
     absl::FPrintF(stderr, "%s: %s\n", kProgram, message);
     return 2;
   };
   if (subscribers < 1 || subscribers > 100'000) return fail("--subscribers must be in [1, 100000]");
+  if (sync && subscribers > kMaxSyncSubscribers) {
+    return fail(absl::StrCat("--sync takes at most ", kMaxSyncSubscribers, " --subscribers"));
+  }
   if (channels == 0) channels = subscribers;
   if (channels < 1 || channels > subscribers) {
     return fail("--channels must be in [0, --subscribers]");
@@ -542,16 +647,28 @@ int FanoutRun::Run() {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     channels_.push_back(
         grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
-    stubs_.push_back(std::make_unique<grpc::GenericStub>(channels_.back()));
-  }
-  for (int i = 0; i < subscribers; ++i) {
-    streams_.push_back(std::make_unique<SubscriberStream>(i, latency, expect, *this));
+    if (sync) {
+      blocking_stubs_.push_back(v1::LocationService::NewStub(channels_.back()));
+    } else {
+      stubs_.push_back(std::make_unique<grpc::GenericStub>(channels_.back()));
+    }
   }
 
   const double cpu_start = CpuSeconds();
   const int64_t start_ns = MonotonicNs();
   const int64_t deadline_ns = start_ns + static_cast<int64_t>(max_seconds * 1e9);
-  for (int i = 0; i < subscribers; ++i) streams_[i]->Start(*stubs_[i % channels], request);
+  for (int i = 0; i < subscribers; ++i) {
+    if (sync) {
+      auto stream = std::make_unique<BlockingSubscriberStream>(i, latency, expect, *this);
+      stream->Start(*blocking_stubs_[i % channels], request_message);
+      blocking_streams_.push_back(stream.get());
+      streams_.push_back(std::move(stream));
+    } else {
+      auto stream = std::make_unique<SubscriberStream>(i, latency, expect, *this);
+      stream->Start(*stubs_[i % channels], request);
+      streams_.push_back(std::move(stream));
+    }
+  }
 
   // The main thread only watches the stop conditions; it wakes on progress
   // or every 10 ms, which bounds how late an idle or deadline stop comes.
@@ -601,6 +718,7 @@ int FanoutRun::Run() {
     }
   }
   const double cpu_seconds = CpuSeconds() - cpu_start;
+  for (BlockingSubscriberStream* stream : blocking_streams_) stream->Join();
 
   int64_t total = 0;
   int64_t min_records = INT64_MAX;

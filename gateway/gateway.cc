@@ -26,7 +26,7 @@ class Gateway::JournalLog final : public Hub::RecordLog {
  public:
   explicit JournalLog(Journal& journal) : journal_(journal) {}
   void Append(uint64_t first_sequence, const std::vector<std::string_view>& frames) override {
-    absl::Status status = journal_.Append(first_sequence, frames);
+    absl::Status status = journal_.Append(first_sequence, frames, Journal::Wake::kDeferred);
     if (!status.ok()) {
       // The records stay published in memory; what the journal lost is
       // logged (rate-limited) and visible in its status.
@@ -36,6 +36,7 @@ class Gateway::JournalLog final : public Hub::RecordLog {
       });
     }
   }
+  void AfterPublish() override { journal_.WakeWriter(); }
 
  private:
   Journal& journal_;

@@ -61,11 +61,15 @@ class Hub final {
   };
 
   // Where every published record is also written, in sequence order (the
-  // journal). Called under the hub's lock: it must only buffer.
+  // journal). Append is called under the hub's lock: it must only buffer.
+  // AfterPublish follows each Append on the same thread, outside the lock and
+  // after the listeners were notified: a log wakes its own thread there, so
+  // that the wake-up does not delay the delivery.
   class RecordLog {
    public:
     virtual ~RecordLog() = default;
     virtual void Append(uint64_t first_sequence, const std::vector<std::string_view>& frames) = 0;
+    virtual void AfterPublish() {}
   };
 
   // The first record published gets `first_sequence` (after a restart: the

@@ -510,7 +510,8 @@ absl::Status Journal::Recover(RecoveryReport* report) {
   return absl::OkStatus();
 }
 
-absl::Status Journal::Append(uint64_t first_sequence, absl::Span<const std::string_view> payloads) {
+absl::Status Journal::Append(uint64_t first_sequence, absl::Span<const std::string_view> payloads,
+                             Wake wake) {
   size_t bytes = 0;
   for (std::string_view p : payloads) {
     if (p.size() > options_.max_payload_bytes) {
@@ -548,8 +549,13 @@ absl::Status Journal::Append(uint64_t first_sequence, absl::Span<const std::stri
   next_sequence_.store(seq, std::memory_order_release);
   frames_appended_.fetch_add(payloads.size(), std::memory_order_relaxed);
   pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-  writer_cv_.Signal();
+  if (wake == Wake::kNow) writer_cv_.Signal();
   return absl::OkStatus();
+}
+
+void Journal::WakeWriter() {
+  absl::MutexLock lock(&append_mu_);
+  if (!pending_.empty()) writer_cv_.Signal();
 }
 
 void Journal::WriterLoop() {

@@ -132,7 +132,16 @@ class Journal final {
   // mismatch or after Close(), InvalidArgument for an oversized payload
   // (nothing of the batch is queued then), and the writer's error once a
   // write or fsync has failed (the journal then refuses further appends).
-  absl::Status Append(uint64_t first_sequence, absl::Span<const std::string_view> payloads);
+  // With Wake::kDeferred the writer thread is not woken: the caller must
+  // call WakeWriter() soon after (until then the batch waits for the
+  // writer's next deadline), which lets it do its own latency-critical work
+  // first.
+  enum class Wake { kNow, kDeferred };
+  absl::Status Append(uint64_t first_sequence, absl::Span<const std::string_view> payloads,
+                      Wake wake = Wake::kNow);
+  // Wakes the writer thread for batches appended with Wake::kDeferred; does
+  // nothing when none is queued. Thread-safe.
+  void WakeWriter();
 
   // The sequence the next appended record must have (1 for a new journal).
   uint64_t next_sequence() const { return next_sequence_.load(std::memory_order_acquire); }

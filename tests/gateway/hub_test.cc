@@ -385,6 +385,31 @@ TEST(HubTest, LogGetsEveryPublishedFrameAndRestoreRebuildsTheHub) {
   EXPECT_EQ(third.Restore("garbage"), 0u);
 }
 
+// Records, when the hub tells it a publish is over, how often the listener
+// had been woken by then.
+struct WakeOrderLog : Hub::RecordLog {
+  explicit WakeOrderLog(const CountingListener& listener) : listener(listener) {}
+  void Append(uint64_t, const std::vector<std::string_view>&) override { ++appends; }
+  void AfterPublish() override { listener_calls_seen.push_back(listener.calls.load()); }
+  const CountingListener& listener;
+  int appends = 0;
+  std::vector<int> listener_calls_seen;
+};
+
+TEST(HubTest, LogIsToldAfterTheListenersWereWoken) {
+  CountingListener listener;
+  WakeOrderLog log(listener);
+  Hub hub(HubOptions{}, 1, &log);
+  hub.AddListener(&listener);
+  RecordBatch batch = MakeBatch(3);
+  hub.Publish(batch);
+  RecordBatch empty;
+  hub.Publish(empty);  // nothing published: nothing logged, nothing to tell
+  EXPECT_EQ(log.appends, 1);
+  EXPECT_EQ(log.listener_calls_seen, std::vector<int>{1});
+  hub.RemoveListener(&listener);
+}
+
 TEST(HubTest, ConcurrentPublishersGetDisjointContiguousRanges) {
   Hub hub(HubOptions{});
   constexpr int kThreads = 4;

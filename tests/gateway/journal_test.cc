@@ -682,6 +682,23 @@ TEST_F(JournalTest, EveryFsyncIsTimed) {
   EXPECT_GT(latency.sum_ns, 0u);
 }
 
+TEST_F(JournalTest, DeferredAppendIsWrittenOnceTheWriterIsWoken) {
+  JournalOptions o = Options();
+  o.durability = DurabilityPolicy::kPerBatch;
+  o.retention_check_interval = absl::Hours(1);  // the writer's only other deadline
+  auto j = OpenOrDie(o);
+  // Let the writer settle into waiting for the next append.
+  AppendRange(*j, 1, 1);
+  ASSERT_TRUE(j->AwaitDurable(1, absl::Now() + absl::Seconds(10)).ok());
+  const std::string payload = Payload(2);
+  const std::vector<std::string_view> views = {payload};
+  ASSERT_TRUE(j->Append(2, views, Journal::Wake::kDeferred).ok());
+  j->WakeWriter();
+  EXPECT_TRUE(j->AwaitDurable(2, absl::Now() + absl::Seconds(10)).ok());
+  j->WakeWriter();  // nothing queued: harmless
+  EXPECT_EQ(ReadAll(*j, 1), Expected(1, 2));
+}
+
 TEST_F(JournalTest, AwaitDurableFailsOnceClosed) {
   auto j = OpenOrDie(Options());
   ASSERT_TRUE(j->Close().ok());
