@@ -139,7 +139,7 @@ struct DeviceServer::Impl {
   void OnDurable(uint64_t durable_sequence);
 
   absl::Mutex ack_mu;
-  std::atomic<uint64_t> durable{0};       // stored under ack_mu
+  std::atomic<uint64_t> durable{0};     // stored under ack_mu
   std::atomic<size_t> ack_sessions{0};  // open sessions of the acknowledging listener
   std::priority_queue<AckWaiter, std::vector<AckWaiter>, std::greater<>> ack_waiters
       ABSL_GUARDED_BY(ack_mu);
@@ -356,8 +356,8 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     if (lines_seen_ == queued) return;
     // Merging into the newest entry only ever delays an acknowledgement; it
     // also bounds the list while durability stalls (a failed journal).
-    if (!pending_acks_.empty() && (pending_acks_.back().target == ack_target_ ||
-                                   pending_acks_.size() >= kMaxPendingAcks)) {
+    if (!pending_acks_.empty() &&
+        (pending_acks_.back().target == ack_target_ || pending_acks_.size() >= kMaxPendingAcks)) {
       pending_acks_.back() = PendingAck{lines_seen_, ack_target_};
     } else {
       pending_acks_.push_back(PendingAck{lines_seen_, ack_target_});
@@ -531,8 +531,8 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     uint64_t target;  // this sequence is durable
   };
   static constexpr size_t kMaxPendingAcks = 64;
-  uint64_t lines_seen_ = 0;  // newline-terminated lines framed so far
-  uint64_t ack_target_ = 0;  // newest sequence published when the last line was read
+  uint64_t lines_seen_ = 0;               // newline-terminated lines framed so far
+  uint64_t ack_target_ = 0;               // newest sequence published when the last line was read
   std::vector<PendingAck> pending_acks_;  // targets increasing
   uint64_t acked_lines_ = 0;              // newest count to acknowledge
   uint64_t written_ack_ = 0;              // count in ack_out_
@@ -578,8 +578,7 @@ void DeviceServer::Impl::OnDurable(uint64_t durable_sequence) {
 void DeviceServer::Impl::Accept(Listener& listener) {
   tcp::acceptor& acceptor = listener.acceptor;
   acceptor.async_accept(
-      NextContext(),
-      [this, &listener, &acceptor](const asio::error_code& ec, tcp::socket socket) {
+      NextContext(), [this, &listener, &acceptor](const asio::error_code& ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted) return;
         if (!ec && !acceptor.is_open()) {
           // Accepted just before StopAccepting closed the listener: the device
@@ -702,9 +701,8 @@ DeviceServer::DeviceServer(DeviceServerOptions options, Hub& hub, IngestCounters
 
 DeviceServer::~DeviceServer() { Stop(); }
 
-absl::StatusOr<uint16_t> DeviceServer::Impl::Listen(Listener& listener,
-                                                     const std::string& address,
-                                                     std::string_view flag) {
+absl::StatusOr<uint16_t> DeviceServer::Impl::Listen(Listener& listener, const std::string& address,
+                                                    std::string_view flag) {
   const std::string flag_name(flag);
   absl::StatusOr<HostPort> hp = ParseHostPort(flag_name, address);
   if (!hp.ok()) return hp.status();
@@ -713,9 +711,9 @@ absl::StatusOr<uint16_t> DeviceServer::Impl::Listen(Listener& listener,
   auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port),
                                     tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag_name, "=", address,
-                                                   ": cannot resolve host: ",
-                                                   ec ? ec.message() : "no addresses"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag_name, "=", address,
+                     ": cannot resolve host: ", ec ? ec.message() : "no addresses"));
   }
   const tcp::endpoint endpoint = *endpoints.begin();
   tcp::acceptor& acceptor = listener.acceptor;
@@ -733,8 +731,8 @@ absl::StatusOr<uint16_t> DeviceServer::Impl::Listen(Listener& listener,
 absl::StatusOr<uint16_t> DeviceServer::Start() {
   Impl& impl = *impl_;
   impl.listeners.push_back(std::make_unique<Impl::Listener>(impl.accept_strand, false));
-  absl::StatusOr<uint16_t> port = impl.Listen(*impl.listeners.back(), impl.options.listen,
-                                              "device_listen");
+  absl::StatusOr<uint16_t> port =
+      impl.Listen(*impl.listeners.back(), impl.options.listen, "device_listen");
   if (!port.ok()) return port.status();
   if (!impl.options.ack_listen.empty()) {
     impl.listeners.push_back(std::make_unique<Impl::Listener>(impl.accept_strand, true));

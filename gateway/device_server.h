@@ -39,7 +39,7 @@ struct DeviceServerOptions {
   // (docs/PROTOCOL.md). Acknowledgements follow OnDurable() calls, so this
   // needs a journal.
   std::string ack_listen;
-  size_t io_threads = 0;                // 0: hardware concurrency
+  size_t io_threads = 0;  // 0: hardware concurrency
   size_t max_line_length = 4096;
   std::optional<ingest::SourceFormat> pinned_format;
   ingest::FixTimeWindow fix_time_window;

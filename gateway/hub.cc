@@ -27,8 +27,7 @@ std::unique_ptr<char[], RingMemoryDeleter> AllocateRing(size_t size, bool prefau
   volatile char* bytes = static_cast<char*>(p);
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   for (size_t offset = 0; offset < size; offset += page) bytes[offset] = 0;
-  return std::unique_ptr<char[], RingMemoryDeleter>(static_cast<char*>(p),
-                                                    RingMemoryDeleter{size});
+  return std::unique_ptr<char[], RingMemoryDeleter>(static_cast<char*>(p), RingMemoryDeleter{size});
 }
 
 }  // namespace
@@ -117,8 +116,7 @@ void Hub::GateOnDurable() {
 void Hub::MarkDurable(uint64_t durable_sequence) {
   {
     absl::MutexLock lock(&mu_);
-    const uint64_t end =
-        std::min(durable_sequence + 1, head_.load(std::memory_order_relaxed));
+    const uint64_t end = std::min(durable_sequence + 1, head_.load(std::memory_order_relaxed));
     if (end <= readable_end_.load(std::memory_order_relaxed)) return;
     readable_end_.store(end, std::memory_order_release);
   }

@@ -442,9 +442,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
               ? absl::StrCat("start_sequence ", wanted,
                              " is no longer retained; the oldest retained sequence is ", oldest,
                              " (records ", wanted, "-", oldest - 1, " are gone)")
-              : absl::StrCat("start_sequence ", wanted,
-                             " has not been assigned yet; the next sequence is ", head,
-                             " (did the gateway restart without its journal? sequences then restart at 1)");
+              : absl::StrCat(
+                    "start_sequence ", wanted, " has not been assigned yet; the next sequence is ",
+                    head,
+                    " (did the gateway restart without its journal? sequences then restart at 1)");
       return new ErrorReactor(grpc::Status(grpc::StatusCode::OUT_OF_RANGE, message));
     }
     cursor = wanted;

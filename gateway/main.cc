@@ -66,8 +66,8 @@ int Run(const std::vector<char*>& positional) {
                            ? std::string()
                            : absl::StrCat(" device_ack=", options->device.ack_listen,
                                           " device_ack_port=", gateway.device_ack_port()),
-                       " grpc=", options->grpc_listen,
-                       " grpc_port=", gateway.grpc_port(), " metrics=", options->metrics_listen,
+                       " grpc=", options->grpc_listen, " grpc_port=", gateway.grpc_port(),
+                       " metrics=", options->metrics_listen,
                        " metrics_port=", gateway.metrics_port()));
 
   int signal_number = 0;

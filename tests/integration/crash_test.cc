@@ -75,7 +75,7 @@ void RunDevice(uint16_t port, int64_t base_ms, const std::atomic<bool>& stop,
   const int fd = Dial(port);
   ASSERT_GE(fd, 0);
   const uint64_t first = acked.load();  // line index of this connection's line 1, minus 1
-  uint64_t next = first;                 // lines [first, next) were sent
+  uint64_t next = first;                // lines [first, next) were sent
   std::string in;
   bool broken = false;
   while (!stop.load() && !broken) {
@@ -173,8 +173,8 @@ std::vector<v1::LocationRecord> ReadAll(uint16_t grpc_port, uint64_t head) {
   auto reader = stub->Subscribe(&context, request);
   v1::SubscribeResponse response;
   while (all.size() < head - 1 && reader->Read(&response)) {
-    EXPECT_FALSE(response.has_gap()) << "gap " << response.gap().first_missing() << "-"
-                                     << response.gap().last_missing();
+    EXPECT_FALSE(response.has_gap())
+        << "gap " << response.gap().first_missing() << "-" << response.gap().last_missing();
     for (auto& r : *response.mutable_records()) all.push_back(std::move(r));
   }
   context.TryCancel();
@@ -200,7 +200,7 @@ TEST(CrashTest, RepeatedSigkillUnderLoadLosesNoDeliveredOrAcknowledgedRecord) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> kill_after_ms(150, 900);
 
-  std::atomic<uint64_t> acked{0};  // device lines [0, acked) are acknowledged
+  std::atomic<uint64_t> acked{0};      // device lines [0, acked) are acknowledged
   std::map<uint64_t, Line> delivered;  // what subscribers got before the kills
   constexpr int kKills = 5;
   for (int round = 0; round <= kKills; ++round) {

@@ -224,9 +224,9 @@ TEST_F(HostileTest, SoakWithFaultsKeepsEveryAccountingIdentity) {
   // are gone: wait for every connection the clients made to be accepted and
   // closed.
   ASSERT_TRUE(WaitFor([&] {
-    return c.connections_accepted.load() == connections.load() &&
-           c.connections_active.load() == 0;
-  })) << c.connections_accepted.load() << " of " << connections.load() << " accepted";
+    return c.connections_accepted.load() == connections.load() && c.connections_active.load() == 0;
+  })) << c.connections_accepted.load()
+      << " of " << connections.load() << " accepted";
   // Connections: every accepted one is closed, under some reason.
   uint64_t closed_by_reason = 0;
   for (size_t r = 0; r < gateway::kCloseReasonCount; ++r)

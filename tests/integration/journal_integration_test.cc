@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "tests/integration/test_gateway.h"
+#include "tests/integration/test_temp_dir.h"
 
 namespace fixstream {
 namespace {
@@ -33,15 +34,10 @@ class FsyncGate {
 
 class JournalIntegrationTest : public GatewayTest {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "fixstream-journal-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
+  void SetUp() override {}  // the gateway starts in each test, with its journal
   void TearDown() override {
     fsyncs_.Open();  // a failed test may have left fsyncs held
-    gateway_.reset();
-    std::filesystem::remove_all(dir_);
+    gateway_.reset();  // before journal_dir_ is removed
   }
   GatewayOptions WithJournal() {
     GatewayOptions options;
@@ -49,17 +45,8 @@ class JournalIntegrationTest : public GatewayTest {
     options.journal.durability = gateway::DurabilityPolicy::kPerBatch;
     return options;
   }
-  void SendAndWait(uint64_t already, int count, int first_index) {
-    TestConnection conn(gateway_->device_port());
-    std::string lines;
-    for (int i = first_index; i < first_index + count; ++i) {
-      lines += testing::CsvLine("j", kStartMs + i * 1000LL, 1, 2, 0);
-    }
-    ASSERT_TRUE(conn.Send(lines));
-    ASSERT_TRUE(WaitFor(
-        [&] { return gateway_->ingest_counters().records_published.load() == already + count; }));
-  }
-  std::string dir_;
+  testing::TempDir journal_dir_{"fixstream-journal"};
+  const std::string dir_ = journal_dir_.path();
   FsyncGate fsyncs_;  // outlives the gateway: its journal's before_sync calls it
 };
 

@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "ingest/line_outcome.h"
 #include "tests/integration/test_gateway.h"
+#include "tests/integration/test_temp_dir.h"
 
 namespace fixstream {
 namespace {
@@ -284,14 +285,9 @@ TEST_F(MetricsTest, NoJournalSeriesWhenTheJournalIsDisabled) {
 // A gateway with a journal in a temporary directory and a metrics endpoint.
 class JournalMetricsTest : public GatewayTest {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "fixstream-metrics-journal-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
+  void SetUp() override {}  // the gateway starts in each test, with its journal
   void TearDown() override {
-    gateway_.reset();
-    std::filesystem::remove_all(dir_);
+    gateway_.reset();  // before journal_dir_ is removed
   }
   GatewayOptions WithJournal() {
     GatewayOptions options;
@@ -299,19 +295,8 @@ class JournalMetricsTest : public GatewayTest {
     options.journal.directory = dir_;
     return options;
   }
-  // Sends records first_index.. on one connection and waits until the hub
-  // published them all (`already` were published before).
-  void SendAndWait(uint64_t already, int count, int first_index) {
-    TestConnection conn(gateway_->device_port());
-    std::string lines;
-    for (int i = first_index; i < first_index + count; ++i) {
-      lines += testing::CsvLine("j", kStartMs + i * 1000LL, 1, 2, 0);
-    }
-    ASSERT_TRUE(conn.Send(lines));
-    ASSERT_TRUE(WaitFor(
-        [&] { return gateway_->ingest_counters().records_published.load() == already + count; }));
-  }
-  std::string dir_;
+  testing::TempDir journal_dir_{"fixstream-metrics-journal"};
+  const std::string dir_ = journal_dir_.path();
 };
 
 TEST_F(JournalMetricsTest, JournalSeriesMatchWhatWasPublished) {

@@ -44,7 +44,6 @@ namespace {
 
 namespace reflection = grpc::reflection::v1alpha;
 
-
 std::shared_ptr<grpc::Channel> Connect(uint16_t port) {
   return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
 }

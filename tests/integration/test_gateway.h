@@ -128,6 +128,20 @@ class GatewayTest : public ::testing::Test {
  protected:
   void SetUp() override { StartGateway(GatewayOptions()); }
 
+  // Sends CSV records of vehicle "j", fix times kStartMs + i seconds for i in
+  // [first_index, first_index + count), on one connection and waits until
+  // the hub published them all (`already` were published before).
+  void SendAndWait(uint64_t already, int count, int first_index) {
+    TestConnection conn(gateway_->device_port());
+    std::string lines;
+    for (int i = first_index; i < first_index + count; ++i) {
+      lines += testing::CsvLine("j", kStartMs + i * 1000LL, 1, 2, 0);
+    }
+    ASSERT_TRUE(conn.Send(lines));
+    ASSERT_TRUE(WaitFor(
+        [&] { return gateway_->ingest_counters().records_published.load() == already + count; }));
+  }
+
   void StartGateway(GatewayOptions options) {
     options.device.listen = "127.0.0.1:0";
     options.grpc_listen = "127.0.0.1:0";

@@ -39,9 +39,8 @@ class GatewayProcess {
   // With `max_open_files` > 0 the gateway runs under that RLIMIT_NOFILE
   // (util-linux prlimit sets it and execs the gateway in the same process).
   explicit GatewayProcess(std::vector<std::string> extra_args = {}, int max_open_files = 0) {
-    if (std::none_of(extra_args.begin(), extra_args.end(), [](const std::string& a) {
-          return absl::StartsWith(a, "--journal_dir");
-        })) {
+    if (std::none_of(extra_args.begin(), extra_args.end(),
+                     [](const std::string& a) { return absl::StartsWith(a, "--journal_dir"); })) {
       own_journal_ = std::make_unique<testing::TempDir>("process-journal");
       extra_args.push_back("--journal_dir=" + own_journal_->path());
     }
