@@ -23,98 +23,47 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/integration/test_process.h"
 #include "tests/integration/test_temp_dir.h"
-
-extern char** environ;
 
 namespace fixstream {
 namespace {
 
-// A gateway child process with its stdout and stderr on one pipe, run in a
-// fresh working directory (where the default relative journal directory
-// lands), removed afterwards.
+// The gateway binary with `args`, run in a fresh working directory (where
+// the default relative journal directory lands), with the test's
+// environment minus FIXSTREAM_* (so the host cannot leak settings in) plus
+// `extra_env`.
 class Child {
  public:
-  Child(const std::vector<std::string>& args, const std::vector<std::string>& extra_env) {
-    int fds[2];
-    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addchdir_np(&actions, work_dir_.path().c_str());
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-    std::vector<std::string> argv_strings = {FIXSTREAM_GATEWAY_BINARY};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_strings) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // The test's own environment minus FIXSTREAM_* (so the host cannot leak
-    // settings in), plus the test's variables.
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (!absl::StartsWith(*e, "FIXSTREAM_")) env_strings.emplace_back(*e);
-    }
-    env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
-    std::vector<char*> envp;
-    for (std::string& e : env_strings) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    fd_ = fds[0];
-  }
+  Child(const std::vector<std::string>& args, const std::vector<std::string>& extra_env)
+      : env_(Environment(extra_env)), process_(Argv(args), &env_, work_dir_.path()) {}
+
   const std::string& work_dir() const { return work_dir_.path(); }
-
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  // Reads output until `pattern` matches it; false at EOF or after 30 s.
   bool WaitForOutput(const std::regex& pattern, std::smatch* match) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!std::regex_search(output_, *match, pattern)) {
-      if (!ReadSome(deadline)) return false;
-    }
-    return true;
+    return process_.WaitForOutput(pattern, match);
   }
-
-  // Sends `signal` (unless 0), reads the rest of the output and returns the
-  // exit code (128 + signal if killed, -1 on timeout).
-  int Wait(int signal = 0) {
-    if (signal != 0) ::kill(pid_, signal);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (ReadSome(deadline)) {
-    }
-    int status = 0;
-    if (::waitpid(pid_, &status, 0) != pid_) return -1;
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  const std::string& output() const { return output_; }
+  int Wait(int signal = 0) { return process_.Wait(signal); }
+  const std::string& output() const { return process_.output(); }
 
  private:
-  bool ReadSome(std::chrono::steady_clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    char buf[4096];
-    const ssize_t n = ::read(fd_, buf, sizeof(buf));
-    if (n <= 0) return false;
-    output_.append(buf, static_cast<size_t>(n));
-    return true;
+  static std::vector<std::string> Argv(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {FIXSTREAM_GATEWAY_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+  static std::vector<std::string> Environment(const std::vector<std::string>& extra_env) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!absl::StartsWith(*e, "FIXSTREAM_")) env.emplace_back(*e);
+    }
+    env.insert(env.end(), extra_env.begin(), extra_env.end());
+    return env;
   }
 
+  // Before process_: the directory outlives the process.
   testing::TempDir work_dir_{"config-process"};
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  std::string output_;
+  const std::vector<std::string> env_;
+  ChildProcess process_;
 };
 
 // Runs the gateway to completion (it must not start serving).

@@ -36,7 +36,7 @@ class JournalIntegrationTest : public GatewayTest {
  protected:
   void SetUp() override {}  // the gateway starts in each test, with its journal
   void TearDown() override {
-    fsyncs_.Open();  // a failed test may have left fsyncs held
+    fsyncs_.Open();    // a failed test may have left fsyncs held
     gateway_.reset();  // before journal_dir_ is removed
   }
   GatewayOptions WithJournal() {

@@ -1,6 +1,6 @@
 // The real fixstream-gateway binary as a child process, for tests that
-// need a process (signals, SIGKILL, descriptor limits). The including target
-// defines FIXSTREAM_GATEWAY_BINARY.
+// need a process (signals, SIGKILL, descriptor limits, flags, environment).
+// The including target defines FIXSTREAM_GATEWAY_BINARY.
 #ifndef FIXSTREAM_TESTS_INTEGRATION_TEST_PROCESS_H_
 #define FIXSTREAM_TESTS_INTEGRATION_TEST_PROCESS_H_
 
@@ -30,71 +30,58 @@ extern char** environ;
 
 namespace fixstream {
 
-// A gateway child process whose stderr is read until it reports its ports.
-// Unless `extra_args` name a --journal_dir, it journals into its own
-// temporary directory (the default, relative one would be shared by tests
-// running in parallel).
-class GatewayProcess {
+// A child process with its stdout and stderr on one pipe, read into
+// output(). Killed (SIGKILL) and reaped on destruction if still running.
+class ChildProcess {
  public:
-  // With `max_open_files` > 0 the gateway runs under that RLIMIT_NOFILE
-  // (util-linux prlimit sets it and execs the gateway in the same process).
-  explicit GatewayProcess(std::vector<std::string> extra_args = {}, int max_open_files = 0) {
-    if (std::none_of(extra_args.begin(), extra_args.end(),
-                     [](const std::string& a) { return absl::StartsWith(a, "--journal_dir"); })) {
-      own_journal_ = std::make_unique<testing::TempDir>("process-journal");
-      extra_args.push_back("--journal_dir=" + own_journal_->path());
-    }
-    int pipe_fds[2];
-    EXPECT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  // `argv` starts with the program's path. `env`: the environment
+  // ("NAME=VALUE"), or null for this process's. `work_dir`: where it runs
+  // (empty: here).
+  ChildProcess(std::vector<std::string> argv, const std::vector<std::string>* env = nullptr,
+               const std::string& work_dir = "") {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
-    // Every port ephemeral, the metrics port too, so tests can run in parallel.
-    std::vector<std::string> args;
-    if (max_open_files > 0) {
-      args = {"/usr/bin/prlimit", absl::StrCat("--nofile=", max_open_files, ":", max_open_files),
-              "--"};
-    }
-    for (const char* a : {FIXSTREAM_GATEWAY_BINARY, "--device_listen=127.0.0.1:0",
-                          "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"}) {
-      args.push_back(a);
-    }
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    if (!work_dir.empty()) posix_spawn_file_actions_addchdir_np(&actions, work_dir.c_str());
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+    std::vector<char*> args;
+    for (std::string& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    std::vector<std::string> env_strings = env != nullptr ? *env : std::vector<std::string>();
+    std::vector<char*> envp;
+    for (std::string& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&pid_, args[0], &actions, nullptr, args.data(),
+                          env != nullptr ? envp.data() : environ),
+              0);
     posix_spawn_file_actions_destroy(&actions);
-    ::close(pipe_fds[1]);
-    stderr_fd_ = pipe_fds[0];
-    static const std::regex kListening("device_port=(\\d+) .*grpc_port=(\\d+)");
-    std::smatch m;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!std::regex_search(output_, m, kListening)) {
-      if (!ReadSome(deadline)) {
-        ADD_FAILURE() << "gateway did not report its ports; stderr:\n" << output_;
-        return;
-      }
-    }
-    device_port_ = static_cast<uint16_t>(std::stoi(m[1]));
-    grpc_port_ = static_cast<uint16_t>(std::stoi(m[2]));
-    static const std::regex kAckPort("device_ack_port=(\\d+)");
-    if (std::regex_search(output_, m, kAckPort)) {
-      device_ack_port_ = static_cast<uint16_t>(std::stoi(m[1]));
-    }
+    ::close(fds[1]);
+    fd_ = fds[0];
   }
-
-  ~GatewayProcess() {
+  ~ChildProcess() {
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
-    if (stderr_fd_ >= 0) ::close(stderr_fd_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // Reads output until `pattern` matches it; false at EOF or after 30 s.
+  bool WaitForOutput(const std::regex& pattern, std::smatch* match) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!std::regex_search(output_, *match, pattern)) {
+      if (!ReadSome(deadline)) return false;
+    }
+    return true;
   }
 
-  // Sends `signal` (none if 0) and returns the exit status (or -1 on
-  // timeout).
-  int StopWith(int signal) {
+  // Sends `signal` (unless 0), reads the rest of the output and returns the
+  // exit code (128 + signal if killed, -1 on timeout).
+  int Wait(int signal = 0) {
     if (signal != 0) ::kill(pid_, signal);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (ReadSome(deadline)) {
@@ -103,6 +90,12 @@ class GatewayProcess {
     if (::waitpid(pid_, &status, 0) != pid_) return -1;
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  // Reads whatever the process wrote meanwhile.
+  void Poll() {
+    while (ReadSome(std::chrono::steady_clock::now() + std::chrono::milliseconds(50))) {
+    }
   }
 
   // CPU seconds (user + system) the process has used so far.
@@ -119,37 +112,94 @@ class GatewayProcess {
     }
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
   }
-  // Reads whatever the gateway logged meanwhile.
-  void Poll() {
-    while (ReadSome(std::chrono::steady_clock::now() + std::chrono::milliseconds(50))) {
-    }
-  }
 
   pid_t pid() const { return pid_; }
-  uint16_t device_port() const { return device_port_; }
-  uint16_t device_ack_port() const { return device_ack_port_; }
-  uint16_t grpc_port() const { return grpc_port_; }
   const std::string& output() const { return output_; }
 
  private:
-  // Appends available stderr to output_; false at EOF or deadline.
+  // Appends available output to output_; false at EOF or deadline.
   bool ReadSome(std::chrono::steady_clock::time_point deadline) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
-    pollfd p{stderr_fd_, POLLIN, 0};
+    pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
     char buf[4096];
-    const ssize_t n = ::read(stderr_fd_, buf, sizeof(buf));
+    const ssize_t n = ::read(fd_, buf, sizeof(buf));
     if (n <= 0) return false;
     output_.append(buf, static_cast<size_t>(n));
     return true;
   }
 
-  std::unique_ptr<testing::TempDir> own_journal_;
   pid_t pid_ = -1;
-  int stderr_fd_ = -1;
+  int fd_ = -1;
   std::string output_;
+};
+
+// The gateway on ephemeral loopback ports (the metrics port too, so tests
+// can run in parallel), read until it reports its ports. Unless
+// `extra_args` name a --journal_dir, it journals into its own temporary
+// directory (the default, relative one would be shared by tests running in
+// parallel).
+class GatewayProcess {
+ public:
+  // With `max_open_files` > 0 the gateway runs under that RLIMIT_NOFILE
+  // (util-linux prlimit sets it and execs the gateway in the same process).
+  explicit GatewayProcess(std::vector<std::string> extra_args = {}, int max_open_files = 0)
+      : own_journal_(OwnJournal(extra_args)), child_(Argv(std::move(extra_args), max_open_files)) {
+    static const std::regex kListening("device_port=(\\d+) .*grpc_port=(\\d+)");
+    std::smatch m;
+    if (!child_.WaitForOutput(kListening, &m)) {
+      ADD_FAILURE() << "gateway did not report its ports; output:\n" << child_.output();
+      return;
+    }
+    device_port_ = static_cast<uint16_t>(std::stoi(m[1]));
+    grpc_port_ = static_cast<uint16_t>(std::stoi(m[2]));
+    static const std::regex kAckPort("device_ack_port=(\\d+)");
+    if (std::regex_search(child_.output(), m, kAckPort)) {
+      device_ack_port_ = static_cast<uint16_t>(std::stoi(m[1]));
+    }
+  }
+
+  // Sends `signal` (none if 0) and returns the exit status (or -1 on
+  // timeout).
+  int StopWith(int signal) { return child_.Wait(signal); }
+  double CpuSeconds() const { return child_.CpuSeconds(); }
+  // Reads whatever the gateway logged meanwhile.
+  void Poll() { child_.Poll(); }
+
+  pid_t pid() const { return child_.pid(); }
+  uint16_t device_port() const { return device_port_; }
+  uint16_t device_ack_port() const { return device_ack_port_; }
+  uint16_t grpc_port() const { return grpc_port_; }
+  const std::string& output() const { return child_.output(); }
+
+ private:
+  static std::unique_ptr<testing::TempDir> OwnJournal(const std::vector<std::string>& args) {
+    if (std::any_of(args.begin(), args.end(),
+                    [](const std::string& a) { return absl::StartsWith(a, "--journal_dir"); })) {
+      return nullptr;
+    }
+    return std::make_unique<testing::TempDir>("process-journal");
+  }
+  std::vector<std::string> Argv(std::vector<std::string> extra_args, int max_open_files) const {
+    std::vector<std::string> argv;
+    if (max_open_files > 0) {
+      argv = {"/usr/bin/prlimit", absl::StrCat("--nofile=", max_open_files, ":", max_open_files),
+              "--"};
+    }
+    for (const char* a : {FIXSTREAM_GATEWAY_BINARY, "--device_listen=127.0.0.1:0",
+                          "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"}) {
+      argv.push_back(a);
+    }
+    if (own_journal_ != nullptr) argv.push_back("--journal_dir=" + own_journal_->path());
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    return argv;
+  }
+
+  // Before child_: the directory outlives the process.
+  const std::unique_ptr<testing::TempDir> own_journal_;
+  ChildProcess child_;
   uint16_t device_port_ = 0;
   uint16_t device_ack_port_ = 0;
   uint16_t grpc_port_ = 0;
