@@ -633,12 +633,17 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket, bool acks) {
   std::shared_ptr<DeviceSession> session;
   {
     absl::MutexLock lock(&mu);
-    if (sessions.size() >= options.max_connections) {
+    // While draining, what is taken in from the listen backlog (bounded by
+    // it) is read and published, never refused: those devices may already
+    // have sent data, and an accept that completed before the listener
+    // closed can be handled after the backlog's other connections.
+    const bool enforce_limits = listening;
+    if (enforce_limits && sessions.size() >= options.max_connections) {
       CloseRefused(socket, CloseReason::kConnectionLimit, source);
       return;
     }
     size_t& from_source = per_source[source];
-    if (options.max_connections_per_source > 0 &&
+    if (enforce_limits && options.max_connections_per_source > 0 &&
         from_source >= options.max_connections_per_source) {
       if (from_source == 0) per_source.erase(source);
       CloseRefused(socket, CloseReason::kSourceLimit, source);
