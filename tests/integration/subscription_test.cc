@@ -222,7 +222,11 @@ TEST_F(SubscriptionTest, SlowSubscriberUnderGapPolicyIsToldExactlyWhatItMissed) 
   StuckStream slow(channel, v1::SubscribeRequest());
   ASSERT_TRUE(WaitFor([&] { return gateway_->subscription_counters().active.load() == 1; }));
   TestConnection conn(gateway_->device_port());
-  constexpr int kTotal = 50'000;
+  // Far more than a stream that does not read can absorb in gRPC's flow
+  // control windows and the loopback socket buffers (several MiB), so the
+  // stuck stream falls behind the 1000-record ring however fast the gateway
+  // writes (50,000 records, ~5 MB, were sometimes absorbed whole).
+  constexpr int kTotal = 200'000;
   for (int i = 0; i < kTotal; i += 1000) SendCsv(conn, "v", i, 1000);
   ASSERT_TRUE(WaitForPublished(kTotal));
   // Now read until caught up: records plus gaps cover 1..kTotal exactly once.
