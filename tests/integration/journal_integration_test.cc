@@ -51,12 +51,7 @@ class JournalIntegrationTest : public GatewayTest {
 };
 
 TEST_F(JournalIntegrationTest, RecordsSurviveARestartAndSequencesContinue) {
-  StartGateway(WithJournal());
-  SendAndWait(0, 300, 0);
-  gateway_->Shutdown();
-  gateway_.reset();
-
-  StartGateway(WithJournal());
+  RestartAfterPublishing(WithJournal(), 300);
   EXPECT_EQ(gateway_->hub().head(), 301u);
   // A subscriber from sequence 1 gets exactly the 300, then new ones at 301.
   Subscriber s(gateway_->grpc_port(), [] {
@@ -85,11 +80,7 @@ TEST_F(JournalIntegrationTest, SubscribersResumeFromDiskBeyondTheRing) {
   GatewayOptions options = WithJournal();
   options.hub.max_records = 100;  // the ring keeps the newest 100 only
   options.subscription.max_batch_records = 64;
-  StartGateway(options);
-  SendAndWait(0, 250, 0);
-  gateway_->Shutdown();
-  gateway_.reset();
-  StartGateway(options);
+  RestartAfterPublishing(options, 250);
   ASSERT_EQ(gateway_->hub().oldest(), 151u);
   // From sequence 1: 1..150 come from disk, 151..250 from the ring, in order.
   v1::SubscribeRequest from_one;

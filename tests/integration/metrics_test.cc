@@ -343,12 +343,7 @@ TEST_F(JournalMetricsTest, CatchUpFromDiskIsCounted) {
   GatewayOptions options = WithJournal();
   options.hub.max_records = 100;  // the ring keeps the newest 100 only
   options.subscription.max_batch_records = 64;
-  StartGateway(options);
-  SendAndWait(0, 250, 0);
-  gateway_->Shutdown();
-  gateway_.reset();
-
-  StartGateway(options);
+  RestartAfterPublishing(options, 250);
   ASSERT_EQ(gateway_->hub().oldest(), 151u);
   {
     // Recovered, nothing appended by this process yet.

@@ -142,6 +142,16 @@ class GatewayTest : public ::testing::Test {
         [&] { return gateway_->ingest_counters().records_published.load() == already + count; }));
   }
 
+  // Starts a gateway, publishes `count` records (SendAndWait), shuts it down
+  // and starts a new one with the same options: with a journal, a restart.
+  void RestartAfterPublishing(const GatewayOptions& options, int count) {
+    StartGateway(options);
+    SendAndWait(0, count, 0);
+    gateway_->Shutdown();
+    gateway_.reset();
+    StartGateway(options);
+  }
+
   void StartGateway(GatewayOptions options) {
     options.device.listen = "127.0.0.1:0";
     options.grpc_listen = "127.0.0.1:0";
