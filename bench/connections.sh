@@ -95,20 +95,17 @@ limit_flags() {
 # and waits until every connect completed (its "ready:" line); sets
 # CONNS_PID and READY_LINE.
 start_conns() {
-  local name=$1 i
+  local name=$1
   shift
   timeout --kill-after=5 $((RUN_TIMEOUT + 15)) \
     "$CONNS" --target="127.0.0.1:$DEVICE_PORT" --source_addresses="$SOURCES" \
     --max_seconds="$RUN_TIMEOUT" "$@" >"$WORK/conns-$name.out" 2>"$WORK/conns-$name.err" &
   CONNS_PID=$!
   PIDS+=("$CONNS_PID")
-  READY_LINE=""
-  for ((i = 0; i < RUN_TIMEOUT * 100; i++)); do
-    READY_LINE=$(grep 'ready: established=' "$WORK/conns-$name.err" || true)
-    [[ -n "$READY_LINE" ]] && return
-    kill -0 "$CONNS_PID" 2>/dev/null || break
-    sleep 0.01
-  done
+  if await_output "$WORK/conns-$name.err" 'ready: established=' "$CONNS_PID" "$RUN_TIMEOUT"; then
+    READY_LINE=$(grep 'ready: established=' "$WORK/conns-$name.err")
+    return
+  fi
   die "fixstream-conns did not get ready: $(tail -3 "$WORK/conns-$name.err")"
 }
 

@@ -75,18 +75,14 @@ build() {
 # start_fanout NAME FLAGS...: starts a subscriber process and waits until all
 # its streams are registered at the gateway; sets FANOUT_PID.
 start_fanout() {
-  local name=$1 i
+  local name=$1
   shift
   timeout --kill-after=5 $((RUN_TIMEOUT + 15)) \
     "$FANOUT" --target="127.0.0.1:$GRPC_PORT" --max_seconds="$RUN_TIMEOUT" "$@" \
     >"$WORK/fanout-$name.out" 2>"$WORK/fanout-$name.err" &
   FANOUT_PID=$!
   PIDS+=("$FANOUT_PID")
-  for ((i = 0; i < 600; i++)); do  # up to 30 s
-    grep -q 'subscribed=' "$WORK/fanout-$name.err" && return
-    kill -0 "$FANOUT_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  await_output "$WORK/fanout-$name.err" 'subscribed=' "$FANOUT_PID" 30 && return
   die "subscribers did not register: $(tail -3 "$WORK/fanout-$name.err")"
 }
 

@@ -79,6 +79,19 @@ rss_kib() {
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
+# await_output FILE PATTERN PID SECONDS: waits (polling every 10 ms) until
+# FILE has a line containing PATTERN, while PID is alive, at most SECONDS;
+# returns 0 once it does.
+await_output() {
+  local file=$1 pattern=$2 pid=$3 seconds=$4 i
+  for ((i = 0; i < seconds * 100; i++)); do
+    grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.01
+  done
+  grep -q -- "$pattern" "$file" 2>/dev/null
+}
+
 # metric NAME: the value of one sample line of the gateway's /metrics (NAME
 # may carry labels, e.g. 'fixstream_connections_closed_total{reason="x"}');
 # empty if absent or the scrape failed. Plain bash /dev/tcp: no HTTP client.
@@ -95,7 +108,7 @@ metric() {
 # own journal directory under WORK (EXTRA_FLAGS may override it); sets
 # GW_PID, DEVICE_PORT, GRPC_PORT, METRICS_PORT.
 start_gateway() {
-  local name=$1 i log_file
+  local name=$1 log_file
   shift
   log_file="$WORK/gateway-$name.log"
   : >"$log_file"
@@ -106,16 +119,11 @@ start_gateway() {
   DEVICE_PORT=""
   GRPC_PORT=""
   METRICS_PORT=""
-  for ((i = 0; i < 200; i++)); do  # up to 10 s
-    if grep -q 'device_port=[0-9]' "$log_file"; then
-      DEVICE_PORT=$(grep -o 'device_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
-      GRPC_PORT=$(grep -o 'grpc_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
-      METRICS_PORT=$(grep -o 'metrics_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
-      break
-    fi
-    kill -0 "$GW_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  if await_output "$log_file" 'metrics_port=' "$GW_PID" 10; then
+    DEVICE_PORT=$(grep -o 'device_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
+    GRPC_PORT=$(grep -o 'grpc_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
+    METRICS_PORT=$(grep -o 'metrics_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
+  fi
   [[ -n "$DEVICE_PORT" && -n "$GRPC_PORT" && -n "$METRICS_PORT" ]] ||
     die "gateway did not start: $(tail -3 "$log_file")"
   # One scrape before any baseline: the metrics server's own first-use

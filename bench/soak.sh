@@ -47,10 +47,8 @@ timeout --kill-after=5 $((SECONDS_TOTAL + 60)) "$FANOUT" --target="127.0.0.1:$GR
   >"$WORK/fanout.out" 2>"$WORK/fanout.err" &
 FANOUT_PID=$!
 PIDS+=("$FANOUT_PID")
-for ((i = 0; i < 600; i++)); do
-  grep -q 'subscribed=' "$WORK/fanout.err" && break
-  sleep 0.05
-done
+await_output "$WORK/fanout.err" 'subscribed=' "$FANOUT_PID" 30 ||
+  die "subscriber did not register: $(tail -3 "$WORK/fanout.err")"
 rss_start=$(rss_kib "$GW_PID")
 timeout --kill-after=5 $((SECONDS_TOTAL + 30)) "$LOAD" --target="127.0.0.1:$DEVICE_PORT" \
   --generate="$lines" --format=mixed --connections="$CONNECTIONS" --rate="$RATE" \
