@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "gateway/hub.h"
-#include "gateway/record_batch.h"
-#include "gateway/vehicle_registry.h"
+#include "gateway/hub/hub.h"
+#include "gateway/hub/record_batch.h"
+#include "gateway/hub/vehicle_registry.h"
 #include "ingest/location_record.h"
 
 namespace fixstream::gateway {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "fixstream/v1/location.pb.h"
-#include "gateway/subscription_filter.h"
+#include "gateway/hub/subscription_filter.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fixstream::v1::SubscribeRequest request;

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "fixstream/v1/location.grpc.pb.h"
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_lines.h"
 #include "tests/integration/test_socket.h"

@@ -1,0 +1,107 @@
+// LocationService: the fixstream.v1.LocationService gRPC service.
+//
+// Subscribe is implemented on the generated raw callback method: the request
+// arrives as bytes and is parsed here, and responses are grpc::ByteBuffers
+// holding the hub's encoded frames, so no record is re-serialized per
+// subscriber (see record_codec.h). GetLatestPositions and ListVehicles are
+// ordinary callback unary methods over the hub's vehicle registry.
+#ifndef FIXSTREAM_GATEWAY_API_LOCATION_SERVICE_H_
+#define FIXSTREAM_GATEWAY_API_LOCATION_SERVICE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "fixstream/v1/location.grpc.pb.h"
+#include "gateway/hub/hub.h"
+#include "gateway/journal/journal.h"
+#include "gateway/api/subscription_counters.h"
+
+namespace fixstream::gateway {
+
+// What happens to a subscriber whose next record left retention mid-stream.
+enum class SlowSubscriberPolicy {
+  kGap,  // send a Gap notice naming the lost range, continue at the oldest retained
+  kEnd,  // end the stream with RESOURCE_EXHAUSTED saying how far behind it was
+};
+
+struct SubscriptionOptions {
+  size_t max_batch_records = 4096;   // records per response at most
+  size_t max_batch_bytes = 1 << 20;  // encoded bytes per response at most
+  SlowSubscriberPolicy slow_policy = SlowSubscriberPolicy::kGap;
+  // Concurrent Subscribe streams; more get RESOURCE_EXHAUSTED.
+  size_t max_subscribers = 1024;
+};
+
+// Counts live Subscribe streams so that shutdown can wait for them to end.
+// Thread-safe.
+class StreamTracker final {
+ public:
+  // Reserves a slot for a new stream unless `limit` streams are live.
+  bool TryAdd(size_t limit) {
+    absl::MutexLock lock(&mu_);
+    if (live_ >= limit) return false;
+    ++live_;
+    return true;
+  }
+  void Remove() {
+    absl::MutexLock lock(&mu_);
+    --live_;
+  }
+  // Returns true once no stream is live, false if `deadline` passed first.
+  bool AwaitNone(absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; };
+    return mu_.AwaitWithDeadline(absl::Condition(&none), deadline);
+  }
+
+ private:
+  absl::Mutex mu_;
+  size_t live_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Thread safety: thread-safe; the hub and counters must outlive the service
+// and every stream it started (shut the gRPC server down first).
+class LocationService final
+    : public v1::LocationService::WithRawCallbackMethod_Subscribe<
+          v1::LocationService::WithCallbackMethod_GetLatestPositions<
+              v1::LocationService::WithCallbackMethod_ListVehicles<v1::LocationService::Service>>> {
+ public:
+  // `connection_open(id)` tells whether a device connection is open now; it
+  // is called from gRPC threads.
+  LocationService(Hub& hub, SubscriptionOptions options, SubscriptionCounters& counters,
+                  std::function<bool(uint64_t)> connection_open);
+
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* GetLatestPositions(grpc::CallbackServerContext* context,
+                                               const v1::GetLatestPositionsRequest* request,
+                                               v1::GetLatestPositionsResponse* response) override;
+  grpc::ServerUnaryReactor* ListVehicles(grpc::CallbackServerContext* context,
+                                         const v1::ListVehiclesRequest* request,
+                                         v1::ListVehiclesResponse* response) override;
+
+  // Serves sequences older than the ring from `journal` (must outlive the
+  // service). Call before the server starts.
+  void set_journal(const Journal* journal) { journal_ = journal; }
+
+  // After the hub closed, streams end once their subscriber has received
+  // everything. Returns true when all have ended before `deadline`.
+  bool AwaitStreamsEnded(absl::Time deadline) { return streams_.AwaitNone(deadline); }
+
+ private:
+  Hub& hub_;
+  const SubscriptionOptions options_;
+  SubscriptionCounters& counters_;
+  const std::function<bool(uint64_t)> connection_open_;
+  const Journal* journal_ = nullptr;
+  StreamTracker streams_;
+};
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_API_LOCATION_SERVICE_H_

@@ -1,0 +1,106 @@
+// DeviceServer: the TCP side. Acceptors on the device addresses and one
+// session per vehicle connection. There are N I/O threads, each running its
+// own asio::io_context; a connection is placed on one of them (round robin)
+// and all its handlers run on that thread, one at a time.
+//
+// A session owns its socket, its LineFramer (the read buffer) and its
+// LineParser, and is kept alive only by the handler it has pending. Each
+// readable event reads until the socket would block or the per-wakeup read
+// budget is spent (then it yields to other connections on the thread), and
+// every read's records go to the hub as one batch. Connections accepted on
+// the acknowledging listener also remember, per read, which sequence their
+// lines must be durable up to, and write `ACK <lines>\n` once it is.
+#ifndef FIXSTREAM_GATEWAY_DEVICE_DEVICE_SERVER_H_
+#define FIXSTREAM_GATEWAY_DEVICE_DEVICE_SERVER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "gateway/hub/hub.h"
+#include "gateway/device/ingest_counters.h"
+#include "ingest/location_record.h"
+#include "ingest/validate.h"
+
+namespace fixstream::gateway {
+
+struct DeviceServerOptions {
+  std::string listen = "0.0.0.0:7878";  // HOST:PORT; port 0 picks an ephemeral port
+  // A second listener (HOST:PORT; empty: none) whose connections are sent
+  // acknowledgement lines `ACK <n>\n` once their first n lines are durable
+  // (docs/PROTOCOL.md). Acknowledgements follow OnDurable() calls, so this
+  // needs a journal.
+  std::string ack_listen;
+  size_t io_threads = 0;  // 0: hardware concurrency
+  size_t max_line_length = 4096;
+  std::optional<ingest::SourceFormat> pinned_format;
+  ingest::FixTimeWindow fix_time_window;
+  size_t read_chunk = 64 * 1024;    // bytes per read(2)
+  size_t read_budget = 256 * 1024;  // bytes per wakeup before yielding to other connections
+  // Limits. A connection over a limit is accepted and closed at once.
+  size_t max_connections = 16384;
+  size_t max_connections_per_source = 1024;  // per remote IP address; 0: no limit
+  // Timeouts (0 disables). Idle: no bytes at all. Line: a partial line has
+  // been waiting for its newline this long (a slow-drip peer).
+  absl::Duration idle_timeout = absl::Minutes(5);
+  absl::Duration line_timeout = absl::Seconds(30);
+  // TCP keepalive probes find peers that vanished (power loss, coverage).
+  absl::Duration keepalive_idle = absl::Seconds(60);
+  absl::Duration keepalive_interval = absl::Seconds(10);
+  int keepalive_probes = 6;
+};
+
+class DeviceSession;
+
+// Thread safety: Start/Stop from one controlling thread; the rest is
+// internal. The hub and counters must outlive the server.
+class DeviceServer final {
+ public:
+  DeviceServer(DeviceServerOptions options, Hub& hub, IngestCounters& counters);
+  ~DeviceServer();
+  DeviceServer(const DeviceServer&) = delete;
+  DeviceServer& operator=(const DeviceServer&) = delete;
+
+  // Binds, listens and starts the I/O threads. Returns the bound port of
+  // `listen`.
+  absl::StatusOr<uint16_t> Start();
+  // Bound port of `ack_listen` after Start(); 0 when there is none.
+  uint16_t ack_port() const { return ack_port_; }
+
+  // Every record with a sequence up to `durable_sequence` is durable:
+  // connections on the acknowledging listener are acknowledged up to the
+  // lines those records came from. Thread-safe, quick (posts the writes to
+  // the connections' threads); values must not decrease.
+  void OnDurable(uint64_t durable_sequence);
+
+  // Stops accepting new connections (new ones are refused by the kernel);
+  // open connections keep being served.
+  void StopAccepting();
+  // Stops accepting, gives open connections up to `grace` to finish and
+  // close by themselves, then closes the rest after reading and publishing
+  // what they already sent, and stops the I/O threads. Idempotent.
+  void Stop(absl::Duration grace = absl::ZeroDuration());
+
+  bool accepting() const { return accepting_.load(std::memory_order_acquire); }
+  // Whether the connection with this id is open now. Thread-safe.
+  bool IsConnectionOpen(uint64_t connection_id) const;
+
+ private:
+  friend class DeviceSession;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> accepting_{false};
+  uint16_t ack_port_ = 0;
+};
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_DEVICE_DEVICE_SERVER_H_

@@ -1,0 +1,85 @@
+// IngestCounters: what happened to the device side's connections, bytes and
+// lines. Sessions accumulate locally and add here once per read, so the
+// counters cost a few atomic adds per read, not per line.
+//
+// Accounting identities (checked by the integration tests), exact once every
+// connection has closed (before that, open connections may hold a partial
+// line in their buffer):
+//   bytes_read == bytes_framed + bytes_discarded
+//   connections_accepted == connections_active + connections_closed
+//   sum(lines) == lines framed (each line has exactly one outcome)
+//   lines[kPublished] == records_published + records_duplicate
+//                        + records_dropped_at_shutdown
+#ifndef FIXSTREAM_GATEWAY_DEVICE_INGEST_COUNTERS_H_
+#define FIXSTREAM_GATEWAY_DEVICE_INGEST_COUNTERS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <iterator>
+#include <string_view>
+
+#include "gateway/common/latency_histogram.h"
+#include "ingest/line_outcome.h"
+
+namespace fixstream::gateway {
+
+// Why a device connection ended. Connections refused by a limit are accepted
+// by the kernel, then closed at once under their limit's reason.
+enum class CloseReason : uint8_t {
+  kPeerClosed = 0,   // the device closed (EOF)
+  kError,            // reset or other socket error
+  kIdleTimeout,      // no bytes for --idle_timeout_ms
+  kLineTimeout,      // a partial line waited longer than --line_timeout_ms (slow drip)
+  kConnectionLimit,  // over --max_connections
+  kSourceLimit,      // over --max_connections_per_source
+  kShutdown,         // the gateway drained
+  kCount,
+};
+inline constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCount);
+
+// Stable snake_case name, used as a metrics label.
+inline std::string_view CloseReasonName(CloseReason reason) {
+  constexpr std::string_view kNames[] = {
+      "peer_closed",      "error",        "idle_timeout", "line_timeout",
+      "connection_limit", "source_limit", "shutdown"};
+  static_assert(std::size(kNames) == kCloseReasonCount);
+  return kNames[static_cast<size_t>(reason)];
+}
+
+struct IngestCounters {
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_closed{0};  // all reasons
+  std::array<std::atomic<uint64_t>, kCloseReasonCount> connections_closed_by{};
+  std::atomic<int64_t> connections_active{0};
+  std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> bytes_read{0};
+  // Bytes of complete lines handed to the parsers, terminators included.
+  std::atomic<uint64_t> bytes_framed{0};
+  std::atomic<uint64_t> bytes_discarded{0};  // over-long and unterminated lines
+  std::array<std::atomic<uint64_t>, ingest::kLineOutcomeCount> lines{};
+  std::atomic<uint64_t> records_published{0};
+  // Not published: same vehicle and fix time as a recently accepted record.
+  std::atomic<uint64_t> records_duplicate{0};
+  // Published and marked late (older than the vehicle's newest fix).
+  std::atomic<uint64_t> records_late{0};
+  // Records parsed after the hub closed for shutdown (never silently lost:
+  // counted here, and drain makes this 0 in a clean shutdown).
+  std::atomic<uint64_t> records_dropped_at_shutdown{0};
+
+  // From reading a line's bytes to its record being published (numbered and
+  // visible to subscribers); observed once per read with the read's record
+  // count.
+  LatencyHistogram receive_to_publish;
+
+  uint64_t closed_count(CloseReason reason) const {
+    return connections_closed_by[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
+  }
+  uint64_t line_count(ingest::LineOutcome outcome) const {
+    return lines[static_cast<size_t>(outcome)].load(std::memory_order_relaxed);
+  }
+};
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_DEVICE_INGEST_COUNTERS_H_

@@ -1,0 +1,396 @@
+#include "gateway/hub/hub.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <cstring>
+
+#include "absl/time/clock.h"
+
+namespace fixstream::gateway {
+namespace {
+
+std::unique_ptr<char[], RingMemoryDeleter> AllocateRing(size_t size, bool prefault) {
+  if (!prefault) {
+    // Not value-initialised: pages become resident only as records are
+    // written into them.
+    return std::unique_ptr<char[], RingMemoryDeleter>(new char[size]);
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return std::unique_ptr<char[], RingMemoryDeleter>(new char[size]);
+  // Huge pages where possible (fewer TLB misses copying in and out), then
+  // touch every page so they are all resident now.
+  ::madvise(p, size, MADV_HUGEPAGE);
+  volatile char* bytes = static_cast<char*>(p);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  for (size_t offset = 0; offset < size; offset += page) bytes[offset] = 0;
+  return std::unique_ptr<char[], RingMemoryDeleter>(static_cast<char*>(p), RingMemoryDeleter{size});
+}
+
+}  // namespace
+
+void RingMemoryDeleter::operator()(char* p) const {
+  if (mapped_size > 0) {
+    ::munmap(p, mapped_size);
+  } else {
+    delete[] p;
+  }
+}
+
+Hub::Hub(HubOptions options, uint64_t first_sequence, RecordLog* log)
+    : options_(options),
+      entry_mask_(std::bit_ceil(std::max<size_t>(options.max_records, 1)) - 1),
+      entries_(entry_mask_ + 1),
+      bytes_(AllocateRing(options.max_bytes, options.prefault_ring)),
+      vehicles_(options.vehicles),
+      log_(log) {
+  head_.store(first_sequence);
+  readable_end_.store(first_sequence);
+  oldest_ = first_sequence;
+  assert(options_.max_bytes >= 4 * kMaxEncodedRecordSize);
+}
+
+Hub::PublishResult Hub::Publish(RecordBatch& batch) {
+  PublishResult result;
+  if (batch.empty()) return result;
+  RecordLog* logged_to = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_.load(std::memory_order_relaxed)) {
+      result.refused = batch.entries.size();
+      return result;
+    }
+    uint64_t sequence = head_.load(std::memory_order_relaxed);
+    const int64_t now = absl::GetCurrentTimeNanos();
+    log_frames_.clear();
+    char late_frame[kMaxEncodedRecordSize + 8];
+    for (const BatchEntry& in : batch.entries) {
+      char* frame = batch.bytes.data() + in.offset;
+      EncodedRecordLayout layout = in.layout;
+      const VehicleRegistry::Admission admission =
+          vehicles_.Admit({frame + layout.vehicle_offset, layout.vehicle_size}, in.fix_time_unix_ns,
+                          in.receive_time_unix_ns, in.connection_id);
+      if (admission.duplicate) {
+        ++result.duplicates;
+        continue;
+      }
+      if (admission.late) {
+        layout = CopyFrameMarkedLate(frame, layout, late_frame);
+        frame = late_frame;
+        ++result.late;
+      }
+      PatchSequence(frame, layout, sequence);
+      const uint32_t size = layout.size;
+      const char* stored = Retain(sequence, {frame, size}, layout, in.latitude, in.longitude, now);
+      if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, size});
+      if (log_ != nullptr) log_frames_.emplace_back(stored, size);
+      if (result.published++ == 0) result.first_sequence = sequence;
+      ++sequence;
+    }
+    // The ring's copies stay valid until this lock is released, and the log
+    // copies them before returning.
+    if (log_ != nullptr && result.published > 0) {
+      log_->Append(result.first_sequence, log_frames_);
+      logged_to = log_;
+    }
+    head_.store(sequence, std::memory_order_release);
+    result.next_sequence = sequence;
+  }
+  // When gated, MarkDurable() wakes the listeners instead.
+  if (result.published > 0 && !gated_.load(std::memory_order_relaxed)) Notify();
+  // At rest, waking the journal's writer before the delivery measurably
+  // delayed it (the wakee tends to preempt this thread on its own core).
+  if (logged_to != nullptr) logged_to->AfterPublish();
+  return result;
+}
+
+void Hub::GateOnDurable() {
+  absl::MutexLock lock(&mu_);
+  readable_end_.store(head_.load(std::memory_order_relaxed), std::memory_order_release);
+  gated_.store(true, std::memory_order_release);
+}
+
+void Hub::MarkDurable(uint64_t durable_sequence) {
+  {
+    absl::MutexLock lock(&mu_);
+    const uint64_t end = std::min(durable_sequence + 1, head_.load(std::memory_order_relaxed));
+    if (end <= readable_end_.load(std::memory_order_relaxed)) return;
+    readable_end_.store(end, std::memory_order_release);
+  }
+  Notify();
+}
+
+void Hub::AttachLog(RecordLog* log, uint64_t next_sequence) {
+  absl::MutexLock lock(&mu_);
+  assert(oldest_ == head_.load(std::memory_order_relaxed));
+  log_ = log;
+  head_.store(next_sequence, std::memory_order_release);
+  readable_end_.store(next_sequence, std::memory_order_release);
+  oldest_ = next_sequence;
+}
+
+size_t Hub::Restore(std::string_view frames) {
+  size_t restored = 0;
+  absl::MutexLock lock(&mu_);
+  uint64_t sequence = head_.load(std::memory_order_relaxed);
+  while (!frames.empty()) {
+    const size_t size = FrameSize(frames);
+    if (size == 0 || size > frames.size()) break;
+    const std::string_view frame = frames.substr(0, size);
+    frames.remove_prefix(frame.size());
+    DecodedFrame decoded;
+    if (!DecodeFrame(frame, &decoded) || decoded.sequence != sequence) break;
+    const VehicleRegistry::Admission admission = vehicles_.Admit(
+        frame.substr(decoded.layout.vehicle_offset, decoded.layout.vehicle_size),
+        decoded.fix_time_unix_ns, decoded.receive_time_unix_ns, decoded.connection_id);
+    const char* stored = Retain(sequence, frame, decoded.layout, decoded.latitude,
+                                decoded.longitude, decoded.receive_time_unix_ns);
+    if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, frame.size()});
+    ++sequence;
+    ++restored;
+  }
+  head_.store(sequence, std::memory_order_release);
+  // Restored records came from disk: durable.
+  readable_end_.store(sequence, std::memory_order_release);
+  return restored;
+}
+
+void Hub::LatestPositions(const std::vector<std::string>& ids, std::string* frames,
+                          std::vector<std::string>* unknown) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const std::string& id : ids) {
+    const VehicleState* v = vehicles_.Find(id);
+    if (v == nullptr) {
+      unknown->push_back(id);
+    } else {
+      frames->append(v->latest_frame);
+    }
+  }
+}
+
+std::string Hub::LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
+                                     bool* more) const {
+  absl::ReaderMutexLock lock(&mu_);
+  // One more than asked tells whether another page follows.
+  std::vector<const VehicleState*> page = vehicles_.Page(after, limit + 1);
+  *more = page.size() > limit;
+  if (*more) page.pop_back();
+  for (const VehicleState* v : page) frames->append(v->latest_frame);
+  return page.empty() ? std::string() : page.back()->id;
+}
+
+std::vector<Hub::VehicleSummary> Hub::VehiclesPage(std::string_view after, size_t limit) const {
+  std::vector<VehicleSummary> page;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const VehicleState* v : vehicles_.Page(after, limit)) {
+    page.push_back(VehicleSummary{v->id, v->last_seen_unix_ns, v->newest_fix_unix_ns,
+                                  v->last_connection_id, v->records});
+  }
+  return page;
+}
+
+size_t Hub::vehicles() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return vehicles_.size();
+}
+
+uint64_t Hub::vehicles_evicted() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return vehicles_.evicted();
+}
+
+const char* Hub::Retain(uint64_t sequence, std::string_view frame,
+                        const EncodedRecordLayout& layout, double latitude, double longitude,
+                        int64_t publish_unix_ns) {
+  const uint64_t ring_size = options_.max_bytes;
+  const uint64_t size = frame.size();
+  // A frame never wraps around the end of the ring: skip the tail.
+  uint64_t position = write_position_;
+  const uint64_t physical = position % ring_size;
+  if (physical + size > ring_size) position += ring_size - physical;
+  // Evict by count, then by bytes.
+  while (sequence - oldest_ >= options_.max_records) ++oldest_;
+  while (oldest_ < sequence && position + size - EntryFor(oldest_).position > ring_size) {
+    ++oldest_;
+  }
+  char* stored = bytes_.get() + position % ring_size;
+  std::memcpy(stored, frame.data(), size);
+  entries_[sequence & entry_mask_] =
+      Entry{sequence, position, layout, latitude, longitude, publish_unix_ns};
+  write_position_ = position + size;
+  return stored;
+}
+
+Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, size_t max_records,
+                          size_t max_bytes, std::string* out) const {
+  ReadResult result;
+  absl::ReaderMutexLock lock(&mu_);
+  const uint64_t head = readable_end();
+  result.oldest = oldest_;
+  if (cursor < oldest_) {
+    result.fell_behind = true;
+    result.next_cursor = cursor;
+    return result;
+  }
+  if (cursor >= head) {
+    // Nothing readable yet (or, gated, not durable yet). Never move the
+    // cursor back: a subscriber starting at head() must not get older
+    // records.
+    result.next_cursor = cursor;
+    return result;
+  }
+  const uint64_t scan_end = std::min<uint64_t>(head, cursor + kMaxScanPerRead);
+  if (filter.matches_all()) return ReadAll(cursor, scan_end, max_records, max_bytes, out);
+  const size_t start_size = out->size();
+  const uint64_t ring_size = options_.max_bytes;
+  const char* ring = bytes_.get();
+  for (; cursor < scan_end; ++cursor) {
+    const Entry& e = EntryFor(cursor);
+    assert(e.sequence == cursor);
+    const char* frame = ring + e.position % ring_size;
+    if (!filter.Matches({frame + e.layout.vehicle_offset, e.layout.vehicle_size}, e.latitude,
+                        e.longitude)) {
+      continue;
+    }
+    if (result.records > 0 && out->size() - start_size + e.layout.size > max_bytes) break;
+    out->append(frame, e.layout.size);
+    if (result.records == 0) {
+      result.first_sequence = cursor;
+      result.first_publish_unix_ns = e.publish_unix_ns;
+    }
+    result.last_sequence = cursor;
+    if (++result.records >= max_records) {
+      ++cursor;
+      break;
+    }
+  }
+  result.next_cursor = cursor;
+  return result;
+}
+
+namespace {
+
+// The first value in [lo, hi) for which `pred` is false, where `pred` is true
+// on a prefix of the range and false on the rest; hi if it is true throughout.
+template <typename Pred>
+uint64_t PartitionPoint(uint64_t lo, uint64_t hi, Pred pred) {
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    if (pred(mid)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+}  // namespace
+
+// Consecutive records are stored back to back, except that a frame that would
+// cross the end of the ring starts again at its beginning. The records read
+// lie within one ring's length of each other (retention guarantees it), so
+// they form at most two contiguous spans: before and after that wrap. Each is
+// copied with one append, and the limits are found by binary search over the
+// entries' positions rather than by visiting every entry.
+Hub::ReadResult Hub::ReadAll(uint64_t cursor, uint64_t scan_end, size_t max_records,
+                             size_t max_bytes, std::string* out) const {
+  ReadResult result;
+  result.oldest = oldest_;
+  result.next_cursor = cursor;
+  if (cursor >= scan_end) return result;
+  // As in the filtered scan, at least one record is read even when
+  // max_records is 0.
+  const uint64_t end =
+      cursor + std::min<uint64_t>(scan_end - cursor, std::max<size_t>(max_records, 1));
+  const uint64_t ring_size = options_.max_bytes;
+  const uint64_t start = EntryFor(cursor).position;
+  const uint64_t wrap = start - start % ring_size + ring_size;
+  auto end_of = [this](uint64_t sequence) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const Entry& e = EntryFor(sequence);
+    return e.position + e.layout.size;
+  };
+  auto before_wrap = [&](uint64_t s)
+                         ABSL_SHARED_LOCKS_REQUIRED(mu_) { return EntryFor(s).position < wrap; };
+  // [cursor, second) are stored before the wrap, [second, end) from the
+  // ring's beginning on.
+  const uint64_t second = PartitionPoint(cursor + 1, end, before_wrap);
+  assert(second == end || EntryFor(second).position == wrap);
+  assert(end_of(end - 1) - start <= ring_size);
+  // The first record always, then the following ones while the bytes fit.
+  auto fits_before_wrap = [&](uint64_t s) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return end_of(s) - start <= max_bytes;
+  };
+  uint64_t last_end = PartitionPoint(cursor + 1, second, fits_before_wrap);
+  const char* ring = bytes_.get();
+  out->append(ring + start % ring_size, end_of(last_end - 1) - start);
+  if (last_end == second && second < end) {
+    const uint64_t used = end_of(second - 1) - start;
+    auto fits_after_wrap = [&](uint64_t s) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return used + (end_of(s) - wrap) <= max_bytes;
+    };
+    last_end = PartitionPoint(second, end, fits_after_wrap);
+    if (last_end > second) out->append(ring, end_of(last_end - 1) - wrap);
+  }
+  result.records = last_end - cursor;
+  result.first_sequence = cursor;
+  result.last_sequence = last_end - 1;
+  result.first_publish_unix_ns = EntryFor(cursor).publish_unix_ns;
+  result.next_cursor = last_end;
+  return result;
+}
+
+uint64_t Hub::oldest() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return oldest_;
+}
+
+size_t Hub::retained_records() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return head_.load(std::memory_order_relaxed) - oldest_;
+}
+
+size_t Hub::retained_bytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (oldest_ == head_.load(std::memory_order_relaxed)) return 0;
+  return write_position_ - EntryFor(oldest_).position;
+}
+
+void Hub::Close() {
+  {
+    absl::MutexLock lock(&mu_);
+    closed_.store(true, std::memory_order_release);
+  }
+  Notify();
+}
+
+uint64_t Hub::MaxListenerLag() const {
+  const uint64_t h = head();
+  absl::MutexLock lock(&listeners_mu_);
+  uint64_t lag = 0;
+  for (const Listener* listener : listeners_) {
+    const uint64_t next = listener->next_sequence();
+    if (next < h) lag = std::max(lag, h - next);
+  }
+  return lag;
+}
+
+void Hub::AddListener(Listener* listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  listeners_.push_back(listener);
+}
+
+void Hub::RemoveListener(Listener* listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  std::erase(listeners_, listener);
+}
+
+void Hub::Notify() {
+  absl::MutexLock lock(&listeners_mu_);
+  for (Listener* listener : listeners_) listener->OnHubUpdated();
+}
+
+}  // namespace fixstream::gateway

@@ -1,0 +1,232 @@
+// Hub: the single place where accepted records get their sequence number, and
+// the bounded in-memory retention that subscribers read from.
+//
+// Sessions hand the hub whole batches (all records of one read); the hub
+// numbers them (1, 2, 3, ... gateway-wide, no gaps), copies their encoded
+// bytes into a byte ring and wakes its listeners. Retention is bounded by a
+// record count and by bytes: the oldest records are evicted first.
+// Subscribers read with a cursor (the next sequence they want) and get the
+// encoded frames of matching records copied into their own buffer.
+//
+// Thread safety: all methods are thread-safe. Publish() takes the ring lock
+// exclusively once per batch; Read() takes it shared. Listeners are called
+// after the ring lock is released, under the listener lock, so a listener
+// removed with RemoveListener() is never called afterwards.
+#ifndef FIXSTREAM_GATEWAY_HUB_HUB_H_
+#define FIXSTREAM_GATEWAY_HUB_HUB_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "gateway/hub/record_batch.h"
+#include "gateway/hub/subscription_filter.h"
+#include "gateway/hub/vehicle_registry.h"
+
+namespace fixstream::gateway {
+
+struct HubOptions {
+  size_t max_records = 1 << 20;     // retention by count
+  size_t max_bytes = 256ull << 20;  // retention by encoded bytes
+  VehicleRegistryOptions vehicles;
+  // Fault the whole byte ring in at construction (transparent huge pages
+  // where the kernel allows): max_bytes are resident from the start, and no
+  // page fault ever happens under the hub's lock while records are copied
+  // in. Off: pages become resident as the ring first fills.
+  bool prefault_ring = true;
+};
+
+// Frees the hub's ring: munmap when it was mapped (size > 0), else delete[].
+struct RingMemoryDeleter {
+  size_t mapped_size = 0;
+  void operator()(char* p) const;
+};
+
+class Hub final {
+ public:
+  // Woken when records were published or the hub closed.
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    // Called from a publishing thread; must be quick and must not call
+    // AddListener/RemoveListener.
+    virtual void OnHubUpdated() = 0;
+    // The next sequence the listener will read; any thread, lock-free.
+    virtual uint64_t next_sequence() const = 0;
+  };
+
+  // Where every published record is also written, in sequence order (the
+  // journal). Append is called under the hub's lock: it must only buffer.
+  // AfterPublish follows each Append on the same thread, outside the lock and
+  // after the listeners were notified: a log wakes its own thread there, so
+  // that the wake-up does not delay the delivery.
+  class RecordLog {
+   public:
+    virtual ~RecordLog() = default;
+    virtual void Append(uint64_t first_sequence, const std::vector<std::string_view>& frames) = 0;
+    virtual void AfterPublish() {}
+  };
+
+  // The first record published gets `first_sequence` (after a restart: the
+  // journal's next sequence). `log`, if not null, must outlive the hub.
+  explicit Hub(HubOptions options, uint64_t first_sequence = 1, RecordLog* log = nullptr);
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  struct PublishResult {
+    uint64_t first_sequence = 0;  // 0 when nothing was published
+    size_t published = 0;
+    size_t duplicates = 0;  // same vehicle and fix time as a remembered record
+    size_t late = 0;        // published, marked late
+    size_t refused = 0;     // the hub was closed: nothing was published
+    // head() right after this batch: every record this batch published, or
+    // whose duplicate it dropped, has a smaller sequence.
+    uint64_t next_sequence = 0;
+  };
+  // Admits the batch's records through the vehicle registry (duplicates are
+  // dropped and counted, late records marked), numbers the rest, retains
+  // them and wakes listeners. The batch's sequence bytes are patched in
+  // place.
+  PublishResult Publish(RecordBatch& batch);
+
+  struct ReadResult {
+    size_t records = 0;  // frames appended to the output
+    uint64_t first_sequence = 0;
+    uint64_t last_sequence = 0;
+    uint64_t next_cursor = 0;           // pass to the next Read()
+    int64_t first_publish_unix_ns = 0;  // when the first record was published
+    // Set when the cursor was older than the oldest retained record; nothing
+    // was read. `oldest` is the oldest retained sequence.
+    bool fell_behind = false;
+    uint64_t oldest = 0;
+  };
+  // Appends the frames of records with sequence >= cursor (and below
+  // readable_end()) that match `filter`
+  // to `out`, stopping at max_records or once `out` grew by max_bytes (at
+  // least one record is appended if one matches). Scans at most
+  // kMaxScanPerRead records so a selective filter cannot hold the lock long;
+  // next_cursor tells where to go on.
+  ReadResult Read(uint64_t cursor, const SubscriptionFilter& filter, size_t max_records,
+                  size_t max_bytes, std::string* out) const;
+
+  // Latest positions (see VehicleRegistry). Appends the latest frame of each
+  // known id to `frames` (a concatenation that parses as the `records` of a
+  // response) and each unknown id to `unknown`.
+  void LatestPositions(const std::vector<std::string>& ids, std::string* frames,
+                       std::vector<std::string>* unknown) const;
+  // Latest frames of the vehicles with id > `after`, in id order, at most
+  // `limit`; *more tells whether vehicles follow. Returns the last id
+  // included, or "" if none.
+  std::string LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
+                                  bool* more) const;
+  struct VehicleSummary {
+    std::string id;
+    int64_t last_seen_unix_ns = 0;
+    int64_t newest_fix_unix_ns = 0;
+    uint64_t last_connection_id = 0;
+    uint64_t records = 0;
+  };
+  std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit) const;
+  size_t vehicles() const;
+  uint64_t vehicles_evicted() const;
+
+  // Attaches the log and sets the next sequence to publish (after a restart:
+  // where the journal continues). Precondition: nothing published or
+  // restored yet. `log` must outlive the hub.
+  void AttachLog(RecordLog* log, uint64_t next_sequence);
+
+  // Re-retains frames read back from the journal at start-up (a
+  // concatenation of frames with contiguous sequences starting at head()),
+  // through the vehicle registry so latest positions and duplicate windows
+  // survive a restart. Not written to the log again. Returns the number of
+  // frames restored; stops at the first frame that does not decode.
+  size_t Restore(std::string_view frames);
+
+  // Sequence the next published record will get (so head()-1 was the last).
+  uint64_t head() const { return head_.load(std::memory_order_acquire); }
+
+  // Delivery gated on durability (the journal's fsync-per-batch policy):
+  // after GateOnDurable(), Read() serves only records up to the sequence
+  // last passed to MarkDurable() (and everything restored), so no
+  // subscriber ever sees a record a crash could still take back. Call
+  // GateOnDurable() before publishing; MarkDurable() from any thread.
+  void GateOnDurable();
+  void MarkDurable(uint64_t durable_sequence);
+  // The end of what Read() serves: head(), or one past the newest durable
+  // record when gated.
+  uint64_t readable_end() const {
+    return gated_.load(std::memory_order_acquire) ? readable_end_.load(std::memory_order_acquire)
+                                                  : head();
+  }
+  // Oldest retained sequence (== head() when nothing is retained).
+  uint64_t oldest() const;
+  size_t retained_records() const;
+  size_t retained_bytes() const;
+
+  // Stops accepting records: later Publish() calls return 0. Wakes listeners
+  // so subscribers can finish once they have read up to head().
+  void Close();
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+
+  // How many records the furthest-behind listener has yet to read (0 with
+  // no listeners).
+  uint64_t MaxListenerLag() const;
+
+  void AddListener(Listener* listener);
+  // After this returns, `listener` is never called again.
+  void RemoveListener(Listener* listener);
+
+  static constexpr size_t kMaxScanPerRead = 1 << 16;
+
+ private:
+  struct Entry {
+    uint64_t sequence;
+    uint64_t position;  // logical byte position in the ring (monotonic)
+    EncodedRecordLayout layout;
+    double latitude;
+    double longitude;
+    int64_t publish_unix_ns;
+  };
+
+  void Notify();
+  // Read() for a filter that matches every record: reads from [cursor,
+  // scan_end) within the limits, copying contiguous frames in one go.
+  ReadResult ReadAll(uint64_t cursor, uint64_t scan_end, size_t max_records, size_t max_bytes,
+                     std::string* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Copies `frame` into the ring as record `sequence`, evicting the oldest
+  // records as needed, and returns where it is stored.
+  const char* Retain(uint64_t sequence, std::string_view frame, const EncodedRecordLayout& layout,
+                     double latitude, double longitude, int64_t publish_unix_ns)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const Entry& EntryFor(uint64_t sequence) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return entries_[sequence & entry_mask_];
+  }
+
+  const HubOptions options_;
+  const size_t entry_mask_;  // entries_.size() - 1; size is a power of two
+
+  mutable absl::Mutex mu_;
+  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<char[], RingMemoryDeleter> bytes_ ABSL_GUARDED_BY(mu_);
+  VehicleRegistry vehicles_ ABSL_GUARDED_BY(mu_);
+  uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 1;  // oldest retained sequence
+  uint64_t write_position_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> head_{1};
+  std::atomic<bool> gated_{false};
+  std::atomic<uint64_t> readable_end_{1};  // when gated_
+  RecordLog* log_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string_view> log_frames_ ABSL_GUARDED_BY(mu_);  // reused per batch
+  std::atomic<bool> closed_{false};
+
+  mutable absl::Mutex listeners_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::vector<Listener*> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+};
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_HUB_HUB_H_

@@ -1,0 +1,81 @@
+// Record encoding for the hub: a record is serialized exactly once, when its
+// line is parsed, into the bytes that every subscriber will send.
+//
+// Each encoded record is a complete `records` field (field 1) of
+// fixstream.v1.SubscribeResponse: tag, length, LocationRecord bytes. A batch
+// for a subscriber is therefore a plain concatenation of encoded records
+// followed by the batch's first/last sequence fields, which is a valid
+// SubscribeResponse encoding. The sequence (fixed64, the record's first
+// field) is written as 0 and patched in place by the hub when it numbers the
+// record, so numbering never re-encodes.
+//
+// The encoder is hand-written for speed and checked field by field against
+// the generated protobuf classes in tests/gateway/record_codec_test.cc.
+#ifndef FIXSTREAM_GATEWAY_HUB_RECORD_CODEC_H_
+#define FIXSTREAM_GATEWAY_HUB_RECORD_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ingest/location_record.h"
+
+namespace fixstream::gateway {
+
+// Where the parts a subscriber filters on sit inside one encoded record.
+struct EncodedRecordLayout {
+  uint32_t size = 0;             // bytes of the whole field-1 frame
+  uint16_t sequence_offset = 0;  // offset of the 8 little-endian sequence bytes
+  uint16_t vehicle_offset = 0;   // offset of the vehicle id bytes
+  uint8_t vehicle_size = 0;      // length of the vehicle id
+};
+
+// Upper bound of an encoded record's size, late flag included.
+inline constexpr size_t kMaxEncodedRecordSize = 512;
+
+// Appends `record` as a SubscribeResponse.records frame to `out` with sequence
+// 0 and returns its layout (offsets relative to the frame's first byte).
+// Amortised allocation-free when `out` is reused.
+EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
+                                        int64_t receive_time_unix_ns, uint64_t connection_id,
+                                        std::string* out);
+
+// Overwrites the sequence of the frame at `frame` (whose layout is `layout`).
+void PatchSequence(char* frame, const EncodedRecordLayout& layout, uint64_t sequence);
+
+// Writes `frame` (whose layout is `layout`) to `out` with LocationRecord.late
+// = true appended; late is the record's highest field, so the result is
+// still canonical. `out` must have room for layout.size + 3 bytes. Returns
+// the new frame's layout.
+EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLayout& layout,
+                                        char* out);
+
+// What the hub needs to retain a frame it did not encode itself (one read
+// back from the journal at start-up).
+struct DecodedFrame {
+  EncodedRecordLayout layout;
+  uint64_t sequence = 0;
+  double latitude = 0;
+  double longitude = 0;
+  int64_t fix_time_unix_ns = 0;
+  int64_t receive_time_unix_ns = 0;
+  uint64_t connection_id = 0;
+};
+// Size of the frame at the start of `bytes` (tag, length and body), or 0 if
+// they do not start with a SubscribeResponse.records frame header.
+size_t FrameSize(std::string_view bytes);
+
+// Decodes a frame produced by AppendEncodedRecord (sequence patched, late
+// flag possibly appended). Returns false if `frame` is not such a frame.
+bool DecodeFrame(std::string_view frame, DecodedFrame* out);
+
+// Appends SubscribeResponse.first_sequence and .last_sequence to `out`.
+void AppendBatchTrailer(uint64_t first_sequence, uint64_t last_sequence, std::string* out);
+
+// Appends SubscribeResponse.gap {first_missing, last_missing} to `out`.
+void AppendGap(uint64_t first_missing, uint64_t last_missing, std::string* out);
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_HUB_RECORD_CODEC_H_

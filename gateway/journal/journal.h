@@ -1,0 +1,290 @@
+// Journal: the durable, append-only log of every published record on local
+// disk, so records and their sequence numbers survive restarts and crashes.
+//
+// The journal stores exactly the bytes the hub sends: each payload is one
+// encoded SubscribeResponse.records frame (record_codec.h) whose sequence is
+// already patched. Sequence numbers are contiguous; the caller (the hub)
+// appends batch after batch starting at next_sequence().
+//
+// On disk (format, policies and loss windows: docs/JOURNAL.md) a directory
+// holds `LOCK` and segment files `seg-<first sequence, 20 digits>.fsj`.
+// Appends are copied into an in-memory buffer on the caller's thread and
+// written with write(2) and fsync(2) by the journal's own writer thread, so
+// a caller never waits for the disk. durable_sequence(), AwaitDurable() and
+// the on_durable callback say how far the journal is fsynced.
+//
+// Open() recovers the directory: a torn or corrupt tail of the last segment
+// is truncated at the last good frame; a corrupt frame in the middle of a
+// segment is reported, the records around it stay readable and the lost
+// sequence range is recorded (lost_ranges()).
+//
+// Thread safety: unless a method says otherwise it is thread-safe. Close()
+// and the destructor must not race with any other call.
+#ifndef FIXSTREAM_GATEWAY_JOURNAL_JOURNAL_H_
+#define FIXSTREAM_GATEWAY_JOURNAL_JOURNAL_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "gateway/common/latency_histogram.h"
+
+namespace fixstream::gateway {
+
+enum class DurabilityPolicy {
+  // fsync at most group_commit_interval after a write, or as soon as
+  // group_commit_bytes are unsynced, whichever comes first.
+  kGroupCommit,
+  // Every appended batch is written and fsynced before it is reported
+  // durable (batches queued during an fsync share the next one).
+  kPerBatch,
+};
+
+struct JournalOptions {
+  // The journal directory; created (with parents) if missing.
+  std::string directory;
+  DurabilityPolicy durability = DurabilityPolicy::kGroupCommit;
+  absl::Duration group_commit_interval = absl::Milliseconds(10);
+  size_t group_commit_bytes = size_t{1} << 20;
+  // A segment is closed and a new one started before a frame would make it
+  // larger than this (a segment holds at least one frame).
+  uint64_t segment_bytes = uint64_t{64} << 20;
+  // Whole oldest segments are deleted (never the one being appended to)
+  // while the journal is larger than retention_bytes, or while their newest
+  // record was appended longer than retention_age ago.
+  uint64_t retention_bytes = uint64_t{10} << 30;
+  absl::Duration retention_age = absl::Hours(7 * 24);
+  // How often the writer checks retention by age when no segment rolls.
+  absl::Duration retention_check_interval = absl::Minutes(1);
+  // Frames with a longer payload are refused by Append() and treated as
+  // corrupt by recovery (a corrupt length can't make us read gigabytes).
+  uint32_t max_payload_bytes = 64 << 10;
+  // One sparse read-index entry every this many frames of a segment.
+  uint32_t index_interval = 64;
+  // Called on the writer thread after each fsync with the new
+  // durable_sequence(); values strictly increase. Must be quick, and must not
+  // call Flush(), AwaitDurable() or Close() (they wait for this thread).
+  std::function<void(uint64_t durable_sequence)> on_durable;
+  // Test hook: called on the writer thread just before each fsync of a
+  // segment. A test can block in it to keep records written but not durable.
+  std::function<void()> before_sync;
+  // Clock for retention by age (injectable for tests); any thread.
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+// What Open() found and did. Also logged.
+struct RecoveryReport {
+  size_t segments = 0;            // live segments after recovery
+  size_t corrupt_segments = 0;    // segments whose header was unreadable
+  uint64_t frames = 0;            // good frames recovered
+  uint64_t bytes = 0;             // bytes of the live segments after recovery
+  uint64_t truncated_bytes = 0;   // dropped from the tail of the last segment
+  uint64_t first_bad_offset = 0;  // in the last segment, when truncated_bytes > 0
+  uint64_t corrupt_regions = 0;   // mid-segment corruptions skipped by resync
+  std::vector<std::pair<uint64_t, uint64_t>> lost_ranges;  // inclusive
+  absl::Duration duration;
+};
+
+struct JournalStats {
+  uint64_t frames_appended = 0;   // by Append() since Open()
+  uint64_t bytes_written = 0;     // by write(2) since Open() (frames and headers)
+  uint64_t fsyncs = 0;            // of segment files since Open()
+  uint64_t segments = 0;          // live segment files now
+  uint64_t disk_bytes = 0;        // total size of the live segment files now
+  uint64_t segments_deleted = 0;  // by retention since Open()
+  uint64_t pending_bytes = 0;     // appended, not yet written
+};
+
+class Journal final {
+ public:
+  // Locks `options.directory` (creating it if needed) and recovers it. Fails
+  // with FailedPrecondition if another Journal — in this or another process —
+  // holds the directory, and with a message naming the path and the errno
+  // text if it cannot be created, read or written. A damaged tail is never a
+  // reason to fail. `report`, if not null, receives what recovery found.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(JournalOptions options,
+                                                       RecoveryReport* report = nullptr);
+
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+  // Close()s.
+  ~Journal();
+
+  // Queues `payloads` as the records first_sequence, first_sequence + 1, ...
+  // for the writer thread and returns without waiting for the disk (one
+  // memcpy and a CRC per payload under a short lock). Preconditions, checked:
+  // first_sequence == next_sequence() and every payload at most
+  // max_payload_bytes long. Returns FailedPrecondition on a sequence
+  // mismatch or after Close(), InvalidArgument for an oversized payload
+  // (nothing of the batch is queued then), and the writer's error once a
+  // write or fsync has failed (the journal then refuses further appends).
+  // With Wake::kDeferred the writer thread is not woken: the caller must
+  // call WakeWriter() soon after (until then the batch waits for the
+  // writer's next deadline), which lets it do its own latency-critical work
+  // first.
+  enum class Wake { kNow, kDeferred };
+  absl::Status Append(uint64_t first_sequence, absl::Span<const std::string_view> payloads,
+                      Wake wake = Wake::kNow);
+  // Wakes the writer thread for batches appended with Wake::kDeferred; does
+  // nothing when none is queued. Thread-safe.
+  void WakeWriter();
+
+  // The sequence the next appended record must have (1 for a new journal).
+  uint64_t next_sequence() const { return next_sequence_.load(std::memory_order_acquire); }
+  // Highest sequence known to be fsynced (0 if none); monotonic, lock-free.
+  uint64_t durable_sequence() const { return durable_.load(std::memory_order_acquire); }
+  // Oldest sequence still in the journal (== next_sequence() when empty).
+  uint64_t oldest_sequence() const { return oldest_.load(std::memory_order_acquire); }
+
+  // Waits until durable_sequence() >= sequence. Returns OK then,
+  // DeadlineExceeded at `deadline`, or the writer's error / FailedPrecondition
+  // if the journal failed or closed before. Never forces an fsync (under
+  // group commit it waits up to group_commit_interval).
+  absl::Status AwaitDurable(uint64_t sequence, absl::Time deadline) const;
+
+  // Writes and fsyncs everything appended before the call; returns once it
+  // is durable, or the writer's error.
+  absl::Status Flush();
+
+  // Flush()es, stops the writer thread, closes the files and releases the
+  // lock. Idempotent. Later Append()/Read() calls fail with
+  // FailedPrecondition. Must not race with other calls.
+  absl::Status Close();
+
+  struct ReadResult {
+    size_t records = 0;           // payloads appended to `out`
+    uint64_t first_sequence = 0;  // of the first and last appended payload
+    uint64_t last_sequence = 0;
+    uint64_t next_sequence = 0;  // where the next Read() should start
+    // Set when from_sequence is not in the journal any more: before
+    // oldest_sequence() (deleted by retention) or inside a lost range.
+    // Nothing was read; [hole_first, hole_last] is missing and
+    // next_sequence == hole_last + 1.
+    bool hole = false;
+    uint64_t hole_first = 0;
+    uint64_t hole_last = 0;
+    // Set when nothing more is on disk yet: records from next_sequence on
+    // were appended but not written yet, or were not appended at all.
+    bool at_end = false;
+  };
+  // Appends the payloads of records from_sequence, from_sequence + 1, ... to
+  // `out` (their concatenation is a valid sequence of SubscribeResponse
+  // records), stopping at max_records or once `out` grew by max_bytes (at
+  // least one record if any is available), at the end of what is written,
+  // or just before a lost range (the next Read() reports it as a hole).
+  // Thread-safe with concurrent appends and never blocks them: disk reads
+  // are pread(2)s made without any lock held. Returns DataLoss if a frame
+  // read back fails its CRC, FailedPrecondition after Close().
+  absl::StatusOr<ReadResult> Read(uint64_t from_sequence, size_t max_records, size_t max_bytes,
+                                  std::string* out) const;
+
+  // Sequence ranges (inclusive) found missing by recovery that are still
+  // newer than oldest_sequence(), oldest first.
+  std::vector<std::pair<uint64_t, uint64_t>> lost_ranges() const;
+
+  // Deletes segments outside retention now (the writer also does it after
+  // each segment roll and every retention_check_interval).
+  void EnforceRetention();
+
+  JournalStats stats() const;
+  // Duration of each successful fsync of a segment file (the ones
+  // stats().fsyncs counts), observed by the writer thread; read it from any
+  // thread (metrics).
+  const LatencyHistogram& fsync_latency() const { return fsync_latency_; }
+  const std::string& directory() const { return options_.directory; }
+
+  // Sticky error of the writer thread (OK while healthy).
+  absl::Status status() const;
+
+ private:
+  struct Segment;
+  struct Location;
+
+  explicit Journal(JournalOptions options);
+  absl::Status Lock();
+  absl::Status Recover(RecoveryReport* report);
+  void WriterLoop();
+  // Writer thread only: writes `frames` (whole frames) to the active
+  // segment(s), rolling as needed.
+  absl::Status WriteFrames(const std::string& frames, absl::Time now);
+  absl::Status RollTo(uint64_t first_sequence, absl::Time now);
+  absl::Status SyncActive();
+  void SetWriterError(absl::Status status);
+  void PublishDurable(uint64_t sequence);
+  // Finds where `sequence` is on disk; see Read().
+  Location Locate(uint64_t sequence) const;
+
+  const JournalOptions options_;
+  int lock_fd_ = -1;
+  std::atomic<bool> closed_{false};  // Close() ran
+
+  // Appends queue here; the writer swaps the buffer out.
+  mutable absl::Mutex append_mu_;
+  absl::CondVar writer_cv_;
+  std::string pending_ ABSL_GUARDED_BY(append_mu_);
+  uint64_t pending_last_sequence_ ABSL_GUARDED_BY(append_mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(append_mu_) = false;
+  bool sync_requested_ ABSL_GUARDED_BY(append_mu_) = false;
+  bool refuse_appends_ ABSL_GUARDED_BY(append_mu_) = false;
+  std::atomic<uint64_t> next_sequence_{1};
+
+  // Segment list and read index; held briefly by the writer (after each
+  // write, on roll) and by readers (to locate a sequence), never across I/O.
+  mutable absl::Mutex segments_mu_ ABSL_ACQUIRED_AFTER(append_mu_);
+  std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(segments_mu_);
+  std::vector<std::pair<uint64_t, uint64_t>> lost_ranges_ ABSL_GUARDED_BY(segments_mu_);
+  std::atomic<uint64_t> oldest_{1};
+  absl::Mutex retention_mu_ ABSL_ACQUIRED_BEFORE(segments_mu_);
+
+  // Writer-thread state.
+  std::shared_ptr<Segment> active_;  // null until the first write of a new journal
+  int active_fd_ = -1;
+  uint64_t unsynced_bytes_ = 0;
+  uint64_t written_sequence_ = 0;  // last sequence written to a file
+  absl::Time first_unsynced_ = absl::InfiniteFuture();
+  absl::Time next_retention_check_;
+  std::thread writer_;
+
+  // Durability.
+  mutable absl::Mutex durable_mu_;
+  mutable absl::CondVar durable_cv_;
+  absl::Status writer_status_ ABSL_GUARDED_BY(durable_mu_);
+  bool writer_stopped_ ABSL_GUARDED_BY(durable_mu_) = false;
+  std::atomic<uint64_t> durable_{0};
+
+  std::atomic<uint64_t> frames_appended_{0};
+  std::atomic<uint64_t> bytes_written_{0};
+  std::atomic<uint64_t> fsyncs_{0};
+  std::atomic<uint64_t> segments_deleted_{0};
+  std::atomic<uint64_t> pending_bytes_{0};
+  LatencyHistogram fsync_latency_;
+};
+
+// On-disk constants (docs/JOURNAL.md); exposed for tests and tools.
+inline constexpr char kJournalMagic[4] = {'F', 'S', 'J', '1'};
+inline constexpr uint32_t kJournalVersion = 1;
+// magic(4) version(u32) first_sequence(u64) crc32c of the preceding 16 bytes(u32)
+inline constexpr size_t kSegmentHeaderSize = 20;
+// payload_length(u32) sequence(u64) crc32c(sequence bytes + payload)(u32)
+inline constexpr size_t kFrameHeaderSize = 16;
+
+// "seg-00000000000000000001.fsj"
+std::string JournalSegmentFileName(uint64_t first_sequence);
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_JOURNAL_JOURNAL_H_

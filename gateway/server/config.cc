@@ -1,0 +1,519 @@
+#include "gateway/server/config.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gateway/common/host_port.h"
+
+// Help texts are what `fixstream-gateway --help` shows operators: say what
+// the setting does, its unit and what the special values mean.
+ABSL_FLAG(std::string, config, "",
+          "Optional config file: lines of `name = value` (any setting below, without --), "
+          "'#' comments. Precedence: defaults < this file < environment FIXSTREAM_<NAME> < "
+          "command line.");
+ABSL_FLAG(std::string, device_listen, "0.0.0.0:7878",
+          "HOST:PORT where vehicles connect over TCP (port 0: pick a free port).");
+ABSL_FLAG(std::string, device_ack_listen, "",
+          "HOST:PORT of a second device listener whose connections get `ACK <n>` lines once "
+          "their first n lines are durable in the journal (docs/PROTOCOL.md); empty: none. "
+          "Needs --journal_dir.");
+ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50051",
+          "HOST:PORT of the gRPC server (LocationService, health, reflection).");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
+          "IPv4 HOST:PORT serving Prometheus metrics at /metrics; empty disables the endpoint.");
+ABSL_FLAG(uint32_t, io_threads, 0, "Threads serving device connections; 0 = one per core.");
+ABSL_FLAG(uint32_t, max_line_length, 4096,
+          "Longest accepted line in bytes (at least 16); longer lines are discarded up to their "
+          "newline and counted as too_long.");
+ABSL_FLAG(std::string, device_format, "auto",
+          "Line format of the device listener: auto (detect per line: '$' NMEA, '{' JSON, else "
+          "CSV), csv, nmea or json (other formats are then rejected as wrong_format).");
+ABSL_FLAG(uint64_t, retention_records, 1 << 20,
+          "Records kept in memory for subscribers (at least 1); the oldest are evicted first.");
+ABSL_FLAG(uint64_t, retention_bytes, 256ull << 20,
+          "Encoded bytes kept in memory for subscribers (at least 65536).");
+ABSL_FLAG(bool, retention_prefault, true,
+          "Make all --retention_bytes resident at start (huge pages where possible), so no page "
+          "fault slows publishing later; false: memory grows as the ring first fills.");
+ABSL_FLAG(uint32_t, max_batch_records, 4096,
+          "Most records in one Subscribe response (at least 1).");
+ABSL_FLAG(uint32_t, max_batch_bytes, 1 << 20,
+          "Most encoded bytes in one Subscribe response (at least 1024).");
+ABSL_FLAG(std::string, slow_subscriber_policy, "gap",
+          "What a subscriber gets when its next record left retention mid-stream: gap (a Gap "
+          "notice naming the lost sequence range, then it continues at the oldest retained "
+          "record) or end (the stream ends with RESOURCE_EXHAUSTED).");
+ABSL_FLAG(uint32_t, dedup_window, 64,
+          "Newest fix times remembered per vehicle (at most 65536); a record repeating one of them "
+          "(same vehicle and fix time) is a duplicate: counted, not published. 0 disables "
+          "duplicate detection.");
+ABSL_FLAG(uint64_t, max_vehicles, 100000,
+          "Vehicles tracked for duplicates, late marking and latest positions (at least 1); "
+          "beyond this the least recently seen vehicle is forgotten.");
+ABSL_FLAG(uint32_t, drain_timeout_ms, 5000,
+          "On SIGTERM/SIGINT, how long subscribers get to receive the last records before their "
+          "streams are cancelled.");
+ABSL_FLAG(uint32_t, drain_grace_ms, 2000,
+          "On SIGTERM/SIGINT, how long open device connections get to finish their lines and "
+          "close by themselves; the rest are then read to the last byte and closed.");
+ABSL_FLAG(uint32_t, max_connections, 16384,
+          "Concurrent device connections; one over the limit is accepted and reset at once "
+          "(counted as closed{reason=connection_limit}).");
+ABSL_FLAG(uint32_t, max_connections_per_source, 1024,
+          "Concurrent device connections per remote IP address (0 = no limit); generous because "
+          "carrier-grade NAT puts many trackers behind one address.");
+ABSL_FLAG(uint32_t, idle_timeout_ms, 300000,
+          "Close a device connection that sent no bytes for this long (0 = never).");
+ABSL_FLAG(uint32_t, line_timeout_ms, 30000,
+          "Close a device connection whose partial line waited this long for its newline (a "
+          "slow-drip peer; 0 = never).");
+ABSL_FLAG(uint32_t, keepalive_idle_s, 60,
+          "TCP keepalive on device sockets: silence before the first probe, in seconds.");
+ABSL_FLAG(uint32_t, keepalive_interval_s, 10, "TCP keepalive: seconds between probes.");
+ABSL_FLAG(uint32_t, keepalive_probes, 6,
+          "TCP keepalive: unanswered probes before the connection is dropped.");
+ABSL_FLAG(uint32_t, read_budget_bytes, 256 * 1024,
+          "Bytes one device connection may read per wakeup before yielding its thread to "
+          "other connections.");
+ABSL_FLAG(uint64_t, max_fix_age_s, 30ull * 24 * 3600,
+          "Reject fixes older than this many seconds before the line was read (fix_too_old; "
+          "0 = no limit).");
+ABSL_FLAG(uint64_t, max_fix_lead_s, 900,
+          "Reject fixes more than this many seconds after the line was read (fix_in_future; "
+          "0 = no limit).");
+ABSL_FLAG(uint32_t, max_subscribers, 1024,
+          "Concurrent Subscribe streams; more get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, journal_dir, "fixstream-journal",
+          "Directory of the durable journal of published records (docs/JOURNAL.md), created if "
+          "missing; relative paths are from the working directory. Empty disables the journal "
+          "(sequences then restart at 1). The gateway locks it: two gateways cannot share one.");
+ABSL_FLAG(std::string, journal_durability, "group",
+          "When records become durable: group (fsync at most every --journal_group_commit_ms or "
+          "1 MiB) or batch (fsync every published batch before it counts as durable).");
+ABSL_FLAG(uint32_t, journal_group_commit_ms, 10, "Group commit: longest wait before an fsync.");
+ABSL_FLAG(uint64_t, journal_segment_bytes, 64ull << 20, "Journal segment file size.");
+ABSL_FLAG(uint64_t, journal_retention_bytes, 10ull << 30,
+          "Journal size on disk; the oldest segments beyond it are deleted.");
+ABSL_FLAG(uint32_t, journal_retention_hours, 168,
+          "Journal segments whose newest record is older than this are deleted.");
+ABSL_FLAG(std::string, log_level, "info", "Least severe log level: debug, info, warning, error.");
+
+namespace fixstream::gateway {
+namespace {
+
+#ifndef FIXSTREAM_VERSION
+#define FIXSTREAM_VERSION "unknown"
+#endif
+#ifndef FIXSTREAM_GIT_SHA
+#define FIXSTREAM_GIT_SHA "unknown"
+#endif
+#ifndef FIXSTREAM_BUILD_TYPE
+#define FIXSTREAM_BUILD_TYPE "unknown"
+#endif
+#ifndef FIXSTREAM_COMPILER
+#define FIXSTREAM_COMPILER "unknown"
+#endif
+
+constexpr char kEnvironmentPrefix[] = "FIXSTREAM_";
+
+// Our flags are exactly those defined in this file: Abseil records each
+// flag's defining file, so a new ABSL_FLAG above needs no list kept in step.
+// Abseil reports the name normalized (a prefix of the path stripped), hence
+// the suffix match.
+bool IsOurFlagFile(absl::string_view file) {
+  return absl::EndsWith(file, "gateway/server/config.cc") && absl::EndsWith(__FILE__, file);
+}
+
+absl::CommandLineFlag* OurFlag(absl::string_view name) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag == nullptr || !IsOurFlagFile(flag->Filename())) return nullptr;
+  return flag;
+}
+
+std::string EnvironmentName(absl::string_view flag_name) {
+  return absl::StrCat(kEnvironmentPrefix, absl::AsciiStrToUpper(flag_name));
+}
+
+absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// Sets `flag` from `setting`, or explains why the value does not parse.
+absl::Status ParseInto(absl::CommandLineFlag& flag, const ConfigSetting& setting) {
+  std::string error;
+  if (flag.ParseFrom(setting.value, &error)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(setting.origin, ": bad value '", setting.value,
+                                                 "' for setting ", setting.name, ": ", error));
+}
+
+// Applies `setting` unless the command line set the flag; the value must
+// parse either way, so a broken file fails even where it is overridden.
+absl::Status Apply(const ConfigSetting& setting,
+                   const std::function<bool(std::string_view)>& on_command_line,
+                   SettingOrigins& origins) {
+  absl::CommandLineFlag* flag = OurFlag(setting.name);
+  if (flag == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(setting.origin, ": unknown setting '",
+                                                   setting.name,
+                                                   "' (fixstream-gateway --help lists them)"));
+  }
+  if (on_command_line(setting.name)) {
+    const std::string kept = flag->CurrentValue();
+    if (absl::Status status = ParseInto(*flag, setting); !status.ok()) return status;
+    std::string ignored;
+    flag->ParseFrom(kept, &ignored);  // round-trips: it is the flag's own rendering
+    return absl::OkStatus();
+  }
+  if (absl::Status status = ParseInto(*flag, setting); !status.ok()) return status;
+  origins[setting.name] = setting.origin;
+  return absl::OkStatus();
+}
+
+// " (set in /etc/fixstream.conf:3)" or "" for defaults and the command line.
+std::string OriginSuffix(const SettingOrigins& origins, absl::string_view name) {
+  auto it = origins.find(std::string(name));
+  if (it == origins.end()) return "";
+  return absl::StrCat(" (set in ", it->second, ")");
+}
+
+absl::Status Invalid(const SettingOrigins& origins, absl::string_view name, absl::string_view why) {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  return absl::InvalidArgumentError(absl::StrCat("--", name, "=",
+                                                 flag != nullptr ? flag->CurrentValue() : "?", ": ",
+                                                 why, OriginSuffix(origins, name)));
+}
+
+// For errors whose message already names the flag (ParseHostPort).
+absl::Status WithOrigin(const absl::Status& status, const SettingOrigins& origins,
+                        absl::string_view name) {
+  return absl::Status(status.code(), absl::StrCat(status.message(), OriginSuffix(origins, name)));
+}
+
+absl::Status CheckListen(const SettingOrigins& origins, const char* name,
+                         const std::string& value) {
+  absl::StatusOr<HostPort> address = ParseHostPort(name, value);
+  if (!address.ok()) return WithOrigin(address.status(), origins, name);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string VersionString() {
+  return absl::StrCat("fixstream-gateway ", FIXSTREAM_VERSION, " (git ", FIXSTREAM_GIT_SHA, ", ",
+                      FIXSTREAM_BUILD_TYPE, ", ", FIXSTREAM_COMPILER, ")");
+}
+
+void InitFlagsUsage() {
+  absl::SetProgramUsageMessage(absl::StrCat(
+      "vehicle locations in over TCP lines, out over gRPC.\n"
+      "Usage: fixstream-gateway [--config=FILE] [--NAME=VALUE ...]\n"
+      "Every setting below can also be given in the --config file as `NAME = VALUE`, or in\n"
+      "the environment as ",
+      kEnvironmentPrefix,
+      "<NAME> (upper case, e.g. FIXSTREAM_GRPC_LISTEN). The command line wins\n"
+      "over the environment, which wins over the file. Metrics: GET /metrics on\n"
+      "--metrics_listen. See docs/OPERATIONS.md."));
+  absl::FlagsUsageConfig usage;
+  // --help and --helpshort list the gateway's settings; --helpfull adds
+  // Abseil's own flags.
+  usage.contains_helpshort_flags = IsOurFlagFile;
+  usage.contains_help_flags = IsOurFlagFile;
+  usage.version_string = [] { return VersionString() + "\n"; };
+  absl::SetFlagsUsageConfig(usage);
+}
+
+std::vector<std::string> SettingNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (IsOurFlagFile(flag->Filename())) names.emplace_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::StatusOr<std::vector<ConfigSetting>> ParseConfigText(std::string_view text,
+                                                           std::string_view file_name) {
+  std::vector<ConfigSetting> settings;
+  absl::flat_hash_map<std::string, size_t> line_of;
+  size_t line_number = 0;
+  while (!text.empty()) {
+    ++line_number;
+    const size_t end = text.find('\n');
+    absl::string_view line = ToAbsl(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    const std::string origin = absl::StrCat(ToAbsl(file_name), ":", line_number);
+    // A comment starts at a '#' that begins the line or follows whitespace,
+    // so values never need quoting.
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '#' &&
+          (i == 0 || absl::ascii_isspace(static_cast<unsigned char>(line[i - 1])))) {
+        line = line.substr(0, i);
+        break;
+      }
+    }
+    line = absl::StripAsciiWhitespace(line);  // also strips a CR of CRLF files
+    if (line.empty()) continue;
+    const size_t equals = line.find('=');
+    if (equals == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(origin, ": expected `name = value`, got '", line, "'"));
+    }
+    const absl::string_view name = absl::StripAsciiWhitespace(line.substr(0, equals));
+    const absl::string_view value = absl::StripAsciiWhitespace(line.substr(equals + 1));
+    if (name.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(origin, ": missing setting name before '='"));
+    }
+    if (absl::StartsWith(name, "-")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          origin, ": write settings without leading dashes, as `name = value`, got '", name, "'"));
+    }
+    auto [it, inserted] = line_of.emplace(std::string(name), line_number);
+    if (!inserted) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(origin, ": setting ", name, " is already set on line ", it->second));
+    }
+    settings.push_back({std::string(name), std::string(value), origin});
+  }
+  return settings;
+}
+
+absl::StatusOr<SettingOrigins> ApplyConfigSources(
+    const std::function<bool(std::string_view)>& on_command_line,
+    const std::vector<std::string>& environment, std::vector<std::string>* warnings) {
+  SettingOrigins origins;
+
+  // FIXSTREAM_ variables, checked against our settings up front.
+  std::vector<ConfigSetting> from_environment;
+  const std::vector<std::string> names = SettingNames();
+  for (const std::string& entry : environment) {
+    if (!absl::StartsWith(entry, kEnvironmentPrefix)) continue;
+    const size_t equals = entry.find('=');
+    if (equals == std::string::npos) continue;
+    const std::string variable = entry.substr(0, equals);
+    std::string name = absl::AsciiStrToLower(variable.substr(sizeof(kEnvironmentPrefix) - 1));
+    // Only the exact upper-case spelling counts, so FIXSTREAM_Grpc_Listen is
+    // not mistaken for a setting.
+    if (!std::binary_search(names.begin(), names.end(), name) ||
+        EnvironmentName(name) != variable) {
+      warnings->push_back(absl::StrCat("ignoring environment variable ", variable,
+                                       ": it names no setting (fixstream-gateway --help)"));
+      continue;
+    }
+    from_environment.push_back(
+        {std::move(name), entry.substr(equals + 1), absl::StrCat("environment ", variable)});
+  }
+
+  // The file named on the command line, else in the environment.
+  std::string path = absl::GetFlag(FLAGS_config);
+  if (!on_command_line("config")) {
+    for (const ConfigSetting& setting : from_environment) {
+      if (setting.name == "config") {
+        path = setting.value;
+        origins["config"] = setting.origin;
+      }
+    }
+  }
+  if (!path.empty()) {
+    std::ifstream file(path);
+    if (!file) {
+      return absl::InvalidArgumentError(absl::StrCat("--config=", path, ": cannot read the file",
+                                                     OriginSuffix(origins, "config")));
+    }
+    std::stringstream text;
+    text << file.rdbuf();
+    absl::StatusOr<std::vector<ConfigSetting>> settings = ParseConfigText(text.str(), path);
+    if (!settings.ok()) return settings.status();
+    for (const ConfigSetting& setting : *settings) {
+      if (setting.name == "config") {
+        return absl::InvalidArgumentError(
+            absl::StrCat(setting.origin, ": a config file cannot name another config file"));
+      }
+      if (absl::Status status = Apply(setting, on_command_line, origins); !status.ok()) {
+        return status;
+      }
+    }
+  }
+
+  for (const ConfigSetting& setting : from_environment) {
+    if (absl::Status status = Apply(setting, on_command_line, origins); !status.ok()) {
+      return status;
+    }
+  }
+  return origins;
+}
+
+absl::StatusOr<LogLevel> LogLevelFromFlags(const SettingOrigins& origins) {
+  LogLevel level;
+  if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    return Invalid(origins, "log_level", "must be one of debug, info, warning, error");
+  }
+  return level;
+}
+
+absl::StatusOr<GatewayOptions> OptionsFromFlags(const SettingOrigins& origins) {
+  // Each check is next to its mapping, so a new flag is one local block.
+  GatewayOptions options;
+  if (absl::StatusOr<LogLevel> level = LogLevelFromFlags(origins); !level.ok()) {
+    return level.status();
+  }
+
+  options.device.listen = absl::GetFlag(FLAGS_device_listen);
+  if (absl::Status s = CheckListen(origins, "device_listen", options.device.listen); !s.ok()) {
+    return s;
+  }
+  options.device.ack_listen = absl::GetFlag(FLAGS_device_ack_listen);
+  if (!options.device.ack_listen.empty()) {
+    if (absl::Status s = CheckListen(origins, "device_ack_listen", options.device.ack_listen);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::GetFlag(FLAGS_journal_dir).empty()) {
+      return Invalid(origins, "device_ack_listen",
+                     "needs the journal (--journal_dir): devices are only acknowledged what is "
+                     "durable");
+    }
+  }
+  options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
+  if (absl::Status s = CheckListen(origins, "grpc_listen", options.grpc_listen); !s.ok()) return s;
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<HostPort> address = ParseHostPort("metrics_listen", options.metrics_listen);
+    if (!address.ok()) return WithOrigin(address.status(), origins, "metrics_listen");
+    // prometheus-cpp's HTTP server (civetweb) in Debian 12 has no IPv6.
+    if (absl::StrContains(address->host, ":")) {
+      return Invalid(origins, "metrics_listen", "must be an IPv4 address or host name");
+    }
+  }
+
+  options.device.io_threads = absl::GetFlag(FLAGS_io_threads);
+  options.device.max_line_length = absl::GetFlag(FLAGS_max_line_length);
+  if (options.device.max_line_length < 16) {
+    return Invalid(origins, "max_line_length", "must be at least 16");
+  }
+  const std::string format = absl::GetFlag(FLAGS_device_format);
+  if (format == "csv") {
+    options.device.pinned_format = ingest::SourceFormat::kCsv;
+  } else if (format == "nmea") {
+    options.device.pinned_format = ingest::SourceFormat::kNmea;
+  } else if (format == "json") {
+    options.device.pinned_format = ingest::SourceFormat::kJson;
+  } else if (format != "auto") {
+    return Invalid(origins, "device_format", "must be one of auto, csv, nmea, json");
+  }
+
+  options.hub.max_records = absl::GetFlag(FLAGS_retention_records);
+  if (options.hub.max_records < 1) {
+    return Invalid(origins, "retention_records", "must be at least 1");
+  }
+  options.hub.max_bytes = absl::GetFlag(FLAGS_retention_bytes);
+  options.hub.prefault_ring = absl::GetFlag(FLAGS_retention_prefault);
+  if (options.hub.max_bytes < (64 << 10)) {
+    return Invalid(origins, "retention_bytes", "must be at least 65536");
+  }
+  options.hub.vehicles.dedup_window = absl::GetFlag(FLAGS_dedup_window);
+  if (options.hub.vehicles.dedup_window > 65536) {
+    return Invalid(origins, "dedup_window", "must be at most 65536");
+  }
+  options.hub.vehicles.max_vehicles = absl::GetFlag(FLAGS_max_vehicles);
+  if (options.hub.vehicles.max_vehicles < 1) {
+    return Invalid(origins, "max_vehicles", "must be at least 1");
+  }
+
+  options.subscription.max_batch_records = absl::GetFlag(FLAGS_max_batch_records);
+  if (options.subscription.max_batch_records < 1) {
+    return Invalid(origins, "max_batch_records", "must be at least 1");
+  }
+  options.subscription.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
+  if (options.subscription.max_batch_bytes < 1024) {
+    return Invalid(origins, "max_batch_bytes", "must be at least 1024");
+  }
+  const std::string policy = absl::GetFlag(FLAGS_slow_subscriber_policy);
+  if (policy == "gap") {
+    options.subscription.slow_policy = SlowSubscriberPolicy::kGap;
+  } else if (policy == "end") {
+    options.subscription.slow_policy = SlowSubscriberPolicy::kEnd;
+  } else {
+    return Invalid(origins, "slow_subscriber_policy", "must be gap or end");
+  }
+
+  options.subscriber_drain_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
+  options.device_drain_grace = absl::Milliseconds(absl::GetFlag(FLAGS_drain_grace_ms));
+
+  options.device.max_connections = absl::GetFlag(FLAGS_max_connections);
+  if (options.device.max_connections < 1) {
+    return Invalid(origins, "max_connections", "must be at least 1");
+  }
+  options.device.max_connections_per_source = absl::GetFlag(FLAGS_max_connections_per_source);
+  options.device.idle_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_idle_timeout_ms));
+  options.device.line_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_line_timeout_ms));
+  options.device.keepalive_idle = absl::Seconds(absl::GetFlag(FLAGS_keepalive_idle_s));
+  options.device.keepalive_interval = absl::Seconds(absl::GetFlag(FLAGS_keepalive_interval_s));
+  options.device.keepalive_probes = static_cast<int>(absl::GetFlag(FLAGS_keepalive_probes));
+  for (const char* name : {"keepalive_idle_s", "keepalive_interval_s", "keepalive_probes"}) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag->CurrentValue() == "0") return Invalid(origins, name, "must be at least 1");
+  }
+  options.device.read_budget = absl::GetFlag(FLAGS_read_budget_bytes);
+  if (options.device.read_budget < 4096) {
+    return Invalid(origins, "read_budget_bytes", "must be at least 4096");
+  }
+  constexpr uint64_t kMaxWindowS = 100ull * 365 * 24 * 3600;  // keeps nanoseconds in int64
+  const uint64_t max_age = absl::GetFlag(FLAGS_max_fix_age_s);
+  const uint64_t max_lead = absl::GetFlag(FLAGS_max_fix_lead_s);
+  if (max_age > kMaxWindowS) return Invalid(origins, "max_fix_age_s", "must be at most 100 years");
+  if (max_lead > kMaxWindowS) {
+    return Invalid(origins, "max_fix_lead_s", "must be at most 100 years");
+  }
+  options.device.fix_time_window.max_age_ns = static_cast<int64_t>(max_age) * 1'000'000'000;
+  options.device.fix_time_window.max_lead_ns = static_cast<int64_t>(max_lead) * 1'000'000'000;
+  options.journal.directory = absl::GetFlag(FLAGS_journal_dir);
+  const std::string durability = absl::GetFlag(FLAGS_journal_durability);
+  if (durability == "group") {
+    options.journal.durability = DurabilityPolicy::kGroupCommit;
+  } else if (durability == "batch") {
+    options.journal.durability = DurabilityPolicy::kPerBatch;
+  } else {
+    return Invalid(origins, "journal_durability", "must be group or batch");
+  }
+  options.journal.group_commit_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_journal_group_commit_ms));
+  if (absl::GetFlag(FLAGS_journal_group_commit_ms) < 1) {
+    return Invalid(origins, "journal_group_commit_ms", "must be at least 1");
+  }
+  options.journal.segment_bytes = absl::GetFlag(FLAGS_journal_segment_bytes);
+  if (options.journal.segment_bytes < (1 << 20)) {
+    return Invalid(origins, "journal_segment_bytes", "must be at least 1048576");
+  }
+  options.journal.retention_bytes = absl::GetFlag(FLAGS_journal_retention_bytes);
+  if (options.journal.retention_bytes < options.journal.segment_bytes) {
+    return Invalid(origins, "journal_retention_bytes", "must be at least journal_segment_bytes");
+  }
+  options.journal.retention_age = absl::Hours(absl::GetFlag(FLAGS_journal_retention_hours));
+  if (absl::GetFlag(FLAGS_journal_retention_hours) < 1) {
+    return Invalid(origins, "journal_retention_hours", "must be at least 1");
+  }
+  options.subscription.max_subscribers = absl::GetFlag(FLAGS_max_subscribers);
+  if (options.subscription.max_subscribers < 1) {
+    return Invalid(origins, "max_subscribers", "must be at least 1");
+  }
+  return options;
+}
+
+std::string EffectiveConfiguration() {
+  std::vector<std::string> parts;
+  for (const std::string& name : SettingNames()) {
+    parts.push_back(absl::StrCat(name, "=", absl::FindCommandLineFlag(name)->CurrentValue()));
+  }
+  return absl::StrJoin(parts, " ");
+}
+
+}  // namespace fixstream::gateway

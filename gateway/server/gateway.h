@@ -1,0 +1,121 @@
+// Gateway: the whole running process minus flag parsing and signals — the
+// hub, the device TCP server and the gRPC server (LocationService, health,
+// reflection). Tests start it in-process on ephemeral ports; main() starts it
+// from flags.
+#ifndef FIXSTREAM_GATEWAY_SERVER_GATEWAY_H_
+#define FIXSTREAM_GATEWAY_SERVER_GATEWAY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gateway/device/device_server.h"
+#include "gateway/hub/hub.h"
+#include "gateway/device/ingest_counters.h"
+#include "gateway/journal/journal.h"
+#include "gateway/common/latency_histogram.h"
+#include "gateway/api/location_service.h"
+#include "gateway/server/metrics.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace fixstream::gateway {
+
+struct GatewayOptions {
+  DeviceServerOptions device;
+  std::string grpc_listen = "0.0.0.0:50051";
+  HubOptions hub;
+  SubscriptionOptions subscription;
+  // How long Shutdown() lets subscribers catch up before cancelling them.
+  absl::Duration subscriber_drain_timeout = absl::Seconds(5);
+  // How long Shutdown() lets open device connections finish and close by
+  // themselves before closing them (after reading what they sent).
+  absl::Duration device_drain_grace = absl::Seconds(2);
+  // gRPC message size limits. Requests are small; responses are bounded by
+  // the batch cap and by GetLatestPositions pages.
+  size_t grpc_max_receive_bytes = 1 << 20;
+  size_t grpc_max_send_bytes = 16 << 20;
+  // HOST:PORT of the Prometheus /metrics endpoint (IPv4; port 0 picks a free
+  // port); empty disables it. Empty here so in-process gateways open no
+  // extra port; the --metrics_listen flag defaults to 0.0.0.0:9464.
+  std::string metrics_listen;
+  // The durable journal (docs/JOURNAL.md); disabled while directory is
+  // empty.
+  JournalOptions journal;
+};
+
+// Thread safety: Start() and Shutdown() from one controlling thread; the
+// accessors are thread-safe.
+class Gateway final {
+ public:
+  explicit Gateway(GatewayOptions options);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Starts the metrics endpoint (if configured), the gRPC server, then the
+  // device listener, then reports SERVING.
+  absl::Status Start();
+
+  // Drains and stops: health NOT_SERVING, stop accepting devices, read and
+  // publish what open connections already sent, close them, close the hub,
+  // let subscribers receive everything up to the last record and end their
+  // streams with OK (cancelled after subscriber_drain_timeout), stop gRPC,
+  // and last the metrics endpoint (so the drain can be watched). Idempotent.
+  void Shutdown();
+
+  uint16_t device_port() const { return device_port_; }
+  // Port of the acknowledging device listener; 0 when there is none.
+  uint16_t device_ack_port() const { return device_server_.ack_port(); }
+  uint16_t grpc_port() const { return grpc_port_; }
+  const IngestCounters& ingest_counters() const { return ingest_counters_; }
+  const SubscriptionCounters& subscription_counters() const { return subscription_counters_; }
+  const Hub& hub() const { return hub_; }
+  // The journal, or null when disabled.
+  const Journal* journal() const { return journal_.get(); }
+  // Bound port of the metrics endpoint; 0 when disabled or not started.
+  uint16_t metrics_port() const { return metrics_port_; }
+  // Latency from reading a line's bytes to its record's publication, and
+  // from publication to the write to a subscriber; exported as
+  // fixstream_receive_to_publish_seconds / fixstream_publish_to_delivery_seconds.
+  LatencyHistogram& receive_to_publish_latency() { return ingest_counters_.receive_to_publish; }
+  LatencyHistogram& publish_to_delivery_latency() {
+    return subscription_counters_.publish_to_delivery;
+  }
+
+  // The name health checks use for the location service.
+  static constexpr char kServiceName[] = "fixstream.v1.LocationService";
+
+ private:
+  // Opens the journal, attaches it to the hub and re-retains its newest
+  // records, so sequences continue and subscribers can resume.
+  absl::Status OpenJournal();
+
+  const GatewayOptions options_;
+  IngestCounters ingest_counters_;
+  SubscriptionCounters subscription_counters_;
+  // Before the hub, service and server so they can be handed to them.
+  Hub hub_;
+  LocationService service_;
+  DeviceServer device_server_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  // Declared after the hub's users are stopped in Shutdown(); feeds the hub's
+  // published batches to the journal.
+  class JournalLog;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<JournalLog> journal_log_;
+  uint16_t device_port_ = 0;
+  uint16_t grpc_port_ = 0;
+  // Last, so it stops serving before anything it reads is destroyed.
+  std::unique_ptr<MetricsServer> metrics_server_;
+  uint16_t metrics_port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_SERVER_GATEWAY_H_

@@ -1,0 +1,384 @@
+#include "gateway/server/config.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace fixstream::gateway {
+namespace {
+
+// Sets a flag as the command line would; FlagSaver in each test restores it.
+void SetFlag(const std::string& name, const std::string& value) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  ASSERT_NE(flag, nullptr) << name;
+  std::string error;
+  ASSERT_TRUE(flag->ParseFrom(value, &error)) << error;
+}
+
+std::string FlagValue(const std::string& name) {
+  return absl::FindCommandLineFlag(name)->CurrentValue();
+}
+
+// A config file in the test's temporary directory, removed afterwards.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    path_ = absl::StrCat(::testing::TempDir(), "/fixstream_config_test_", ::getpid(), "_",
+                         counter_++, ".conf");
+    std::ofstream(path_) << text;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  std::string path_;
+};
+
+auto NothingOnCommandLine() {
+  return [](std::string_view) { return false; };
+}
+
+// --- ParseConfigText: the file syntax ---
+
+TEST(ParseConfigTextTest, ReadsAssignmentsCommentsAndBlankLines) {
+  absl::StatusOr<std::vector<ConfigSetting>> settings = ParseConfigText(
+      "# fixstream\n"
+      "\n"
+      "grpc_listen = 0.0.0.0:50051\n"
+      "  io_threads=4   # four cores\r\n"
+      "metrics_listen =\n"
+      "device_listen = host#1:7878\n"
+      "   # indented comment\n"
+      "log_level = debug",  // no final newline
+      "/etc/fixstream.conf");
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  ASSERT_EQ(settings->size(), 5u);
+  EXPECT_EQ((*settings)[0].name, "grpc_listen");
+  EXPECT_EQ((*settings)[0].value, "0.0.0.0:50051");
+  EXPECT_EQ((*settings)[0].origin, "/etc/fixstream.conf:3");
+  EXPECT_EQ((*settings)[1].name, "io_threads");
+  EXPECT_EQ((*settings)[1].value, "4");
+  EXPECT_EQ((*settings)[1].origin, "/etc/fixstream.conf:4");
+  EXPECT_EQ((*settings)[2].name, "metrics_listen");
+  EXPECT_EQ((*settings)[2].value, "");             // empty values are allowed (disables metrics)
+  EXPECT_EQ((*settings)[3].value, "host#1:7878");  // '#' not after whitespace is data
+  EXPECT_EQ((*settings)[4].name, "log_level");
+  EXPECT_EQ((*settings)[4].origin, "/etc/fixstream.conf:8");
+}
+
+TEST(ParseConfigTextTest, SyntaxErrorsNameFileAndLine) {
+  struct Case {
+    std::string text;
+    std::string expected;
+  };
+  const Case kCases[] = {
+      {"io_threads = 2\ngrpc_listen 0.0.0.0:1\n", "f.conf:2: expected `name = value`"},
+      {"= 5\n", "f.conf:1: missing setting name"},
+      {"\n\n--io_threads = 2\n", "f.conf:3: write settings without leading dashes"},
+      {"io_threads = 2\n\nio_threads = 3\n",
+       "f.conf:3: setting io_threads is already set on "
+       "line 1"},
+  };
+  for (const Case& c : kCases) {
+    absl::StatusOr<std::vector<ConfigSetting>> settings = ParseConfigText(c.text, "f.conf");
+    ASSERT_FALSE(settings.ok()) << c.text;
+    EXPECT_TRUE(absl::StrContains(settings.status().message(), c.expected))
+        << settings.status() << " vs " << c.expected;
+  }
+}
+
+// --- ApplyConfigSources: precedence and errors ---
+
+TEST(ApplyConfigSourcesTest, CommandLineBeatsEnvironmentBeatsFileBeatsDefault) {
+  absl::FlagSaver saver;
+  TempFile file(
+      "io_threads = 3\n"
+      "max_vehicles = 500\n"
+      "dedup_window = 8\n");
+  SetFlag("config", file.path());
+  SetFlag("io_threads", "7");  // "given on the command line"
+  std::vector<std::string> warnings;
+  absl::StatusOr<SettingOrigins> origins = ApplyConfigSources(
+      [](std::string_view name) { return name == "config" || name == "io_threads"; },
+      {"FIXSTREAM_MAX_VEHICLES=900", "FIXSTREAM_IO_THREADS=5", "PATH=/usr/bin"}, &warnings);
+  ASSERT_TRUE(origins.ok()) << origins.status();
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(FlagValue("io_threads"), "7");          // command line
+  EXPECT_EQ(FlagValue("max_vehicles"), "900");      // environment over file
+  EXPECT_EQ(FlagValue("dedup_window"), "8");        // file over default
+  EXPECT_EQ(FlagValue("max_line_length"), "4096");  // default
+  EXPECT_EQ(origins->at("max_vehicles"), "environment FIXSTREAM_MAX_VEHICLES");
+  EXPECT_EQ(origins->at("dedup_window"), absl::StrCat(file.path(), ":3"));
+  EXPECT_FALSE(origins->contains("io_threads"));
+}
+
+TEST(ApplyConfigSourcesTest, ConfigFileCanBeNamedByTheEnvironment) {
+  absl::FlagSaver saver;
+  TempFile file("max_batch_records = 12\n");
+  std::vector<std::string> warnings;
+  absl::StatusOr<SettingOrigins> origins = ApplyConfigSources(
+      NothingOnCommandLine(), {absl::StrCat("FIXSTREAM_CONFIG=", file.path())}, &warnings);
+  ASSERT_TRUE(origins.ok()) << origins.status();
+  EXPECT_EQ(FlagValue("max_batch_records"), "12");
+}
+
+TEST(ApplyConfigSourcesTest, FileErrorsNameFileLineAndSetting) {
+  struct Case {
+    std::string text;
+    std::string expected;
+  };
+  const Case kCases[] = {
+      {"io_threads = 2\nio_thread = 2\n", ":2: unknown setting 'io_thread'"},
+      {"\nio_threads = four\n", ":2: bad value 'four' for setting io_threads"},
+      {"max_vehicles = -1\n", ":1: bad value '-1' for setting max_vehicles"},
+      {"help = true\n", ":1: unknown setting 'help'"},  // Abseil's flags are not settings
+      {"config = other.conf\n", ":1: a config file cannot name another config file"},
+  };
+  for (const Case& c : kCases) {
+    absl::FlagSaver saver;
+    TempFile file(c.text);
+    SetFlag("config", file.path());
+    std::vector<std::string> warnings;
+    absl::StatusOr<SettingOrigins> origins =
+        ApplyConfigSources([](std::string_view name) { return name == "config"; }, {}, &warnings);
+    ASSERT_FALSE(origins.ok()) << c.text;
+    EXPECT_TRUE(absl::StrContains(origins.status().message(), file.path() + c.expected))
+        << origins.status() << " vs " << c.expected;
+  }
+}
+
+TEST(ApplyConfigSourcesTest, BadFileValueFailsEvenWhenTheCommandLineOverridesIt) {
+  absl::FlagSaver saver;
+  TempFile file("io_threads = lots\n");
+  SetFlag("config", file.path());
+  SetFlag("io_threads", "2");
+  std::vector<std::string> warnings;
+  absl::StatusOr<SettingOrigins> origins = ApplyConfigSources(
+      [](std::string_view name) { return name == "config" || name == "io_threads"; }, {},
+      &warnings);
+  ASSERT_FALSE(origins.ok());
+  EXPECT_TRUE(absl::StrContains(origins.status().message(), "io_threads")) << origins.status();
+  EXPECT_EQ(FlagValue("io_threads"), "2");
+}
+
+TEST(ApplyConfigSourcesTest, OverriddenFileValueLeavesTheCommandLineValue) {
+  absl::FlagSaver saver;
+  TempFile file("grpc_listen = 10.0.0.1:1\n");
+  SetFlag("config", file.path());
+  SetFlag("grpc_listen", "127.0.0.1:9");
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(ApplyConfigSources(
+                  [](std::string_view name) { return name == "config" || name == "grpc_listen"; },
+                  {}, &warnings)
+                  .ok());
+  EXPECT_EQ(FlagValue("grpc_listen"), "127.0.0.1:9");
+}
+
+TEST(ApplyConfigSourcesTest, UnreadableFileNamesTheConfigSetting) {
+  absl::FlagSaver saver;
+  SetFlag("config", "/nonexistent/fixstream.conf");
+  std::vector<std::string> warnings;
+  absl::StatusOr<SettingOrigins> origins =
+      ApplyConfigSources([](std::string_view name) { return name == "config"; }, {}, &warnings);
+  ASSERT_FALSE(origins.ok());
+  EXPECT_TRUE(absl::StrContains(origins.status().message(),
+                                "--config=/nonexistent/fixstream.conf: cannot read"))
+      << origins.status();
+}
+
+TEST(ApplyConfigSourcesTest, EnvironmentErrorsNameTheVariable) {
+  absl::FlagSaver saver;
+  std::vector<std::string> warnings;
+  absl::StatusOr<SettingOrigins> origins =
+      ApplyConfigSources(NothingOnCommandLine(), {"FIXSTREAM_RETENTION_BYTES=lots"}, &warnings);
+  ASSERT_FALSE(origins.ok());
+  EXPECT_TRUE(absl::StrContains(origins.status().message(),
+                                "environment FIXSTREAM_RETENTION_BYTES: bad value 'lots' for "
+                                "setting retention_bytes"))
+      << origins.status();
+}
+
+TEST(ApplyConfigSourcesTest, UnknownEnvironmentVariablesAreWarningsNotErrors) {
+  absl::FlagSaver saver;
+  std::vector<std::string> warnings;
+  absl::StatusOr<SettingOrigins> origins = ApplyConfigSources(
+      NothingOnCommandLine(),
+      {"FIXSTREAM_GRPC_LISTN=1.2.3.4:5", "FIXSTREAM_Grpc_Listen=1.2.3.4:5", "HOME=/root"},
+      &warnings);
+  ASSERT_TRUE(origins.ok()) << origins.status();
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_TRUE(absl::StrContains(warnings[0], "FIXSTREAM_GRPC_LISTN")) << warnings[0];
+  EXPECT_EQ(FlagValue("grpc_listen"), "0.0.0.0:50051");
+}
+
+// --- OptionsFromFlags: mapping and validation ---
+
+TEST(OptionsFromFlagsTest, DefaultsMapToTheDocumentedOptions) {
+  absl::FlagSaver saver;
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->device.listen, "0.0.0.0:7878");
+  EXPECT_EQ(options->grpc_listen, "0.0.0.0:50051");
+  EXPECT_EQ(options->metrics_listen, "0.0.0.0:9464");
+  EXPECT_EQ(options->device.max_line_length, 4096u);
+  EXPECT_FALSE(options->device.pinned_format.has_value());
+  EXPECT_EQ(options->hub.max_records, size_t{1} << 20);
+  EXPECT_EQ(options->hub.max_bytes, size_t{256} << 20);
+  EXPECT_EQ(options->subscription.slow_policy, SlowSubscriberPolicy::kGap);
+  EXPECT_EQ(options->subscriber_drain_timeout, absl::Seconds(5));
+  EXPECT_EQ(*LogLevelFromFlags(), LogLevel::kInfo);
+  // The journal is on by default, relative to the working directory; acks
+  // are opt-in; the ring is prefaulted.
+  EXPECT_EQ(options->journal.directory, "fixstream-journal");
+  EXPECT_EQ(options->journal.durability, gateway::DurabilityPolicy::kGroupCommit);
+  EXPECT_EQ(options->device.ack_listen, "");
+  EXPECT_TRUE(options->hub.prefault_ring);
+}
+
+TEST(OptionsFromFlagsTest, AcknowledgementsNeedTheJournal) {
+  absl::FlagSaver saver;
+  SetFlag("device_ack_listen", "127.0.0.1:7879");
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->device.ack_listen, "127.0.0.1:7879");
+  SetFlag("journal_dir", "");
+  options = OptionsFromFlags();
+  ASSERT_FALSE(options.ok());
+  EXPECT_TRUE(absl::StartsWith(options.status().message(),
+                               "--device_ack_listen=127.0.0.1:7879: needs the journal"))
+      << options.status();
+}
+
+TEST(OptionsFromFlagsTest, MapsNonDefaultValues) {
+  absl::FlagSaver saver;
+  SetFlag("device_format", "nmea");
+  SetFlag("slow_subscriber_policy", "end");
+  SetFlag("metrics_listen", "");
+  SetFlag("drain_timeout_ms", "250");
+  SetFlag("log_level", "warning");
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->device.pinned_format, ingest::SourceFormat::kNmea);
+  EXPECT_EQ(options->subscription.slow_policy, SlowSubscriberPolicy::kEnd);
+  EXPECT_EQ(options->metrics_listen, "");
+  EXPECT_EQ(options->subscriber_drain_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(*LogLevelFromFlags(), LogLevel::kWarning);
+}
+
+TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
+  struct Case {
+    std::string flag;
+    std::string value;
+    std::string expected;
+  };
+  const Case kCases[] = {
+      {"device_listen", "nonsense", "--device_listen=nonsense: missing :PORT"},
+      {"device_ack_listen", "nonsense", "--device_ack_listen=nonsense: missing :PORT"},
+      {"grpc_listen", "1.2.3.4:99999", "--grpc_listen=1.2.3.4:99999: port must be"},
+      {"metrics_listen", "localhost", "--metrics_listen=localhost: missing :PORT"},
+      {"metrics_listen", "[::1]:9464", "--metrics_listen=[::1]:9464: must be an IPv4"},
+      {"max_line_length", "15", "--max_line_length=15: must be at least 16"},
+      {"device_format", "xml", "--device_format=xml: must be one of auto, csv, nmea, json"},
+      {"retention_records", "0", "--retention_records=0: must be at least 1"},
+      {"retention_bytes", "65535", "--retention_bytes=65535: must be at least 65536"},
+      {"dedup_window", "65537", "--dedup_window=65537: must be at most 65536"},
+      {"max_vehicles", "0", "--max_vehicles=0: must be at least 1"},
+      {"max_batch_records", "0", "--max_batch_records=0: must be at least 1"},
+      {"max_batch_bytes", "1023", "--max_batch_bytes=1023: must be at least 1024"},
+      {"slow_subscriber_policy", "drop", "--slow_subscriber_policy=drop: must be gap or end"},
+      {"log_level", "loud", "--log_level=loud: must be one of debug, info, warning, error"},
+  };
+  for (const Case& c : kCases) {
+    absl::FlagSaver saver;
+    SetFlag(c.flag, c.value);
+    absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+    ASSERT_FALSE(options.ok()) << c.flag << "=" << c.value;
+    EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StartsWith(options.status().message(), c.expected))
+        << options.status() << " vs " << c.expected;
+  }
+}
+
+TEST(OptionsFromFlagsTest, ErrorsSayWhereTheValueCameFrom) {
+  absl::FlagSaver saver;
+  SetFlag("max_line_length", "8");
+  SettingOrigins origins = {{"max_line_length", "/etc/fixstream.conf:4"}};
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags(origins);
+  ASSERT_FALSE(options.ok());
+  EXPECT_EQ(options.status().message(),
+            "--max_line_length=8: must be at least 16 (set in /etc/fixstream.conf:4)");
+}
+
+// --- Identity and the effective configuration ---
+
+TEST(ConfigTest, SettingNamesAreOurFlagsOnly) {
+  const std::vector<std::string> names = SettingNames();
+  const std::set<std::string> set(names.begin(), names.end());
+  EXPECT_TRUE(set.contains("grpc_listen"));
+  EXPECT_TRUE(set.contains("metrics_listen"));
+  EXPECT_TRUE(set.contains("config"));
+  EXPECT_FALSE(set.contains("help"));
+  EXPECT_FALSE(set.contains("flagfile"));
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+}
+
+TEST(ConfigTest, EffectiveConfigurationListsEverySettingOnOneLine) {
+  absl::FlagSaver saver;
+  SetFlag("io_threads", "3");
+  const std::string line = EffectiveConfiguration();
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_TRUE(absl::StrContains(line, "io_threads=3 ")) << line;
+  for (const std::string& name : SettingNames()) {
+    EXPECT_TRUE(absl::StrContains(line, absl::StrCat(name, "="))) << name;
+  }
+}
+
+TEST(ConfigTest, VersionNamesProgramVersionAndBuild) {
+  const std::string version = VersionString();
+  EXPECT_TRUE(absl::StartsWith(version, "fixstream-gateway 0.")) << version;
+  EXPECT_TRUE(absl::StrContains(version, "(git ")) << version;
+}
+
+// docs/fixstream.conf.example is what operators copy: it must load, set
+// every setting, and show the built-in defaults.
+TEST(ConfigTest, ExampleConfigFileListsEverySettingWithItsDefault) {
+  absl::FlagSaver saver;
+  const std::string path = absl::StrCat(FIXSTREAM_SOURCE_DIR, "/docs/fixstream.conf.example");
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<std::vector<ConfigSetting>> settings = ParseConfigText(text.str(), path);
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  std::set<std::string> listed;
+  for (const ConfigSetting& s : *settings) {
+    listed.insert(s.name);
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(s.name);
+    ASSERT_NE(flag, nullptr) << s.origin << ": " << s.name;
+    EXPECT_EQ(s.value, flag->DefaultValue()) << s.origin << ": " << s.name;
+  }
+  for (const std::string& name : SettingNames()) {
+    if (name == "config") continue;
+    EXPECT_TRUE(listed.contains(name)) << "docs/fixstream.conf.example lacks " << name;
+  }
+  SetFlag("config", path);
+  std::vector<std::string> warnings;
+  absl::StatusOr<SettingOrigins> origins =
+      ApplyConfigSources([](std::string_view name) { return name == "config"; }, {}, &warnings);
+  ASSERT_TRUE(origins.ok()) << origins.status();
+  EXPECT_TRUE(OptionsFromFlags(*origins).ok());
+}
+
+}  // namespace
+}  // namespace fixstream::gateway
