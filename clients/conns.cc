@@ -17,9 +17,7 @@
 // retried after a second), and a held connection costs one pending
 // wait-for-readable (plus one timer in drip mode).
 
-#include <netinet/in.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -232,13 +230,7 @@ void Connection::Start(const tcp::endpoint& source, const tcp::endpoint& target)
     Fail("open", ec);
     return;
   }
-  // Without this, bind() reserves a source port for every (address, any
-  // destination) and the ephemeral range runs out after ~28k connections
-  // per source address; with it the port is picked at connect() per
-  // 4-tuple. Older kernels lack it, which only lowers the limit.
-  const int one = 1;
-  ::setsockopt(socket_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-  socket_.bind(source, ec);
+  ec = BindSourceAddress(socket_, source);
   if (ec) {
     Fail("bind", ec);
     return;
@@ -380,14 +372,10 @@ void ConnsRun::StartNextConnects() {
          next_to_start_ < options_.connections) {
     const int i = next_to_start_++;
     ++in_flight_;
-    const asio::ip::address source =
-        target_.address().is_v6()
-            ? asio::ip::address(asio::ip::address_v6::loopback())
-            : asio::ip::address(asio::ip::address_v4(
-                  0x7F000001u + static_cast<uint32_t>(i % options_.source_addresses)));
     // A connect that fails at once reports back re-entrantly; the loop
     // condition sees the updated counts.
-    connections_[static_cast<size_t>(i)]->Start(tcp::endpoint(source, 0), target_);
+    connections_[static_cast<size_t>(i)]->Start(
+        LoopbackSource(target_, i, options_.source_addresses), target_);
   }
 }
 

@@ -11,9 +11,6 @@
 // generator, must be what saturates, and with two cores shared by both every
 // cycle spent here is taken from the gateway.
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -41,6 +38,7 @@
 #include "asio.hpp"
 #include "clients/command_line.h"
 #include "clients/loopback_target.h"
+#include "clients/paced_connection.h"
 #include "clients/track.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:7878",
@@ -115,9 +113,6 @@ Examples:
   fixstream-load --file=lines.txt --connections=16 --source_addresses=4
   fixstream-load --generate=500 --format=csv --connections=1 --rate=100 --stamp_send_time)";
 
-// Paced sending wakes at most this often and sends what fell due meanwhile:
-// bursts every millisecond approximate any rate without a timer per line.
-constexpr auto kPaceTick = std::chrono::milliseconds(1);
 // Generated tracks send one fix per second of fix time.
 constexpr int64_t kFixIntervalMs = 1000;
 
@@ -384,64 +379,34 @@ struct LoadOptions {
   double max_seconds = 0;
 };
 
-class LoadRun;
-
-// One TCP connection sending one slice: one write in flight at a time, each
-// write ending on a line boundary when lines are counted out (paced or
-// stamped) and anywhere otherwise. Lives as long as the LoadRun, which
-// outlives io_context::run(), so handlers capture `this`.
-class LoadConnection final {
+// One TCP connection sending one slice: each write ends on a line boundary
+// when lines are counted out (paced or stamped) and anywhere otherwise.
+// Slices end in a newline (or are empty), so the lines counted out are the
+// slice's lines.
+class SliceConnection final : public PacedConnection {
  public:
-  LoadConnection(asio::io_context& io, int index, Slice slice, const LoadOptions& options,
-                 LoadRun& run);
-  LoadConnection(const LoadConnection&) = delete;
-  LoadConnection& operator=(const LoadConnection&) = delete;
-
-  // Binds to `source` (port chosen at connect time) and connects.
-  void Start(const tcp::endpoint& source, const tcp::endpoint& target);
-  // Allows `lines` more lines to be sent (paced mode). Returns true if the
-  // connection was out of credit, so that the caller must call SendMore().
-  bool Grant(int64_t lines);
-  // Starts the next write unless one is in flight, or closes after the last.
-  void SendMore();
-  // Closes the socket at once (deadline); pending handlers see the error.
-  void Abort();
-
-  int64_t ungranted() const { return finished_ ? 0 : slice_.lines - granted_; }
-  int64_t lines_sent() const { return lines_sent_; }
-  int64_t fix_lines_sent() const { return fix_lines_sent_; }
-  int64_t bytes_sent() const { return bytes_sent_; }
-  bool completed() const { return completed_; }
+  SliceConnection(asio::io_context& io, int index, Slice slice, const LoadOptions& options,
+                  PacedConnectionObserver& observer)
+      : PacedConnection(io, index, slice.lines, observer),
+        slice_(slice),
+        options_(options),
+        stamper_(options.stamp_format),
+        open_line_is_identification_(slice.data.starts_with("$PFSID")) {}
 
  private:
-  void OnConnected(const std::error_code& ec);
-  void OnWritten(const std::error_code& ec, size_t bytes, int64_t lines, int64_t fix_lines);
-  void Close();
-  void Fail(std::string_view operation, const std::error_code& ec);
+  PacedWrite NextWrite(int64_t credit) override;
 
-  tcp::socket socket_;
-  const int index_;
   const Slice slice_;
   const LoadOptions& options_;
-  LoadRun& run_;
   SendTimeStamper stamper_;
   size_t position_ = 0;  // first byte not yet handed to a write
   // Whether the line that begins at or before position_ is a $PFSID line.
   bool open_line_is_identification_;
-  int64_t granted_ = 0;  // lines allowed so far
-  int64_t taken_ = 0;    // lines handed to writes so far
-  int64_t lines_sent_ = 0;
-  int64_t fix_lines_sent_ = 0;
-  int64_t bytes_sent_ = 0;
-  bool connected_ = false;
-  bool writing_ = false;
-  bool finished_ = false;   // closed, failed or aborted
-  bool completed_ = false;  // sent the whole slice and closed cleanly
-  std::string buffer_;      // stamped write in flight; untouched until it completes
+  std::string buffer_;  // stamped write in flight; untouched until it completes
 };
 
-// All connections, the pacer, the deadline and the totals.
-class LoadRun final {
+// All connections, the pacer, the deadline and the send times.
+class LoadRun final : public PacedConnectionObserver {
  public:
   LoadRun(asio::io_context& io, std::vector<Slice> slices, LoadOptions options);
   LoadRun(const LoadRun&) = delete;
@@ -449,19 +414,10 @@ class LoadRun final {
 
   void Start(const tcp::endpoint& target);
 
-  // Callbacks of the connections.
-  void OnConnectDone();
-  void OnWriteStarted();
-  void OnWritten();
-  void OnFinished();
-  void OnFailed(int index, std::string_view operation, const std::error_code& ec);
-
   int connections() const { return static_cast<int>(connections_.size()); }
   int failed() const { return failed_; }
   bool timed_out() const { return timed_out_; }
-  int64_t lines_sent() const;
-  int64_t fix_lines_sent() const;
-  int64_t bytes_sent() const;
+  PacedTotals sent() const { return pacer_.sent(); }
   int64_t first_send_unix_ns() const { return first_send_unix_ns_; }
   int64_t last_send_unix_ns() const { return last_send_unix_ns_; }
   // Seconds from the first write to the last write's completion.
@@ -470,13 +426,17 @@ class LoadRun final {
   }
 
  private:
-  void Tick();
+  void OnConnectDone(PacedConnection& connection) override;
+  void OnWriteStarted(PacedConnection& connection) override;
+  void OnWritten(PacedConnection& connection, const PacedWrite& write) override;
+  void OnFailed(PacedConnection& connection, std::string_view operation,
+                const std::error_code& ec) override;
+  void OnFinished(PacedConnection& connection) override;
 
   LoadOptions options_;
-  asio::steady_timer pacer_;
+  Pacer pacer_;
   asio::steady_timer deadline_;
-  std::vector<std::unique_ptr<LoadConnection>> connections_;
-  int pending_connects_ = 0;
+  std::vector<std::unique_ptr<SliceConnection>> connections_;
   int unfinished_ = 0;
   int failed_ = 0;
   bool timed_out_ = false;
@@ -485,85 +445,14 @@ class LoadRun final {
   Clock::time_point last_send_;
   int64_t first_send_unix_ns_ = 0;
   int64_t last_send_unix_ns_ = 0;
-  // Pacing: line k (over all connections) is due k / rate seconds after
-  // pace_start_; scheduled_ lines were granted so far.
-  Clock::time_point pace_start_;
-  int64_t scheduled_ = 0;
-  size_t cursor_ = 0;  // round-robin position
-  std::vector<LoadConnection*> granted_this_tick_;
 };
 
-LoadConnection::LoadConnection(asio::io_context& io, int index, Slice slice,
-                               const LoadOptions& options, LoadRun& run)
-    : socket_(io),
-      index_(index),
-      slice_(slice),
-      options_(options),
-      run_(run),
-      stamper_(options.stamp_format),
-      open_line_is_identification_(slice.data.starts_with("$PFSID")) {}
-
-void LoadConnection::Start(const tcp::endpoint& source, const tcp::endpoint& target) {
-  std::error_code ec;
-  socket_.open(target.protocol(), ec);
-  if (!ec) {
-    // Without this, bind() reserves a source port for every (address, any
-    // destination) and the ephemeral range runs out after ~28k connections
-    // per source address; with it the port is picked at connect() per
-    // 4-tuple. Older kernels lack it, which only lowers the limit.
-    const int one = 1;
-    ::setsockopt(socket_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-    socket_.bind(source, ec);
-    if (ec) {
-      Fail(absl::StrCat("bind ", source.address().to_string()), ec);
-      run_.OnConnectDone();
-      return;
-    }
-  }
-  if (ec) {
-    Fail("open", ec);
-    run_.OnConnectDone();
-    return;
-  }
-  socket_.async_connect(target,
-                        [this](const std::error_code& connect_ec) { OnConnected(connect_ec); });
-}
-
-bool LoadConnection::Grant(int64_t lines) {
-  const bool idle = granted_ == taken_;
-  granted_ += lines;
-  return idle;
-}
-
-void LoadConnection::OnConnected(const std::error_code& ec) {
-  if (finished_) {
-    run_.OnConnectDone();
-    return;
-  }
-  if (ec) {
-    Fail("connect", ec);
-  } else {
-    connected_ = true;
-    // Paced bursts are small; Nagle would hold them back and add latency.
-    std::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
-  }
-  run_.OnConnectDone();
-  SendMore();
-}
-
-void LoadConnection::SendMore() {
-  if (!connected_ || writing_ || finished_) return;
-  if (position_ == slice_.data.size()) {
-    Close();
-    return;
-  }
+PacedWrite SliceConnection::NextWrite(int64_t credit) {
   const std::string_view rest = slice_.data.substr(position_);
   std::string_view chunk;
   int64_t lines = 0;
   int64_t fix_lines = 0;
-  const bool unpaced = options_.rate == 0;
-  if (unpaced && !options_.stamp) {
+  if (options_.rate == 0 && !options_.stamp) {
     // Whole slice granted and sent as is: a write needs no line boundary. A
     // line counts as sent with the write that carries its newline.
     chunk = rest.substr(0, options_.write_bytes);
@@ -574,13 +463,10 @@ void LoadConnection::SendMore() {
       open_line_is_identification_ = rest.substr(newline + 1).starts_with("$PFSID");
     }
     position_ += chunk.size();
-    taken_ += lines;
   } else {
-    const int64_t allowed = unpaced ? slice_.lines - taken_ : granted_ - taken_;
-    if (allowed == 0) return;
     buffer_.clear();
     size_t end = 0;
-    while (lines < allowed && end < rest.size() &&
+    while (lines < credit && end < rest.size() &&
            (options_.stamp ? buffer_.size() : end) < options_.write_bytes) {
       const size_t newline = rest.find('\n', end);
       const size_t line_end = newline == std::string_view::npos ? rest.size() : newline + 1;
@@ -592,106 +478,43 @@ void LoadConnection::SendMore() {
     }
     chunk = options_.stamp ? std::string_view(buffer_) : rest.substr(0, end);
     position_ += end;
-    taken_ += lines;
   }
-  writing_ = true;
-  run_.OnWriteStarted();
-  asio::async_write(socket_, asio::buffer(chunk.data(), chunk.size()),
-                    [this, lines, fix_lines](const std::error_code& ec, size_t bytes) {
-                      OnWritten(ec, bytes, lines, fix_lines);
-                    });
-}
-
-void LoadConnection::OnWritten(const std::error_code& ec, size_t bytes, int64_t lines,
-                               int64_t fix_lines) {
-  writing_ = false;
-  if (finished_) return;  // aborted meanwhile; already accounted for
-  if (ec) {
-    Fail("write", ec);
-    return;
-  }
-  lines_sent_ += lines;
-  fix_lines_sent_ += fix_lines;
-  bytes_sent_ += static_cast<int64_t>(bytes);
-  run_.OnWritten();
-  SendMore();
-}
-
-void LoadConnection::Close() {
-  finished_ = true;
-  // The send-side shutdown tells the gateway we are done: it reads end of
-  // stream right after our last line. close() then returns at once; the
-  // kernel still delivers whatever is queued.
-  std::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) {
-    finished_ = false;
-    Fail("shutdown", ec);
-    return;
-  }
-  socket_.close(ec);
-  completed_ = true;
-  run_.OnFinished();
-}
-
-void LoadConnection::Abort() {
-  if (finished_) return;
-  finished_ = true;
-  std::error_code ignored;
-  socket_.close(ignored);
-  run_.OnFinished();
-}
-
-void LoadConnection::Fail(std::string_view operation, const std::error_code& ec) {
-  if (finished_) return;
-  finished_ = true;
-  std::error_code ignored;
-  socket_.close(ignored);
-  run_.OnFailed(index_, operation, ec);
-  run_.OnFinished();
+  PacedWrite write;
+  write.data = chunk;
+  write.units = lines;
+  write.lines = lines;
+  write.records = fix_lines;
+  return write;
 }
 
 LoadRun::LoadRun(asio::io_context& io, std::vector<Slice> slices, LoadOptions options)
-    : options_(std::move(options)), pacer_(io), deadline_(io) {
+    : options_(std::move(options)), pacer_(io, options_.rate), deadline_(io) {
   connections_.reserve(slices.size());
   for (size_t i = 0; i < slices.size(); ++i) {
     connections_.push_back(
-        std::make_unique<LoadConnection>(io, static_cast<int>(i), slices[i], options_, *this));
+        std::make_unique<SliceConnection>(io, static_cast<int>(i), slices[i], options_, *this));
+    pacer_.Add(connections_.back().get());
   }
 }
 
 void LoadRun::Start(const tcp::endpoint& target) {
-  pending_connects_ = connections();
   unfinished_ = connections();
   deadline_.expires_after(std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(options_.max_seconds)));
   deadline_.async_wait([this](const std::error_code& ec) {
     if (ec) return;
     timed_out_ = true;
-    pacer_.cancel();
+    pacer_.Stop();
     for (auto& connection : connections_) connection->Abort();
   });
   for (int i = 0; i < connections(); ++i) {
-    tcp::endpoint source(
-        target.address().is_v6()
-            ? asio::ip::address(asio::ip::address_v6::loopback())
-            : asio::ip::address(asio::ip::address_v4(
-                  0x7F000001u + static_cast<uint32_t>(i % options_.source_addresses))),
-        0);
-    connections_[i]->Start(source, target);
+    connections_[i]->Start(LoopbackSource(target, i, options_.source_addresses), target);
   }
 }
 
-void LoadRun::OnConnectDone() {
-  // Pacing starts when every connection is up, so that connect time does not
-  // turn into a burst at the start.
-  if (--pending_connects_ == 0 && options_.rate > 0 && !timed_out_) {
-    pace_start_ = Clock::now();
-    Tick();
-  }
-}
+void LoadRun::OnConnectDone(PacedConnection& /*connection*/) { pacer_.OnConnectDone(); }
 
-void LoadRun::OnWriteStarted() {
+void LoadRun::OnWriteStarted(PacedConnection& /*connection*/) {
   if (sending_started_) return;
   sending_started_ = true;
   first_send_ = Clock::now();
@@ -700,80 +523,24 @@ void LoadRun::OnWriteStarted() {
   last_send_unix_ns_ = first_send_unix_ns_;
 }
 
-void LoadRun::OnWritten() {
+void LoadRun::OnWritten(PacedConnection& /*connection*/, const PacedWrite& /*write*/) {
   last_send_ = Clock::now();
   last_send_unix_ns_ = WallClockNs();
 }
 
-void LoadRun::OnFinished() {
+void LoadRun::OnFinished(PacedConnection& /*connection*/) {
   if (--unfinished_ == 0) {
     // Nothing left to pace or to cut short: let io_context::run() return.
-    pacer_.cancel();
+    pacer_.Stop();
     deadline_.cancel();
   }
 }
 
-void LoadRun::OnFailed(int index, std::string_view operation, const std::error_code& ec) {
+void LoadRun::OnFailed(PacedConnection& connection, std::string_view operation,
+                       const std::error_code& ec) {
   ++failed_;
-  absl::FPrintF(stderr, "%s: connection %d: %s %s: %s\n", kProgram, index, operation,
+  absl::FPrintF(stderr, "%s: connection %d: %s %s: %s\n", kProgram, connection.index(), operation,
                 options_.target, ec.message());
-}
-
-void LoadRun::Tick() {
-  const Clock::time_point now = Clock::now();
-  const double elapsed_s = std::chrono::duration<double>(now - pace_start_).count();
-  // Line 0 is due at once, line k at k / rate.
-  const auto due_total = static_cast<int64_t>(std::floor(options_.rate * elapsed_s)) + 1;
-  int64_t due = due_total - scheduled_;
-  granted_this_tick_.clear();
-  // Lines go round-robin, one at a time, so every connection gets its share
-  // of a burst; a connection whose slice is exhausted is skipped. The scan
-  // is bounded: a whole round without a taker means every slice is granted.
-  size_t idle_scans = 0;
-  while (due > 0 && idle_scans < connections_.size()) {
-    LoadConnection* connection = connections_[cursor_].get();
-    cursor_ = (cursor_ + 1) % connections_.size();
-    if (connection->ungranted() == 0) {
-      ++idle_scans;
-      continue;
-    }
-    idle_scans = 0;
-    if (connection->Grant(1)) granted_this_tick_.push_back(connection);
-    --due;
-    ++scheduled_;
-  }
-  // Granting first and sending afterwards puts everything a connection got in
-  // this tick into one write.
-  for (LoadConnection* connection : granted_this_tick_) connection->SendMore();
-  if (idle_scans >= connections_.size() || unfinished_ == 0) return;
-
-  // Sleep until the next line falls due (low rates), but at least one tick
-  // (high rates send what accumulated as one burst).
-  const auto next_due =
-      pace_start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                        static_cast<double>(scheduled_) / options_.rate));
-  pacer_.expires_at(std::max(now + kPaceTick, next_due));
-  pacer_.async_wait([this](const std::error_code& ec) {
-    if (!ec) Tick();
-  });
-}
-
-int64_t LoadRun::lines_sent() const {
-  int64_t total = 0;
-  for (const auto& connection : connections_) total += connection->lines_sent();
-  return total;
-}
-
-int64_t LoadRun::fix_lines_sent() const {
-  int64_t total = 0;
-  for (const auto& connection : connections_) total += connection->fix_lines_sent();
-  return total;
-}
-
-int64_t LoadRun::bytes_sent() const {
-  int64_t total = 0;
-  for (const auto& connection : connections_) total += connection->bytes_sent();
-  return total;
 }
 
 std::optional<std::string> ReadWholeFile(const std::string& path) {
@@ -891,15 +658,15 @@ int Run() {
   run.Start(target);
   io.run();
 
+  const PacedTotals sent = run.sent();
   const double seconds = run.send_seconds();
   const double per_second = seconds > 0 ? 1.0 / seconds : 0.0;
   absl::PrintF(
       "%s: connections=%d failed=%d timed_out=%d lines=%d fix_lines=%d bytes=%d seconds=%.3f "
       "lines_per_s=%.0f mb_per_s=%.1f first_send_unix_ns=%d last_send_unix_ns=%d\n",
-      kProgram, run.connections(), run.failed(), run.timed_out() ? 1 : 0, run.lines_sent(),
-      run.fix_lines_sent(), run.bytes_sent(), seconds,
-      static_cast<double>(run.lines_sent()) * per_second,
-      static_cast<double>(run.bytes_sent()) * per_second / 1e6, run.first_send_unix_ns(),
+      kProgram, run.connections(), run.failed(), run.timed_out() ? 1 : 0, sent.lines, sent.records,
+      sent.bytes, seconds, static_cast<double>(sent.lines) * per_second,
+      static_cast<double>(sent.bytes) * per_second / 1e6, run.first_send_unix_ns(),
       run.last_send_unix_ns());
   std::fflush(stdout);
   return run.failed() == 0 && !run.timed_out() ? 0 : 1;

@@ -1,5 +1,9 @@
 #include "clients/loopback_target.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -57,6 +61,25 @@ absl::StatusOr<int> SourceAddressCount(int connections, int requested) {
     return absl::InvalidArgumentError("--source_addresses must be in [0, 254]");
   }
   return count;
+}
+
+asio::ip::tcp::endpoint LoopbackSource(const asio::ip::tcp::endpoint& target, int index,
+                                       int source_addresses) {
+  const asio::ip::address address =
+      target.address().is_v6()
+          ? asio::ip::address(asio::ip::address_v6::loopback())
+          : asio::ip::address(asio::ip::address_v4(
+                0x7F000001u + static_cast<uint32_t>(index % source_addresses)));
+  return asio::ip::tcp::endpoint(address, 0);
+}
+
+std::error_code BindSourceAddress(asio::ip::tcp::socket& socket,
+                                  const asio::ip::tcp::endpoint& source) {
+  const int one = 1;
+  ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  std::error_code ec;
+  socket.bind(source, ec);
+  return ec;
 }
 
 }  // namespace fixstream::clients
