@@ -312,6 +312,11 @@ absl::Status Journal::SyncActive() {
 void Journal::SetWriterError(absl::Status status) {
   LogError(absl::StrCat("journal ", options_.directory,
                         ": write failed; refusing further appends: ", status.ToString()));
+  // Nothing is written or synced any more: forget the unsynced bytes, or
+  // the writer would keep waking for their (past) group-commit deadline and
+  // spin until Close().
+  unsynced_bytes_ = 0;
+  first_unsynced_ = absl::InfiniteFuture();
   {
     absl::MutexLock lock(&append_mu_);
     refuse_appends_ = true;

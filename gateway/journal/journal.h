@@ -242,6 +242,7 @@ class Journal final {
   absl::Status WriteFrames(const std::string& frames, absl::Time now);
   absl::Status RollTo(uint64_t first_sequence, absl::Time now);
   absl::Status SyncActive();
+  // Writer thread only: makes `status` the sticky error and refuses appends.
   void SetWriterError(absl::Status status);
   void PublishDurable(uint64_t sequence);
   // Finds where `sequence` is on disk; see Read().

@@ -395,6 +395,31 @@ TEST_F(JournalFaultTest, RollFailuresAreSticky) {
   }
 }
 
+// After a failure the writer has nothing left to do until Close(): it must
+// sleep, not spin on a group-commit deadline that no fsync will meet.
+TEST_F(JournalFaultTest, FailedWriterWaitsInsteadOfSpinning) {
+  for (DurabilityPolicy policy : {DurabilityPolicy::kPerBatch, DurabilityPolicy::kGroupCommit}) {
+    SCOPED_TRACE(policy == DurabilityPolicy::kPerBatch ? "per batch" : "group commit");
+    fs::remove_all(dir_);
+    fs_.Clear();
+    JournalOptions o = Options();
+    o.durability = policy;
+    o.retention_check_interval = absl::Hours(1);
+    auto j = OpenOrDie(o);
+    fs_.Inject(Fault(FaultOp::kDataSync, EIO));
+    ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
+    ASSERT_FALSE(j->Flush().ok());
+    timespec start;
+    ASSERT_EQ(::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start), 0);
+    absl::SleepFor(absl::Milliseconds(300));  // a window to measure, not a wait for an event
+    timespec end;
+    ASSERT_EQ(::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &end), 0);
+    const absl::Duration cpu = absl::DurationFromTimespec(end) - absl::DurationFromTimespec(start);
+    EXPECT_LT(cpu, absl::Milliseconds(20)) << "the failed writer thread is busy";
+    EXPECT_FALSE(j->Close().ok());
+  }
+}
+
 // --- Reads and retention -----------------------------------------------------
 
 TEST_F(JournalFaultTest, ReadErrorIsDataLossWithTheOffset) {
