@@ -23,9 +23,9 @@
 // Thread safety: unless a method says otherwise it is thread-safe. Close()
 // and the destructor must not race with any other call.
 //
-// The implementation is in four files: journal.cc (Open, the lock, Append,
-// the writer thread, durability, retention), recovery.cc (Open's scan of the
-// directory), reader.cc (Read) and journal_internal.h (what they share).
+// Implementation: journal.cc (Open, the lock, Append, the writer thread,
+// durability, retention), recovery.cc (Open's scan of the directory) and
+// reader.cc (Read), sharing journal_internal.h.
 #ifndef FIXSTREAM_GATEWAY_JOURNAL_JOURNAL_H_
 #define FIXSTREAM_GATEWAY_JOURNAL_JOURNAL_H_
 
