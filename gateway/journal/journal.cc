@@ -317,10 +317,11 @@ void Journal::SetWriterError(absl::Status status) {
   // spin until Close().
   unsynced_bytes_ = 0;
   first_unsynced_ = absl::InfiniteFuture();
-  {
-    absl::MutexLock lock(&append_mu_);
-    refuse_appends_ = true;
-  }
+  // Both at once (append_mu_ before durable_mu_, as in Append()): an
+  // Append() that finds appends refused reports this error rather than
+  // "journal is closed", and once a waiter has the error appends are refused.
+  absl::MutexLock append_lock(&append_mu_);
+  refuse_appends_ = true;
   absl::MutexLock lock(&durable_mu_);
   if (writer_status_.ok()) writer_status_ = std::move(status);
   durable_cv_.SignalAll();

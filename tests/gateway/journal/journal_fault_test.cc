@@ -420,6 +420,26 @@ TEST_F(JournalFaultTest, FailedWriterWaitsInsteadOfSpinning) {
   }
 }
 
+// An Append racing with the writer's failure gets the writer's error, never
+// the "journal is closed" of a journal that was not closed.
+TEST_F(JournalFaultTest, AppendRacingTheWritersFailureGetsItsError) {
+  for (int round = 0; round < 200; ++round) {
+    fs::remove_all(dir_);
+    fs_.Clear();
+    JournalOptions o = Options();
+    o.durability = DurabilityPolicy::kPerBatch;
+    auto j = OpenOrDie(o);
+    ASSERT_NE(j, nullptr);
+    fs_.Inject(Fault(FaultOp::kWrite, ENOSPC).After(1));
+    const std::string payload = Payload(1);
+    const std::vector<std::string_view> views = {payload};
+    absl::Status refused;
+    for (uint64_t seq = 1; refused.ok(); ++seq) refused = j->Append(seq, views);
+    ASSERT_EQ(refused.code(), absl::StatusCode::kResourceExhausted)
+        << "round " << round << ": " << refused;
+  }
+}
+
 // --- Reads and retention -----------------------------------------------------
 
 TEST_F(JournalFaultTest, ReadErrorIsDataLossWithTheOffset) {
