@@ -133,37 +133,18 @@ void RecordCorruptRegions(const SegmentFile& file, const SegmentScan& scan, Reco
   }
 }
 
-// Recovers one segment file, the last one if `last`: checks its header,
-// scans its frames, truncates a bad tail of the last segment (or removes it
-// if nothing in it is readable), fsyncs the last segment so that everything
-// recovered is durable, and opens it for reading. Returns the segment, or
-// null if it is not served (removed, or overlapping its predecessor), and
-// adds what it found to `state` and `report`. Fails only when the file
-// cannot be opened, read, truncated or synced, or has another format
+// Checks the header of segment `file`, whose bytes start at `data`, against
+// its name and the segments recovered before it, logs what it finds and
+// records a gap before the segment as lost. Returns kIgnore for a segment
+// that overlaps its predecessor (left on disk, not served), kSealed for a
+// damaged header (its frames are served, nothing is appended to it), kServe
+// otherwise, and FailedPrecondition for an intact header of another format
 // version.
-absl::StatusOr<std::shared_ptr<Segment>> RecoverSegment(FileSystem& file_system,
-                                                        const JournalOptions& options,
-                                                        const SegmentFile& file, bool last,
-                                                        RecoveryState& state,
-                                                        RecoveryReport& report) {
+enum class HeaderCheck { kServe, kSealed, kIgnore };
+absl::StatusOr<HeaderCheck> CheckSegmentHeader(const SegmentFile& file, const char* data,
+                                               RecoveryState& state, RecoveryReport& report) {
   const std::string& path = file.path;
   const uint64_t first = file.first_sequence;
-  absl::StatusOr<std::unique_ptr<File>> opened = file_system.Open(path, OpenMode::kReadWrite);
-  if (!opened.ok()) return WithPath(opened.status(), "cannot open journal segment", path);
-  File& f = **opened;
-  absl::StatusOr<FileInfo> info = f.Stat();
-  if (!info.ok()) return WithPath(info.status(), "cannot stat journal segment", path);
-  const uint64_t size = info->size;
-
-  if (size < kSegmentHeaderSize) {
-    opened->reset();
-    DropSegmentFile(file_system, file, size, last, "shorter than a segment header", state, report);
-    return nullptr;
-  }
-  absl::StatusOr<std::unique_ptr<MappedFile>> mapped = f.Map(size);
-  if (!mapped.ok()) return WithPath(mapped.status(), "cannot map journal segment", path);
-  const char* data = (*mapped)->data();
-
   const journal_format::SegmentHeader header = journal_format::DecodeSegmentHeader(data);
   if (header.intact && header.version != kJournalVersion) {
     return absl::FailedPreconditionError(
@@ -171,22 +152,18 @@ absl::StatusOr<std::shared_ptr<Segment>> RecoverSegment(FileSystem& file_system,
                      "; this build reads version ", kJournalVersion));
   }
   if (state.expected_next != 0 && first < state.expected_next) {
-    // Overlaps the previous segment: never written by us; keep the file for
-    // inspection but serve nothing from it.
+    // Never written by us; keep the file for inspection.
     ++report.corrupt_segments;
     LogError(absl::StrCat("journal: ignoring segment ", path, ": its first sequence ", first,
                           " overlaps the previous segment (which ends at ", state.expected_next - 1,
                           ")"));
-    return nullptr;
+    return HeaderCheck::kIgnore;
   }
-
-  auto segment = std::make_shared<Segment>(first, path);
-  segment->last_append = info->modification_time;
+  HeaderCheck check = HeaderCheck::kServe;
   if (!header.intact || header.first_sequence != first) {
-    // The frames carry their own sequence and CRC, so they are still
-    // served; nothing more is appended to this file.
+    // The frames carry their own sequence and CRC, so they are still served.
     ++report.corrupt_segments;
-    segment->sealed = true;
+    check = HeaderCheck::kSealed;
     LogError(absl::StrCat("journal: segment ", path,
                           " has a damaged header (bad magic, checksum or first sequence); "
                           "serving the frames that check out and appending to a new segment"));
@@ -196,43 +173,88 @@ absl::StatusOr<std::shared_ptr<Segment>> RecoverSegment(FileSystem& file_system,
     LogError(absl::StrCat("journal: sequences ", state.expected_next, "-", first - 1,
                           " are missing before segment ", path));
   }
+  return check;
+}
 
-  SegmentScan scan =
-      ScanSegmentFrames(data, size, first, options.max_payload_bytes, options.index_interval);
-  RecordCorruptRegions(file, scan, state, report);
-  segment->frames = scan.frames;
-  segment->index = std::move(scan.index);
-  for (const CorruptRegion& r : scan.regions)
-    segment->skips.emplace_back(r.bad_offset, r.resume_offset);
-  report.frames += segment->frames;
-  const bool unreadable = segment->sealed && segment->frames == 0;
-
-  if (scan.tail_bad && last) {
-    if (unreadable) {
-      mapped->reset();
-      opened->reset();
-      DropSegmentFile(file_system, file, size, last, "damaged header and no readable frame", state,
-                      report);
-      return nullptr;
-    }
-    const uint64_t dropped = size - scan.good_end;
-    absl::Status s = f.Truncate(scan.good_end);
-    if (s.ok()) s = f.Sync();
-    if (!s.ok()) return WithPath(s, "cannot truncate the damaged tail of journal segment", path);
-    report.truncated_bytes += dropped;
-    report.first_bad_offset = scan.bad_offset;
-    LogWarning(absl::StrCat("journal: truncated the damaged tail of ", path, ": dropped ", dropped,
-                            " bytes from offset ", scan.bad_offset,
-                            " (a partial or corrupt frame); the last good sequence is ",
-                            scan.next_sequence - 1));
-  } else if (scan.tail_bad) {
+// Deals with a bad tail that `scan` found in segment `f` of `size` bytes:
+// the last segment is truncated after its last good frame and synced (a
+// torn write of the previous process), the tail of an earlier one is only
+// reported (the file is not modified).
+absl::Status SettleBadTail(File& f, const std::string& path, uint64_t size, bool last,
+                           const SegmentScan& scan, RecoveryReport& report) {
+  if (!scan.tail_bad) return absl::OkStatus();
+  if (!last) {
     LogError(absl::StrCat("journal: segment ", path, " is unreadable from offset ", scan.bad_offset,
                           " to its end (", size - scan.bad_offset, " bytes)"));
-  } else if (last && unreadable) {
+    return absl::OkStatus();
+  }
+  const uint64_t dropped = size - scan.good_end;
+  absl::Status s = f.Truncate(scan.good_end);
+  if (s.ok()) s = f.Sync();
+  if (!s.ok()) return WithPath(s, "cannot truncate the damaged tail of journal segment", path);
+  report.truncated_bytes += dropped;
+  report.first_bad_offset = scan.bad_offset;
+  LogWarning(absl::StrCat("journal: truncated the damaged tail of ", path, ": dropped ", dropped,
+                          " bytes from offset ", scan.bad_offset,
+                          " (a partial or corrupt frame); the last good sequence is ",
+                          scan.next_sequence - 1));
+  return absl::OkStatus();
+}
+
+// Recovers one segment file, the last one if `last`: checks its header,
+// scans its frames, truncates a bad tail of the last segment (or removes the
+// last segment if nothing in it is readable), fsyncs the last segment so
+// that everything recovered is durable, and opens it for reading. Returns
+// the segment, or null if it is not served (removed, or overlapping its
+// predecessor), and adds what it found to `state` and `report`. Fails only
+// when the file cannot be opened, read, truncated or synced, or has another
+// format version.
+absl::StatusOr<std::shared_ptr<Segment>> RecoverSegment(FileSystem& file_system,
+                                                        const JournalOptions& options,
+                                                        const SegmentFile& file, bool last,
+                                                        RecoveryState& state,
+                                                        RecoveryReport& report) {
+  const std::string& path = file.path;
+  absl::StatusOr<std::unique_ptr<File>> opened = file_system.Open(path, OpenMode::kReadWrite);
+  if (!opened.ok()) return WithPath(opened.status(), "cannot open journal segment", path);
+  File& f = **opened;
+  absl::StatusOr<FileInfo> info = f.Stat();
+  if (!info.ok()) return WithPath(info.status(), "cannot stat journal segment", path);
+  const uint64_t size = info->size;
+  if (size < kSegmentHeaderSize) {
+    opened->reset();
+    DropSegmentFile(file_system, file, size, last, "shorter than a segment header", state, report);
+    return nullptr;
+  }
+  absl::StatusOr<std::unique_ptr<MappedFile>> mapped = f.Map(size);
+  if (!mapped.ok()) return WithPath(mapped.status(), "cannot map journal segment", path);
+  const char* data = (*mapped)->data();
+
+  absl::StatusOr<HeaderCheck> header = CheckSegmentHeader(file, data, state, report);
+  if (!header.ok()) return header.status();
+  if (*header == HeaderCheck::kIgnore) return nullptr;
+  auto segment = std::make_shared<Segment>(file.first_sequence, path);
+  segment->last_append = info->modification_time;
+  segment->sealed = *header == HeaderCheck::kSealed;
+
+  SegmentScan scan = ScanSegmentFrames(data, size, file.first_sequence, options.max_payload_bytes,
+                                       options.index_interval);
+  RecordCorruptRegions(file, scan, state, report);
+  report.frames += scan.frames;
+  if (last && segment->sealed && scan.frames == 0) {
     mapped->reset();
     opened->reset();
-    DropSegmentFile(file_system, file, size, last, "damaged header and no frame", state, report);
+    DropSegmentFile(
+        file_system, file, size, last,
+        scan.tail_bad ? "damaged header and no readable frame" : "damaged header and no frame",
+        state, report);
     return nullptr;
+  }
+  if (absl::Status s = SettleBadTail(f, path, size, last, scan, report); !s.ok()) return s;
+  segment->frames = scan.frames;
+  segment->index = std::move(scan.index);
+  for (const CorruptRegion& r : scan.regions) {
+    segment->skips.emplace_back(r.bad_offset, r.resume_offset);
   }
   segment->next_sequence = scan.next_sequence;
   segment->readable_bytes = scan.good_end;
@@ -240,8 +262,9 @@ absl::StatusOr<std::shared_ptr<Segment>> RecoverSegment(FileSystem& file_system,
   if (last) {
     // Make "recovered" mean "durable" even if the previous process died
     // before its fsync (acknowledgements rely on it).
-    if (absl::Status s = f.Sync(); !s.ok())
+    if (absl::Status s = f.Sync(); !s.ok()) {
       return WithPath(s, "cannot fsync journal segment", path);
+    }
   }
   mapped->reset();
   opened->reset();
