@@ -7,7 +7,9 @@
 // appends batch after batch starting at next_sequence().
 //
 // On disk (format, policies and loss windows: docs/JOURNAL.md) a directory
-// holds `LOCK` and segment files `seg-<first sequence, 20 digits>.fsj`.
+// holds `LOCK` and segment files `seg-<first sequence, 20 digits>.fsj`
+// (byte layout: journal_format.h). All I/O goes through a FileSystem
+// (file_system.h; POSIX by default, a fault-injecting one in tests).
 // Appends are copied into an in-memory buffer on the caller's thread and
 // written with write(2) and fsync(2) by the journal's own writer thread, so
 // a caller never waits for the disk. durable_sequence(), AwaitDurable() and
@@ -20,6 +22,10 @@
 //
 // Thread safety: unless a method says otherwise it is thread-safe. Close()
 // and the destructor must not race with any other call.
+//
+// Implementation: journal.cc (Open, the lock, Append, the writer thread,
+// durability, retention), recovery.cc (Open's scan of the directory) and
+// reader.cc (Read), sharing journal_internal.h.
 #ifndef FIXSTREAM_GATEWAY_JOURNAL_JOURNAL_H_
 #define FIXSTREAM_GATEWAY_JOURNAL_JOURNAL_H_
 
@@ -42,6 +48,8 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "gateway/common/latency_histogram.h"
+#include "gateway/journal/file_system.h"
+#include "gateway/journal/journal_format.h"
 
 namespace fixstream::gateway {
 
@@ -84,6 +92,10 @@ struct JournalOptions {
   std::function<void()> before_sync;
   // Clock for retention by age (injectable for tests); any thread.
   std::function<absl::Time()> now = [] { return absl::Now(); };
+  // Where the directory and its files live; null means FileSystem::Default()
+  // (POSIX). Not owned: must outlive the Journal. Tests pass a
+  // fault-injecting one.
+  FileSystem* file_system = nullptr;
 };
 
 // What Open() found and did. Also logged.
@@ -108,6 +120,11 @@ struct JournalStats {
   uint64_t segments_deleted = 0;  // by retention since Open()
   uint64_t pending_bytes = 0;     // appended, not yet written
 };
+
+namespace journal_internal {
+struct Segment;
+struct SegmentLocation;
+}  // namespace journal_internal
 
 class Journal final {
  public:
@@ -211,11 +228,13 @@ class Journal final {
   absl::Status status() const;
 
  private:
-  struct Segment;
-  struct Location;
+  using Segment = journal_internal::Segment;
+  using Location = journal_internal::SegmentLocation;
 
   explicit Journal(JournalOptions options);
   absl::Status Lock();
+  // Scans the directory (recovery.cc) and sets up the segment list, the
+  // sequences and the active segment from what it found.
   absl::Status Recover(RecoveryReport* report);
   void WriterLoop();
   // Writer thread only: writes `frames` (whole frames) to the active
@@ -223,13 +242,15 @@ class Journal final {
   absl::Status WriteFrames(const std::string& frames, absl::Time now);
   absl::Status RollTo(uint64_t first_sequence, absl::Time now);
   absl::Status SyncActive();
+  // Writer thread only: makes `status` the sticky error and refuses appends.
   void SetWriterError(absl::Status status);
   void PublishDurable(uint64_t sequence);
   // Finds where `sequence` is on disk; see Read().
   Location Locate(uint64_t sequence) const;
 
   const JournalOptions options_;
-  int lock_fd_ = -1;
+  FileSystem* const file_system_;    // options_.file_system or the default
+  std::unique_ptr<File> lock_file_;  // holds the flock while open
   std::atomic<bool> closed_{false};  // Close() ran
 
   // Appends queue here; the writer swaps the buffer out.
@@ -251,8 +272,8 @@ class Journal final {
   absl::Mutex retention_mu_ ABSL_ACQUIRED_BEFORE(segments_mu_);
 
   // Writer-thread state.
-  std::shared_ptr<Segment> active_;  // null until the first write of a new journal
-  int active_fd_ = -1;
+  std::shared_ptr<Segment> active_;    // null until the first write of a new journal
+  std::unique_ptr<File> active_file_;  // active_ opened for appending, if not sealed
   uint64_t unsynced_bytes_ = 0;
   uint64_t written_sequence_ = 0;  // last sequence written to a file
   absl::Time first_unsynced_ = absl::InfiniteFuture();
@@ -273,17 +294,6 @@ class Journal final {
   std::atomic<uint64_t> pending_bytes_{0};
   LatencyHistogram fsync_latency_;
 };
-
-// On-disk constants (docs/JOURNAL.md); exposed for tests and tools.
-inline constexpr char kJournalMagic[4] = {'F', 'S', 'J', '1'};
-inline constexpr uint32_t kJournalVersion = 1;
-// magic(4) version(u32) first_sequence(u64) crc32c of the preceding 16 bytes(u32)
-inline constexpr size_t kSegmentHeaderSize = 20;
-// payload_length(u32) sequence(u64) crc32c(sequence bytes + payload)(u32)
-inline constexpr size_t kFrameHeaderSize = 16;
-
-// "seg-00000000000000000001.fsj"
-std::string JournalSegmentFileName(uint64_t first_sequence);
 
 }  // namespace fixstream::gateway
 

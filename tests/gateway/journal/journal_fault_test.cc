@@ -1,0 +1,482 @@
+// The journal under injected disk faults (FaultInjectingFileSystem): what
+// docs/JOURNAL.md promises when a write, an fsync, a directory or a file
+// fails — the writer's sticky error in status(), Append() refusing, Flush()
+// and AwaitDurable() returning the error, Open() naming the path and the
+// errno text, and what recovery finds after a reopen.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "fault_injecting_file_system.h"
+#include "gateway/journal/journal.h"
+#include "gtest/gtest.h"
+
+namespace fixstream::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Payload(uint64_t seq) {
+  std::string p = absl::StrCat("record-", seq, "-");
+  const size_t size = 40 + seq % 80;
+  while (p.size() < size) p.push_back(static_cast<char>('a' + (seq + p.size()) % 26));
+  return p;
+}
+
+std::string Expected(uint64_t first, uint64_t last) {
+  std::string out;
+  for (uint64_t s = first; s <= last; ++s) out += Payload(s);
+  return out;
+}
+
+// Appends records first..first+count-1 as one batch.
+absl::Status AppendBatch(Journal& journal, uint64_t first, uint64_t count) {
+  std::vector<std::string> storage;
+  std::vector<std::string_view> views;
+  for (uint64_t s = first; s < first + count; ++s) storage.push_back(Payload(s));
+  for (const std::string& p : storage) views.push_back(p);
+  return journal.Append(first, views);
+}
+
+std::string ReadAll(const Journal& journal, uint64_t from) {
+  std::string out;
+  for (;;) {
+    absl::StatusOr<Journal::ReadResult> r = journal.Read(from, 100, 1 << 20, &out);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok() || r->records == 0) break;
+    from = r->next_sequence;
+  }
+  return out;
+}
+
+std::string ErrnoText(int error) {
+  return std::error_code(error, std::generic_category()).message();
+}
+
+class JournalFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "journal_fault_test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(dir_, ec);
+  }
+
+  // Options on the fault-injecting file system.
+  JournalOptions Options() {
+    JournalOptions o;
+    o.directory = dir_;
+    o.file_system = &fs_;
+    return o;
+  }
+  // Options on the real one, for reopening after a fault.
+  JournalOptions PosixOptions() const {
+    JournalOptions o;
+    o.directory = dir_;
+    return o;
+  }
+
+  std::unique_ptr<Journal> OpenOrDie(JournalOptions options, RecoveryReport* report = nullptr) {
+    absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(std::move(options), report);
+    EXPECT_TRUE(j.ok()) << j.status();
+    return j.ok() ? std::move(*j) : nullptr;
+  }
+
+  std::string SegmentPath(uint64_t first) const {
+    return absl::StrCat(dir_, "/", JournalSegmentFileName(first));
+  }
+
+  FaultInjectingFileSystem fs_;
+  std::string dir_;
+};
+
+// --- Open ------------------------------------------------------------------
+
+// The root-proof variant of JournalTest.UnwritableDirectoryIsAClearError:
+// each step of Open() that needs a writable directory fails with EACCES.
+TEST_F(JournalFaultTest, UnwritableDirectoryIsAClearErrorEvenAsRoot) {
+  struct Case {
+    FaultOp op;
+    std::string path;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {FaultOp::kCreateDirectories, "", "cannot create journal directory " + dir_ + "/sub"},
+      {FaultOp::kOpen, "/LOCK", "cannot open journal lock file " + dir_ + "/sub/LOCK"},
+      {FaultOp::kOpen, "/.write-probe", "cannot write to journal directory " + dir_ + "/sub"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    fs_.Clear();
+    fs_.Inject(Fault(c.op, EACCES).OnPath(c.path));
+    JournalOptions o = Options();
+    o.directory = dir_ + "/sub";
+    absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(o);
+    ASSERT_FALSE(j.ok());
+    EXPECT_EQ(j.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(j.status().message(), c.message + ": Permission denied");
+    // Nothing holds the directory afterwards.
+    fs_.Clear();
+    EXPECT_TRUE(Journal::Open(o).ok());
+  }
+}
+
+TEST_F(JournalFaultTest, DirectoryCreationFailureNamesTheErrno) {
+  fs_.Inject(Fault(FaultOp::kCreateDirectories, ENOSPC));
+  absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(Options());
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(j.status().message(),
+            absl::StrCat("cannot create journal directory ", dir_, ": ", ErrnoText(ENOSPC)));
+}
+
+TEST_F(JournalFaultTest, LockFailureOtherThanContentionIsAnError) {
+  fs_.Inject(Fault(FaultOp::kTryLock, ENOLCK));
+  absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(Options());
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(j.status().message(),
+            absl::StrCat("cannot lock journal lock file ", dir_, "/LOCK: ", ErrnoText(ENOLCK)));
+}
+
+TEST_F(JournalFaultTest, UnreadableDirectoryFailsOpen) {
+  fs_.Inject(Fault(FaultOp::kListDirectory, EIO));
+  absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(Options());
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().message(),
+            absl::StrCat("cannot read journal directory ", dir_, ": ", ErrnoText(EIO)));
+}
+
+// Recovery fails Open() when a segment cannot be opened, read, truncated or
+// synced (a damaged tail is never the reason: an I/O error is).
+TEST_F(JournalFaultTest, RecoveryIoErrorsFailOpenWithThePath) {
+  {
+    auto j = OpenOrDie(PosixOptions());
+    ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
+    ASSERT_TRUE(j->Close().ok());
+  }
+  // A torn tail, so that recovery truncates.
+  const std::string segment = SegmentPath(1);
+  fs::resize_file(segment, fs::file_size(segment) - 3);
+  struct Case {
+    FaultOp op;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {FaultOp::kOpen, "cannot open journal segment " + segment},
+      {FaultOp::kStat, "cannot stat journal segment " + segment},
+      {FaultOp::kMap, "cannot map journal segment " + segment},
+      {FaultOp::kTruncate, "cannot truncate the damaged tail of journal segment " + segment},
+      {FaultOp::kSync, "cannot truncate the damaged tail of journal segment " + segment},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    fs_.Clear();
+    fs_.Inject(Fault(c.op, EIO).OnPath(".fsj"));
+    absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(Options());
+    ASSERT_FALSE(j.ok());
+    EXPECT_EQ(j.status().message(), c.message + ": " + ErrnoText(EIO));
+  }
+  // The fsync that makes a recovered (untruncated) last segment durable.
+  RecoveryReport report;
+  OpenOrDie(PosixOptions(), &report).reset();  // truncates the tail
+  EXPECT_EQ(report.frames, 9u);
+  fs_.Clear();
+  fs_.Inject(Fault(FaultOp::kSync, EIO).OnPath(".fsj"));
+  absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(Options());
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().message(),
+            absl::StrCat("cannot fsync journal segment ", segment, ": ", ErrnoText(EIO)));
+  // And with the disk healthy again everything recovered is there.
+  fs_.Clear();
+  auto healthy = OpenOrDie(Options());
+  EXPECT_EQ(healthy->next_sequence(), 10u);
+  EXPECT_EQ(ReadAll(*healthy, 1), Expected(1, 9));
+}
+
+// --- The writer --------------------------------------------------------------
+
+// A write that fails (disk full, I/O error) makes the journal refuse
+// appends and every waiter get the error; what was written before stays
+// readable, and after a restart the journal continues after the last
+// written record.
+TEST_F(JournalFaultTest, WriteErrorIsStickyAndRefusesAppends) {
+  for (int error : {ENOSPC, EIO}) {
+    SCOPED_TRACE(ErrnoText(error));
+    fs::remove_all(dir_);
+    fs_.Clear();
+    JournalOptions o = Options();
+    o.durability = DurabilityPolicy::kPerBatch;
+    auto j = OpenOrDie(o);
+    ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
+    ASSERT_TRUE(j->Flush().ok());
+    EXPECT_TRUE(j->status().ok());
+
+    fs_.Inject(Fault(FaultOp::kWrite, error).OnPath(".fsj"));
+    ASSERT_TRUE(AppendBatch(*j, 11, 5).ok());  // queued; the writer fails on it
+    const absl::Status flushed = j->Flush();
+    EXPECT_EQ(flushed.code(), absl::ErrnoToStatusCode(error));
+    EXPECT_EQ(flushed.message(),
+              absl::StrCat("journal segment ", SegmentPath(1), ": write: ", ErrnoText(error)));
+    EXPECT_EQ(j->status(), flushed);
+    EXPECT_EQ(AppendBatch(*j, 16, 1), flushed);
+    EXPECT_EQ(j->next_sequence(), 16u);  // the refused batch took no sequence
+    EXPECT_EQ(j->AwaitDurable(15, absl::InfiniteFuture()), flushed);
+    EXPECT_TRUE(j->AwaitDurable(10, absl::InfiniteFuture()).ok());
+    EXPECT_EQ(j->durable_sequence(), 10u);
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 10));  // reads still work
+    EXPECT_EQ(j->Close(), flushed);
+    EXPECT_EQ(j->status(), flushed);
+
+    // Even with the disk healthy again the error stays until a restart.
+    RecoveryReport report;
+    j = OpenOrDie(PosixOptions(), &report);
+    EXPECT_EQ(j->next_sequence(), 11u);
+    EXPECT_EQ(report.truncated_bytes, 0u);
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 10));
+    ASSERT_TRUE(AppendBatch(*j, 11, 5).ok());
+    EXPECT_TRUE(j->Flush().ok());
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 15));
+  }
+}
+
+// A short write is not an error: the writer writes the rest.
+TEST_F(JournalFaultTest, ShortWritesAreCompleted) {
+  JournalOptions o = Options();
+  o.durability = DurabilityPolicy::kPerBatch;
+  auto j = OpenOrDie(o);
+  fs_.Inject(Fault::ShortWrite(7).OnPath(".fsj"));
+  for (uint64_t first = 1; first <= 50; first += 10) {
+    ASSERT_TRUE(AppendBatch(*j, first, 10).ok());
+    ASSERT_TRUE(j->AwaitDurable(first + 9, absl::InfiniteFuture()).ok());
+  }
+  EXPECT_GT(fs_.injected(), 100u);
+  EXPECT_TRUE(j->status().ok());
+  EXPECT_EQ(ReadAll(*j, 1), Expected(1, 50));
+  ASSERT_TRUE(j->Close().ok());
+  RecoveryReport report;
+  j = OpenOrDie(PosixOptions(), &report);
+  EXPECT_EQ(report.frames, 50u);
+  EXPECT_EQ(report.truncated_bytes, 0u);
+  EXPECT_EQ(ReadAll(*j, 1), Expected(1, 50));
+}
+
+// What a filling disk does: one short write, then ENOSPC. The partial frame
+// it leaves is a torn tail that recovery truncates.
+TEST_F(JournalFaultTest, ShortWriteThenDiskFullLeavesATornTailForRecovery) {
+  JournalOptions o = Options();
+  o.durability = DurabilityPolicy::kPerBatch;
+  auto j = OpenOrDie(o);
+  ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
+  ASSERT_TRUE(j->Flush().ok());
+  const uint64_t good_size = fs::file_size(SegmentPath(1));
+  fs_.Inject(Fault::ShortWrite(30).Times(1));
+  fs_.Inject(Fault(FaultOp::kWrite, ENOSPC).After(1));
+  ASSERT_TRUE(AppendBatch(*j, 11, 10).ok());
+  EXPECT_EQ(j->Flush().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(fs_.injected(), 2u);
+  EXPECT_EQ(fs::file_size(SegmentPath(1)), good_size + 30);
+  EXPECT_EQ(ReadAll(*j, 1), Expected(1, 10));  // the torn frame is not served
+  j.reset();
+
+  RecoveryReport report;
+  j = OpenOrDie(PosixOptions(), &report);
+  EXPECT_EQ(report.truncated_bytes, 30u);
+  EXPECT_EQ(report.first_bad_offset, good_size);
+  EXPECT_EQ(fs::file_size(SegmentPath(1)), good_size);
+  EXPECT_EQ(j->next_sequence(), 11u);
+  EXPECT_EQ(ReadAll(*j, 1), Expected(1, 10));
+}
+
+// A failed fdatasync is never retried (Linux may have dropped the dirty
+// pages): the journal fails, durable_sequence() stays where it was and
+// on_durable is not called for the batch.
+TEST_F(JournalFaultTest, FsyncFailureIsStickyAndNothingMoreBecomesDurable) {
+  for (DurabilityPolicy policy : {DurabilityPolicy::kPerBatch, DurabilityPolicy::kGroupCommit}) {
+    SCOPED_TRACE(policy == DurabilityPolicy::kPerBatch ? "per batch" : "group commit");
+    fs::remove_all(dir_);
+    fs_.Clear();
+    absl::Mutex mu;
+    std::vector<uint64_t> notified;
+    JournalOptions o = Options();
+    o.durability = policy;
+    o.on_durable = [&](uint64_t d) {
+      absl::MutexLock lock(&mu);
+      notified.push_back(d);
+    };
+    auto j = OpenOrDie(o);
+    ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
+    ASSERT_TRUE(j->Flush().ok());
+
+    fs_.Inject(Fault(FaultOp::kDataSync, EIO).OnPath(".fsj"));
+    ASSERT_TRUE(AppendBatch(*j, 11, 10).ok());
+    const absl::Status failed = j->AwaitDurable(20, absl::InfiniteFuture());
+    EXPECT_EQ(failed.code(), absl::StatusCode::kUnknown);  // EIO
+    EXPECT_EQ(failed.message(),
+              absl::StrCat("cannot fsync journal segment ", SegmentPath(1), ": ", ErrnoText(EIO)));
+    EXPECT_EQ(j->status(), failed);
+    EXPECT_EQ(j->Flush(), failed);
+    EXPECT_EQ(AppendBatch(*j, 21, 1), failed);
+    EXPECT_EQ(j->durable_sequence(), 10u);
+    EXPECT_EQ(fs_.calls(FaultOp::kDataSync), 2u);  // one good, one failed, no retry
+    EXPECT_EQ(j->Close(), failed);
+    {
+      absl::MutexLock lock(&mu);
+      ASSERT_FALSE(notified.empty());
+      EXPECT_EQ(notified.back(), 10u);
+    }
+    // The written frames are still in the page cache here (a real failed
+    // fsync may have lost them), so recovery finds them and syncs them.
+    RecoveryReport report;
+    j = OpenOrDie(PosixOptions(), &report);
+    EXPECT_EQ(j->next_sequence(), 21u);
+    EXPECT_EQ(j->durable_sequence(), 20u);
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 20));
+    j.reset();
+  }
+}
+
+// A segment roll fsyncs the finished segment and the directory and creates
+// the next segment: a failure of any of them fails the journal.
+TEST_F(JournalFaultTest, RollFailuresAreSticky) {
+  struct Case {
+    Fault fault;
+    std::string message;
+  };
+  const std::string second = JournalSegmentFileName(2);
+  const std::vector<Case> cases = {
+      {Fault(FaultOp::kDataSync, EIO),
+       "cannot fsync journal segment " + SegmentPath(1) + ": " + ErrnoText(EIO)},
+      {Fault(FaultOp::kOpen, ENOSPC).OnPath(second),
+       "cannot create journal segment " + SegmentPath(2) + ": " + ErrnoText(ENOSPC)},
+      {Fault(FaultOp::kWrite, ENOSPC).OnPath(second),
+       "journal segment " + SegmentPath(2) + ": write: " + ErrnoText(ENOSPC)},
+      {Fault(FaultOp::kSync, EIO).OnPath(dir_),
+       "cannot fsync journal directory " + dir_ + ": " + ErrnoText(EIO)},
+      {Fault(FaultOp::kOpen, EMFILE).OnPath(dir_).After(1),
+       "cannot open journal directory " + dir_ + ": " + ErrnoText(EMFILE)},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    fs::remove_all(dir_);
+    fs_.Clear();
+    JournalOptions o = Options();
+    o.durability = DurabilityPolicy::kPerBatch;
+    o.segment_bytes = 100;  // one record per segment
+    auto j = OpenOrDie(o);
+    ASSERT_TRUE(AppendBatch(*j, 1, 1).ok());
+    ASSERT_TRUE(j->Flush().ok());
+    fs_.Inject(c.fault);
+    ASSERT_TRUE(AppendBatch(*j, 2, 1).ok());
+    const absl::Status failed = j->Flush();
+    EXPECT_FALSE(failed.ok());
+    EXPECT_EQ(failed.message(), c.message);
+    EXPECT_EQ(j->status(), failed);
+    EXPECT_EQ(AppendBatch(*j, 3, 1), failed);
+    EXPECT_EQ(j->durable_sequence(), 1u);
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 1));
+    j.reset();
+    j = OpenOrDie(PosixOptions());
+    EXPECT_EQ(j->next_sequence(), 2u);
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 1));
+    j.reset();
+  }
+}
+
+// After a failure the writer has nothing left to do until Close(): it must
+// sleep, not spin on a group-commit deadline that no fsync will meet.
+TEST_F(JournalFaultTest, FailedWriterWaitsInsteadOfSpinning) {
+  for (DurabilityPolicy policy : {DurabilityPolicy::kPerBatch, DurabilityPolicy::kGroupCommit}) {
+    SCOPED_TRACE(policy == DurabilityPolicy::kPerBatch ? "per batch" : "group commit");
+    fs::remove_all(dir_);
+    fs_.Clear();
+    JournalOptions o = Options();
+    o.durability = policy;
+    o.retention_check_interval = absl::Hours(1);
+    auto j = OpenOrDie(o);
+    fs_.Inject(Fault(FaultOp::kDataSync, EIO));
+    ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
+    ASSERT_FALSE(j->Flush().ok());
+    timespec start;
+    ASSERT_EQ(::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start), 0);
+    absl::SleepFor(absl::Milliseconds(300));  // a window to measure, not a wait for an event
+    timespec end;
+    ASSERT_EQ(::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &end), 0);
+    const absl::Duration cpu = absl::DurationFromTimespec(end) - absl::DurationFromTimespec(start);
+    EXPECT_LT(cpu, absl::Milliseconds(20)) << "the failed writer thread is busy";
+    EXPECT_FALSE(j->Close().ok());
+  }
+}
+
+// An Append racing with the writer's failure gets the writer's error, never
+// the "journal is closed" of a journal that was not closed.
+TEST_F(JournalFaultTest, AppendRacingTheWritersFailureGetsItsError) {
+  for (int round = 0; round < 200; ++round) {
+    fs::remove_all(dir_);
+    fs_.Clear();
+    JournalOptions o = Options();
+    o.durability = DurabilityPolicy::kPerBatch;
+    auto j = OpenOrDie(o);
+    ASSERT_NE(j, nullptr);
+    fs_.Inject(Fault(FaultOp::kWrite, ENOSPC).After(1));
+    const std::string payload = Payload(1);
+    const std::vector<std::string_view> views = {payload};
+    absl::Status refused;
+    for (uint64_t seq = 1; refused.ok(); ++seq) refused = j->Append(seq, views);
+    ASSERT_EQ(refused.code(), absl::StatusCode::kResourceExhausted)
+        << "round " << round << ": " << refused;
+  }
+}
+
+// --- Reads and retention -----------------------------------------------------
+
+TEST_F(JournalFaultTest, ReadErrorIsDataLossWithTheOffset) {
+  auto j = OpenOrDie(Options());
+  ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
+  ASSERT_TRUE(j->Flush().ok());
+  fs_.Inject(Fault(FaultOp::kReadAt, EIO).OnPath(".fsj").Times(1));
+  std::string out;
+  absl::StatusOr<Journal::ReadResult> r = j->Read(1, 100, 1 << 20, &out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(r.status().message(),
+            absl::StrCat("cannot read journal segment ", SegmentPath(1), " at offset ",
+                         kSegmentHeaderSize, ": ", ErrnoText(EIO)));
+  // A read error is not the writer's: appends and the next read go on.
+  EXPECT_TRUE(j->status().ok());
+  ASSERT_TRUE(AppendBatch(*j, 11, 1).ok());
+  EXPECT_TRUE(j->Flush().ok());
+  EXPECT_EQ(ReadAll(*j, 1), Expected(1, 11));
+}
+
+TEST_F(JournalFaultTest, SegmentThatRetentionCannotDeleteIsLoggedAndAppendsGoOn) {
+  JournalOptions o = Options();
+  o.segment_bytes = 2048;
+  o.retention_bytes = 4096;
+  auto j = OpenOrDie(o);
+  fs_.Inject(Fault(FaultOp::kRemoveFile, EACCES).OnPath(".fsj"));
+  ASSERT_TRUE(AppendBatch(*j, 1, 100).ok());
+  ASSERT_TRUE(j->Flush().ok());
+  j->EnforceRetention();
+  EXPECT_GT(fs_.injected(), 0u);
+  EXPECT_EQ(j->stats().segments_deleted, 0u);
+  EXPECT_TRUE(j->status().ok());
+  ASSERT_TRUE(AppendBatch(*j, 101, 10).ok());
+  EXPECT_TRUE(j->Flush().ok());
+  EXPECT_EQ(ReadAll(*j, j->oldest_sequence()), Expected(j->oldest_sequence(), 110));
+}
+
+}  // namespace
+}  // namespace fixstream::gateway
