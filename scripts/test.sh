@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything and runs every test:
 #   1. the full suite (unit, integration, process tests) in a normal build;
-#   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. each libFuzzer target for a bounded time (clang).
+#   2. a clang build with -Wthread-safety -Werror (FIXSTREAM_THREAD_SAFETY),
+#      compiled only: the Abseil lock annotations must hold;
+#   3. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   4. each libFuzzer target for a bounded time (clang).
 # Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,12 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$JOBS"
 echo "== tests =="
 ctest --test-dir build --output-on-failure -j "$JOBS"
+
+echo "== build (clang, -Wthread-safety; compile only) =="
+CXX_CLANG=$(command -v clang++ || command -v clang++-14)
+cmake -S . -B build-tsa -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$CXX_CLANG" \
+  -DFIXSTREAM_THREAD_SAFETY=ON -DFIXSTREAM_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsa -j "$JOBS"
 
 echo "== build (ASan + UBSan) =="
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFIXSTREAM_SANITIZE=ON \

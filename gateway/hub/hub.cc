@@ -275,8 +275,11 @@ namespace {
 
 // The first value in [lo, hi) for which `pred` is false, where `pred` is true
 // on a prefix of the range and false on the rest; hi if it is true throughout.
+// Not analysed for locks: the thread-safety analysis cannot see that the
+// caller (ReadAll) holds what `pred` requires (its ABSL_SHARED_LOCKS_REQUIRED
+// lambdas are still checked themselves).
 template <typename Pred>
-uint64_t PartitionPoint(uint64_t lo, uint64_t hi, Pred pred) {
+uint64_t PartitionPoint(uint64_t lo, uint64_t hi, Pred pred) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   while (lo < hi) {
     const uint64_t mid = lo + (hi - lo) / 2;
     if (pred(mid)) {

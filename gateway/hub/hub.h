@@ -53,8 +53,9 @@ class Hub final {
   class Listener {
    public:
     virtual ~Listener() = default;
-    // Called from a publishing thread; must be quick and must not call
-    // AddListener/RemoveListener.
+    // Called from a publishing thread, under the listener lock (which is
+    // acquired before the ring lock, so it may call Read()); must be quick
+    // and must not call AddListener/RemoveListener.
     virtual void OnHubUpdated() = 0;
     // The next sequence the listener will read; any thread, lock-free.
     virtual uint64_t next_sequence() const = 0;
@@ -193,7 +194,7 @@ class Hub final {
     int64_t publish_unix_ns;
   };
 
-  void Notify();
+  void Notify() ABSL_LOCKS_EXCLUDED(mu_, listeners_mu_);
   // Read() for a filter that matches every record: reads from [cursor,
   // scan_end) within the limits, copying contiguous frames in one go.
   ReadResult ReadAll(uint64_t cursor, uint64_t scan_end, size_t max_records, size_t max_bytes,
@@ -223,7 +224,10 @@ class Hub final {
   std::vector<std::string_view> log_frames_ ABSL_GUARDED_BY(mu_);  // reused per batch
   std::atomic<bool> closed_{false};
 
-  mutable absl::Mutex listeners_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  // Acquired before mu_, never while holding it: Notify() holds it while
+  // listeners run, and they take locks of their own and then mu_ (shared,
+  // in Read()). Publish() and the others release mu_ before Notify().
+  mutable absl::Mutex listeners_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::vector<Listener*> listeners_ ABSL_GUARDED_BY(listeners_mu_);
 };
 

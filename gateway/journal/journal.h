@@ -280,8 +280,8 @@ class Journal final {
   absl::Time next_retention_check_;
   std::thread writer_;
 
-  // Durability.
-  mutable absl::Mutex durable_mu_;
+  // Durability. Append() takes it under append_mu_ (for the writer's error).
+  mutable absl::Mutex durable_mu_ ABSL_ACQUIRED_AFTER(append_mu_);
   mutable absl::CondVar durable_cv_;
   absl::Status writer_status_ ABSL_GUARDED_BY(durable_mu_);
   bool writer_stopped_ ABSL_GUARDED_BY(durable_mu_) = false;

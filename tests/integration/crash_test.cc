@@ -21,6 +21,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "fixstream/v1/location.grpc.pb.h"
@@ -128,11 +129,13 @@ class Recorder {
     auto stub = v1::LocationService::NewStub(channel);
     v1::SubscribeRequest request;
     request.set_start_sequence(start_sequence);
+    grpc::ClientContext* context = nullptr;
     {
       absl::MutexLock lock(&mu_);
       context_ = std::make_unique<grpc::ClientContext>();
+      context = context_.get();
     }
-    auto reader = stub->Subscribe(context_.get(), request);
+    auto reader = stub->Subscribe(context, request);
     v1::SubscribeResponse response;
     while (reader->Read(&response)) {
       ASSERT_FALSE(response.has_gap());
@@ -155,8 +158,8 @@ class Recorder {
 
  private:
   absl::Mutex mu_;
-  std::unique_ptr<grpc::ClientContext> context_;
-  std::map<uint64_t, Line> received_;
+  std::unique_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, Line> received_ ABSL_GUARDED_BY(mu_);
 };
 
 // Reads records 1..head-1 from a fresh gateway.

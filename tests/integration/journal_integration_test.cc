@@ -29,7 +29,7 @@ class FsyncGate {
 
  private:
   absl::Mutex mu_;
-  bool open_ = true;
+  bool open_ ABSL_GUARDED_BY(mu_) = true;
 };
 
 class JournalIntegrationTest : public GatewayTest {
