@@ -15,12 +15,12 @@ endif()
 set(FIXSTREAM_THREAD_SAFETY_FLAGS -Wthread-safety -Wthread-safety-beta)
 target_compile_options(fixstream_warnings INTERFACE ${FIXSTREAM_THREAD_SAFETY_FLAGS})
 
-# The check must be able to fail: compile cmake/thread_safety_probe.cc with
+# The check must be able to fail: compile tests/thread_safety/probe.cc with
 # correct locking (must compile), an unguarded read and a lock-order
 # inversion (each must fail with the analysis' own error). Catches a compiler,
 # flag or Abseil whose annotation macros expand to nothing.
 get_target_property(_fixstream_absl_include absl::base INTERFACE_INCLUDE_DIRECTORIES)
-set(_fixstream_probe ${CMAKE_CURRENT_LIST_DIR}/thread_safety_probe.cc)
+set(_fixstream_probe ${CMAKE_CURRENT_LIST_DIR}/probe.cc)
 set(_fixstream_probe_cases
   "ok|"
   "unlocked|-DFIXSTREAM_PROBE_UNLOCKED|requires holding mutex 'mu_'"
