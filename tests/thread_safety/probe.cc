@@ -1,4 +1,4 @@
-// Compiled at configure time by cmake/thread_safety.cmake, three ways, to show
+// Compiled at configure time by tests/thread_safety/thread_safety.cmake, three ways, to show
 // that the thread-safety analysis really runs and fails the build: correct
 // locking must compile; an unguarded read (FIXSTREAM_PROBE_UNLOCKED) and a
 // lock-order inversion (FIXSTREAM_PROBE_ORDER) must not.
