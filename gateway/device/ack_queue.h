@@ -75,9 +75,7 @@ class AckQueue final {
   // Whether the connection still owes acknowledgements: entries unsettled or
   // a write in flight (never once blocked). A half-closed connection stays
   // open until this is false.
-  bool outstanding() const {
-    return !blocked_ && (!pending_.empty() || write_in_flight_);
-  }
+  bool outstanding() const { return !blocked_ && (!pending_.empty() || write_in_flight_); }
   uint64_t acked_lines() const { return acked_lines_; }
   size_t pending() const { return pending_.size(); }
 

@@ -37,10 +37,10 @@ bool WaitFor(const std::function<bool()>& done) {
 std::string CsvLine(std::string_view vehicle) {
   static int64_t next_ms = absl::ToUnixMillis(absl::Now()) - 1'000'000;
   next_ms += 1000;
-  return absl::StrCat(std::string(vehicle), ",",
-                      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(next_ms),
-                                       absl::UTCTimeZone()),
-                      ",52.5,13.4,3.0\n");
+  return absl::StrCat(
+      std::string(vehicle), ",",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(next_ms), absl::UTCTimeZone()),
+      ",52.5,13.4,3.0\n");
 }
 
 // The server's side of a session: records each close.
@@ -249,8 +249,8 @@ TEST_F(DeviceSessionTest, LineTimeoutRunsOnlyWhileAPartialLineWaits) {
   ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 7; }));
   EXPECT_TRUE(session_->Expired(CloseReason::kLineTimeout, later));
   Send("-01-01\n");
-  ASSERT_TRUE(WaitFor([&] { return Lines(LineOutcome::kBadTimestamp) +
-                                   Lines(LineOutcome::kMalformed) == 1; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Lines(LineOutcome::kBadTimestamp) + Lines(LineOutcome::kMalformed) == 1; }));
   EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, later)) << "the line completed";
 }
 

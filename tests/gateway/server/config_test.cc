@@ -310,6 +310,51 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
   }
 }
 
+// The settings of each section that EveryBadValueIsRejectedNamingItsFlag
+// leaves out: device limits, timeouts and fix window, journal, subscribers.
+TEST(OptionsFromFlagsTest, EverySectionRejectsItsBadValues) {
+  struct Case {
+    std::string flag;
+    std::string value;
+    std::string expected;
+  };
+  const Case kCases[] = {
+      {"max_connections", "0", "--max_connections=0: must be at least 1"},
+      {"keepalive_idle_s", "0", "--keepalive_idle_s=0: must be at least 1"},
+      {"keepalive_interval_s", "0", "--keepalive_interval_s=0: must be at least 1"},
+      {"keepalive_probes", "0", "--keepalive_probes=0: must be at least 1"},
+      {"read_budget_bytes", "4095", "--read_budget_bytes=4095: must be at least 4096"},
+      {"max_fix_age_s", "3153600001", "--max_fix_age_s=3153600001: must be at most 100 years"},
+      {"max_fix_lead_s", "3153600001", "--max_fix_lead_s=3153600001: must be at most 100 years"},
+      {"journal_durability", "never", "--journal_durability=never: must be group or batch"},
+      {"journal_group_commit_ms", "0", "--journal_group_commit_ms=0: must be at least 1"},
+      {"journal_segment_bytes", "1048575",
+       "--journal_segment_bytes=1048575: must be at least 1048576"},
+      {"journal_retention_bytes", "1048576",
+       "--journal_retention_bytes=1048576: must be at least journal_segment_bytes"},
+      {"journal_retention_hours", "0", "--journal_retention_hours=0: must be at least 1"},
+      {"max_subscribers", "0", "--max_subscribers=0: must be at least 1"},
+  };
+  for (const Case& c : kCases) {
+    absl::FlagSaver saver;
+    SetFlag(c.flag, c.value);
+    absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+    ASSERT_FALSE(options.ok()) << c.flag << "=" << c.value;
+    EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(options.status().message(), c.expected);
+  }
+}
+
+TEST(OptionsFromFlagsTest, TheFixTimeWindowIsInNanoseconds) {
+  absl::FlagSaver saver;
+  SetFlag("max_fix_age_s", "3153600000");  // 100 years: the largest accepted
+  SetFlag("max_fix_lead_s", "2");
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->device.fix_time_window.max_age_ns, int64_t{3153600000} * 1'000'000'000);
+  EXPECT_EQ(options->device.fix_time_window.max_lead_ns, 2'000'000'000);
+}
+
 TEST(OptionsFromFlagsTest, ErrorsSayWhereTheValueCameFrom) {
   absl::FlagSaver saver;
   SetFlag("max_line_length", "8");
