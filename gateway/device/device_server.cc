@@ -158,9 +158,7 @@ void DeviceServer::Impl::Accept(Listener& listener) {
 void DeviceServer::Impl::CloseRefused(tcp::socket& socket, CloseReason reason,
                                       const asio::ip::address& source) {
   LogClose(reason, source);
-  counters.connections_closed_by[static_cast<size_t>(reason)].fetch_add(1,
-                                                                        std::memory_order_relaxed);
-  counters.connections_closed.fetch_add(1, std::memory_order_relaxed);
+  counters.CountClosed(reason);
   // Linger 0: a reset frees the descriptor and kernel state at once, which is
   // what a flood needs.
   asio::error_code ignored;

@@ -199,12 +199,16 @@ void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
             : parser_.Parse(frame.text, receive_time_unix_ns, *this);
     ++lines_[static_cast<size_t>(outcome)];
   }
+  PublishParsed();
+  if (acks_) QueueAck();
+}
+
+void DeviceSession::PublishParsed() {
   parser_.Flush(*this);
   // Counters first: whoever sees a record can also see its line counted.
   FlushCounters();
   Publish();
   FlushCounters();
-  if (acks_) QueueAck();
 }
 
 // Every line read so far is settled once the records published up to now
@@ -316,17 +320,12 @@ void DeviceSession::Close(CloseReason reason) {
   }
   framer_.ReleaseIfEmpty();
   receive_time_unix_ns_ = absl::GetCurrentTimeNanos();
-  parser_.Flush(*this);
-  FlushCounters();
-  Publish();
-  FlushCounters();
+  PublishParsed();
   asio::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  IngestCounters& c = counters_;
-  c.connections_closed_by[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
-  c.connections_closed.fetch_add(1, std::memory_order_relaxed);
-  c.connections_active.fetch_sub(1, std::memory_order_relaxed);
+  counters_.CountClosed(reason);
+  counters_.connections_active.fetch_sub(1, std::memory_order_relaxed);
   registry_.OnSessionClosed(id_, source_, reason);
   // Last: may release the final reference to this session.
   std::shared_ptr<DeviceSession> release = std::move(self_while_half_closed_);

@@ -109,6 +109,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   ReadState ReadAvailable(size_t budget);
   void ProcessLines(int64_t receive_time_unix_ns);
   void OnRecord(const ingest::LocationRecord& record) override;
+  void PublishParsed();
   void Publish();
   void FlushCounters();
   void QueueAck();

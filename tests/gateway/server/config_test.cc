@@ -298,27 +298,6 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
       {"max_batch_bytes", "1023", "--max_batch_bytes=1023: must be at least 1024"},
       {"slow_subscriber_policy", "drop", "--slow_subscriber_policy=drop: must be gap or end"},
       {"log_level", "loud", "--log_level=loud: must be one of debug, info, warning, error"},
-  };
-  for (const Case& c : kCases) {
-    absl::FlagSaver saver;
-    SetFlag(c.flag, c.value);
-    absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
-    ASSERT_FALSE(options.ok()) << c.flag << "=" << c.value;
-    EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_TRUE(absl::StartsWith(options.status().message(), c.expected))
-        << options.status() << " vs " << c.expected;
-  }
-}
-
-// The settings of each section that EveryBadValueIsRejectedNamingItsFlag
-// leaves out: device limits, timeouts and fix window, journal, subscribers.
-TEST(OptionsFromFlagsTest, EverySectionRejectsItsBadValues) {
-  struct Case {
-    std::string flag;
-    std::string value;
-    std::string expected;
-  };
-  const Case kCases[] = {
       {"max_connections", "0", "--max_connections=0: must be at least 1"},
       {"keepalive_idle_s", "0", "--keepalive_idle_s=0: must be at least 1"},
       {"keepalive_interval_s", "0", "--keepalive_interval_s=0: must be at least 1"},
@@ -341,7 +320,8 @@ TEST(OptionsFromFlagsTest, EverySectionRejectsItsBadValues) {
     absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
     ASSERT_FALSE(options.ok()) << c.flag << "=" << c.value;
     EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(options.status().message(), c.expected);
+    EXPECT_TRUE(absl::StartsWith(options.status().message(), c.expected))
+        << options.status() << " vs " << c.expected;
   }
 }
 
