@@ -86,6 +86,7 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   // Sessions of the acknowledging listener wait here for their lines to
   // become durable. Before the contexts: it outlives every session.
   DurabilityWatch durability;
+  const DeviceSession::Context session_context{options, hub, counters, durability, *this};
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::atomic<size_t> next_context{0};
   asio::strand<asio::io_context::executor_type> accept_strand;
@@ -196,9 +197,7 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket, bool acks) {
       return;
     }
     ++from_source;
-    session = std::make_shared<DeviceSession>(
-        std::move(socket), source, id, acks,
-        DeviceSession::Context{options, hub, counters, durability, *this});
+    session = std::make_shared<DeviceSession>(std::move(socket), source, id, acks, session_context);
     sessions.emplace(id, SessionEntry{session, session.get()});
   }
   counters.connections_active.fetch_add(1, std::memory_order_relaxed);

@@ -29,20 +29,16 @@ DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint6
       source_(std::move(source)),
       id_(id),
       acks_(acks),
-      options_(context.options),
-      hub_(context.hub),
-      counters_(context.counters),
-      durability_(context.durability),
-      registry_(context.registry),
-      framer_(options_.max_line_length),
-      parser_(ingest::LineParserOptions{.pinned_format = options_.pinned_format,
-                                        .fix_time_window = options_.fix_time_window}) {
+      context_(context),
+      framer_(context.options.max_line_length),
+      parser_(ingest::LineParserOptions{.pinned_format = context.options.pinned_format,
+                                        .fix_time_window = context.options.fix_time_window}) {
   last_read_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
-  if (acks_) durability_.AddWaiter();
+  if (acks_) context_.durability.AddWaiter();
 }
 
 DeviceSession::~DeviceSession() {
-  if (acks_) durability_.RemoveWaiter();
+  if (acks_) context_.durability.RemoveWaiter();
 }
 
 void DeviceSession::Start() {
@@ -69,7 +65,7 @@ void DeviceSession::Expire(CloseReason reason) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), reason] {
     if (self->closed_) return;
     // Bytes that already arrived still count as activity and get parsed.
-    switch (self->ReadAvailable(self->options_.read_budget)) {
+    switch (self->ReadAvailable(self->context_.options.read_budget)) {
       case ReadState::kPeerClosed:
         self->Close(CloseReason::kPeerClosed);
         return;
@@ -93,23 +89,23 @@ void DeviceSession::OnTargetDurable() {
 
 bool DeviceSession::Expired(CloseReason reason, int64_t now_ns) const {
   if (reason == CloseReason::kIdleTimeout) {
-    return options_.idle_timeout > absl::ZeroDuration() &&
+    return context_.options.idle_timeout > absl::ZeroDuration() &&
            now_ns - last_read_ns_.load(std::memory_order_relaxed) >=
-               absl::ToInt64Nanoseconds(options_.idle_timeout);
+               absl::ToInt64Nanoseconds(context_.options.idle_timeout);
   }
   const int64_t since = partial_since_ns_.load(std::memory_order_relaxed);
-  return options_.line_timeout > absl::ZeroDuration() && since != 0 &&
-         now_ns - since >= absl::ToInt64Nanoseconds(options_.line_timeout);
+  return context_.options.line_timeout > absl::ZeroDuration() && since != 0 &&
+         now_ns - since >= absl::ToInt64Nanoseconds(context_.options.line_timeout);
 }
 
 void DeviceSession::SetKeepalive() {
   const int fd = socket_.native_handle();
   const int on = 1;
   const int idle =
-      static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_idle)));
-  const int interval =
-      static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_interval)));
-  const int probes = std::max(1, options_.keepalive_probes);
+      static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(context_.options.keepalive_idle)));
+  const int interval = static_cast<int>(
+      std::max<int64_t>(1, absl::ToInt64Seconds(context_.options.keepalive_interval)));
+  const int probes = std::max(1, context_.options.keepalive_probes);
   // Best effort: a socket that refuses keepalive still works, and the idle
   // timeout bounds how long a vanished peer can hold it.
   ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
@@ -130,7 +126,7 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
     Close(CloseReason::kError);
     return;
   }
-  switch (ReadAvailable(options_.read_budget)) {
+  switch (ReadAvailable(context_.options.read_budget)) {
     case ReadState::kWouldBlock:
       framer_.ReleaseIfEmpty();  // keep idle connections small
       WaitReadable();
@@ -164,7 +160,7 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
 DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
   size_t total = 0;
   for (;;) {
-    absl::Span<char> space = framer_.PrepareWrite(options_.read_chunk);
+    absl::Span<char> space = framer_.PrepareWrite(context_.options.read_chunk);
     asio::error_code ec;
     const size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -188,7 +184,9 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
   }
 }
 
-void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
+// `inline` (it is used only here): once per read, in the read loop, as it
+// was when the class was defined in one piece.
+inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
   receive_time_unix_ns_ = receive_time_unix_ns;
   ingest::Frame frame;
   while (framer_.Next(&frame)) {
@@ -223,10 +221,10 @@ void DeviceSession::QueueAck() {
 void DeviceSession::TryAck() {
   if (closed_) return;
   for (;;) {
-    if (ack_queue_.Settle(durability_.durable())) WriteAck();
+    if (ack_queue_.Settle(context_.durability.durable())) WriteAck();
     const std::optional<uint64_t> target = ack_queue_.TargetToAwait();
     if (!target) break;
-    if (durability_.Await(*target, weak_from_this())) {
+    if (context_.durability.Await(*target, weak_from_this())) {
       ack_queue_.MarkWaiting();
       break;
     }
@@ -266,10 +264,10 @@ void DeviceSession::OnRecord(const ingest::LocationRecord& record) {
 void DeviceSession::Publish() {
   RecordBatch& batch = tls_batch;
   if (batch.empty()) return;
-  const Hub::PublishResult result = hub_.Publish(batch);
+  const Hub::PublishResult result = context_.hub.Publish(batch);
   if (result.published > 0) {
-    counters_.receive_to_publish.Observe(absl::GetCurrentTimeNanos() - receive_time_unix_ns_,
-                                         result.published);
+    context_.counters.receive_to_publish.Observe(
+        absl::GetCurrentTimeNanos() - receive_time_unix_ns_, result.published);
   }
   if (result.next_sequence > 0) ack_target_ = std::max(ack_target_, result.next_sequence - 1);
   // Refused records were never published: nothing after them may be
@@ -283,7 +281,7 @@ void DeviceSession::Publish() {
 }
 
 void DeviceSession::FlushCounters() {
-  IngestCounters& c = counters_;
+  IngestCounters& c = context_.counters;
   auto add = [](std::atomic<uint64_t>& counter, uint64_t& local) {
     if (local != 0) {
       counter.fetch_add(local, std::memory_order_relaxed);
@@ -324,9 +322,9 @@ void DeviceSession::Close(CloseReason reason) {
   asio::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  counters_.CountClosed(reason);
-  counters_.connections_active.fetch_sub(1, std::memory_order_relaxed);
-  registry_.OnSessionClosed(id_, source_, reason);
+  context_.counters.CountClosed(reason);
+  context_.counters.connections_active.fetch_sub(1, std::memory_order_relaxed);
+  context_.registry.OnSessionClosed(id_, source_, reason);
   // Last: may release the final reference to this session.
   std::shared_ptr<DeviceSession> release = std::move(self_while_half_closed_);
 }

@@ -38,9 +38,12 @@ namespace fixstream::gateway {
 // thread; everything else runs on the socket's executor, which must be run
 // by one thread (or be a strand): the session's handlers never run
 // concurrently.
+//
+// RecordSink comes first among the polymorphic bases: the parser's call of
+// OnRecord, once per record, then needs no this-adjusting thunk.
 class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
-                            public DurabilityWaiter,
-                            private ingest::RecordSink {
+                            private ingest::RecordSink,
+                            public DurabilityWaiter {
  public:
   // Where a session reports its end (the server's table of open
   // connections).
@@ -55,8 +58,8 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     ~Registry() = default;
   };
 
-  // What the sessions of one server share. Everything referenced must
-  // outlive every session.
+  // What the sessions of one server share. Sessions keep a reference to it:
+  // the context and everything it references must outlive every session.
   struct Context {
     const DeviceServerOptions& options;
     Hub& hub;
@@ -122,12 +125,8 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   asio::ip::tcp::socket socket_;
   const asio::ip::address source_;
   const uint64_t id_;
-  const bool acks_;  // accepted on the acknowledging listener
-  const DeviceServerOptions& options_;
-  Hub& hub_;
-  IngestCounters& counters_;
-  DurabilityWatch& durability_;
-  Registry& registry_;
+  const bool acks_;         // accepted on the acknowledging listener
+  const Context& context_;  // one reference, not five: sessions stay small
   ingest::LineFramer framer_;
   ingest::LineParser parser_;
   int64_t receive_time_unix_ns_ = 0;

@@ -111,9 +111,7 @@ class DeviceSessionTest : public ::testing::Test {
     const asio::ip::address source = accepted.remote_endpoint().address();
     counters_.connections_accepted.fetch_add(1);
     counters_.connections_active.fetch_add(1);
-    session_ = std::make_shared<DeviceSession>(
-        std::move(accepted), source, kId, acks,
-        DeviceSession::Context{options_, hub_, counters_, durability_, closes_});
+    session_ = std::make_shared<DeviceSession>(std::move(accepted), source, kId, acks, context_);
     asio::post(io_, [session = session_] { session->Start(); });
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -154,6 +152,7 @@ class DeviceSessionTest : public ::testing::Test {
   IngestCounters counters_;
   DurabilityWatch durability_;
   Closes closes_;
+  const DeviceSession::Context context_{options_, hub_, counters_, durability_, closes_};
   asio::io_context io_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
       asio::make_work_guard(io_)};
