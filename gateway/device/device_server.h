@@ -1,15 +1,10 @@
 // DeviceServer: the TCP side. Acceptors on the device addresses and one
-// session per vehicle connection. There are N I/O threads, each running its
-// own asio::io_context; a connection is placed on one of them (round robin)
-// and all its handlers run on that thread, one at a time.
-//
-// A session owns its socket, its LineFramer (the read buffer) and its
-// LineParser, and is kept alive only by the handler it has pending. Each
-// readable event reads until the socket would block or the per-wakeup read
-// budget is spent (then it yields to other connections on the thread), and
-// every read's records go to the hub as one batch. Connections accepted on
-// the acknowledging listener also remember, per read, which sequence their
-// lines must be durable up to, and write `ACK <lines>\n` once it is.
+// session per vehicle connection (DeviceSession, device_session.h). There
+// are N I/O threads, each running its own asio::io_context; a connection is
+// placed on one of them (round robin) and all its handlers run on that
+// thread, one at a time. The server enforces the connection limits, sweeps
+// the sessions for idle and line timeouts, and passes the durable sequence
+// to the sessions of the acknowledging listener (ack_queue.h).
 #ifndef FIXSTREAM_GATEWAY_DEVICE_DEVICE_SERVER_H_
 #define FIXSTREAM_GATEWAY_DEVICE_DEVICE_SERVER_H_
 
@@ -58,8 +53,6 @@ struct DeviceServerOptions {
   int keepalive_probes = 6;
 };
 
-class DeviceSession;
-
 // Thread safety: Start/Stop from one controlling thread; the rest is
 // internal. The hub and counters must outlive the server.
 class DeviceServer final {
@@ -94,7 +87,6 @@ class DeviceServer final {
   bool IsConnectionOpen(uint64_t connection_id) const;
 
  private:
-  friend class DeviceSession;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> accepting_{false};

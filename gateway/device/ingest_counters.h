@@ -72,6 +72,12 @@ struct IngestCounters {
   // count.
   LatencyHistogram receive_to_publish;
 
+  // A connection closed (after being accepted, or refused at once).
+  void CountClosed(CloseReason reason) {
+    connections_closed_by[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+    connections_closed.fetch_add(1, std::memory_order_relaxed);
+  }
+
   uint64_t closed_count(CloseReason reason) const {
     return connections_closed_by[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
   }

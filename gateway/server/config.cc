@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <initializer_list>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -205,6 +207,159 @@ absl::Status CheckListen(const SettingOrigins& origins, const char* name,
   return absl::OkStatus();
 }
 
+// --- OptionsFromFlags, one section per part of GatewayOptions. A section
+// maps its flags, then runs its checks in order: the first that fails is the
+// error. A new setting is a mapping line and a check line in its section.
+
+// OK if `ok`, else `--name=value: why`.
+absl::Status Check(bool ok, const SettingOrigins& origins, absl::string_view name,
+                   absl::string_view why) {
+  return ok ? absl::OkStatus() : Invalid(origins, name, why);
+}
+
+absl::Status AtLeast(const SettingOrigins& origins, absl::string_view name, uint64_t value,
+                     uint64_t least) {
+  if (value >= least) return absl::OkStatus();
+  return Invalid(origins, name, absl::StrCat("must be at least ", least));
+}
+
+absl::Status FirstError(std::initializer_list<absl::Status> checks) {
+  for (const absl::Status& status : checks) {
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+// Maps a flag with a fixed set of values (`choices`, name to value).
+template <typename T>
+absl::Status Choose(const SettingOrigins& origins, absl::string_view name, const std::string& value,
+                    std::initializer_list<std::pair<absl::string_view, T>> choices,
+                    absl::string_view why, T& out) {
+  for (const auto& [choice, mapped] : choices) {
+    if (value == choice) {
+      out = mapped;
+      return absl::OkStatus();
+    }
+  }
+  return Invalid(origins, name, why);
+}
+
+// Checked before the conversion to nanoseconds, which could overflow.
+absl::Status FixTimeWindowFromFlags(const SettingOrigins& origins, ingest::FixTimeWindow& window) {
+  constexpr uint64_t kMaxWindowS = 100ull * 365 * 24 * 3600;  // keeps nanoseconds in int64
+  const uint64_t max_age = absl::GetFlag(FLAGS_max_fix_age_s);
+  const uint64_t max_lead = absl::GetFlag(FLAGS_max_fix_lead_s);
+  if (absl::Status s = FirstError({
+          Check(max_age <= kMaxWindowS, origins, "max_fix_age_s", "must be at most 100 years"),
+          Check(max_lead <= kMaxWindowS, origins, "max_fix_lead_s", "must be at most 100 years"),
+      });
+      !s.ok()) {
+    return s;
+  }
+  window.max_age_ns = static_cast<int64_t>(max_age) * 1'000'000'000;
+  window.max_lead_ns = static_cast<int64_t>(max_lead) * 1'000'000'000;
+  return absl::OkStatus();
+}
+
+absl::Status DeviceFromFlags(const SettingOrigins& origins, DeviceServerOptions& device) {
+  device.listen = absl::GetFlag(FLAGS_device_listen);
+  device.ack_listen = absl::GetFlag(FLAGS_device_ack_listen);
+  device.io_threads = absl::GetFlag(FLAGS_io_threads);
+  device.max_line_length = absl::GetFlag(FLAGS_max_line_length);
+  const absl::Status format = Choose<std::optional<ingest::SourceFormat>>(
+      origins, "device_format", absl::GetFlag(FLAGS_device_format),
+      {{"auto", std::nullopt},
+       {"csv", ingest::SourceFormat::kCsv},
+       {"nmea", ingest::SourceFormat::kNmea},
+       {"json", ingest::SourceFormat::kJson}},
+      "must be one of auto, csv, nmea, json", device.pinned_format);
+  device.max_connections = absl::GetFlag(FLAGS_max_connections);
+  device.max_connections_per_source = absl::GetFlag(FLAGS_max_connections_per_source);
+  device.idle_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_idle_timeout_ms));
+  device.line_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_line_timeout_ms));
+  device.keepalive_idle = absl::Seconds(absl::GetFlag(FLAGS_keepalive_idle_s));
+  device.keepalive_interval = absl::Seconds(absl::GetFlag(FLAGS_keepalive_interval_s));
+  device.keepalive_probes = static_cast<int>(absl::GetFlag(FLAGS_keepalive_probes));
+  device.read_budget = absl::GetFlag(FLAGS_read_budget_bytes);
+  const bool acks = !device.ack_listen.empty();
+  return FirstError({
+      CheckListen(origins, "device_listen", device.listen),
+      acks ? CheckListen(origins, "device_ack_listen", device.ack_listen) : absl::OkStatus(),
+      Check(!acks || !absl::GetFlag(FLAGS_journal_dir).empty(), origins, "device_ack_listen",
+            "needs the journal (--journal_dir): devices are only acknowledged what is durable"),
+      AtLeast(origins, "max_line_length", device.max_line_length, 16),
+      format,
+      AtLeast(origins, "max_connections", device.max_connections, 1),
+      AtLeast(origins, "keepalive_idle_s", absl::GetFlag(FLAGS_keepalive_idle_s), 1),
+      AtLeast(origins, "keepalive_interval_s", absl::GetFlag(FLAGS_keepalive_interval_s), 1),
+      AtLeast(origins, "keepalive_probes", absl::GetFlag(FLAGS_keepalive_probes), 1),
+      AtLeast(origins, "read_budget_bytes", device.read_budget, 4096),
+      FixTimeWindowFromFlags(origins, device.fix_time_window),
+  });
+}
+
+// The gRPC server and the metrics endpoint.
+absl::Status EndpointsFromFlags(const SettingOrigins& origins, GatewayOptions& options) {
+  options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
+  if (absl::Status s = CheckListen(origins, "grpc_listen", options.grpc_listen); !s.ok()) return s;
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (options.metrics_listen.empty()) return absl::OkStatus();  // disabled
+  absl::StatusOr<HostPort> address = ParseHostPort("metrics_listen", options.metrics_listen);
+  if (!address.ok()) return WithOrigin(address.status(), origins, "metrics_listen");
+  // prometheus-cpp's HTTP server (civetweb) in Debian 12 has no IPv6.
+  return Check(!absl::StrContains(address->host, ":"), origins, "metrics_listen",
+               "must be an IPv4 address or host name");
+}
+
+absl::Status HubFromFlags(const SettingOrigins& origins, HubOptions& hub) {
+  hub.max_records = absl::GetFlag(FLAGS_retention_records);
+  hub.max_bytes = absl::GetFlag(FLAGS_retention_bytes);
+  hub.prefault_ring = absl::GetFlag(FLAGS_retention_prefault);
+  hub.vehicles.dedup_window = absl::GetFlag(FLAGS_dedup_window);
+  hub.vehicles.max_vehicles = absl::GetFlag(FLAGS_max_vehicles);
+  return FirstError({
+      AtLeast(origins, "retention_records", hub.max_records, 1),
+      AtLeast(origins, "retention_bytes", hub.max_bytes, 64 << 10),
+      Check(hub.vehicles.dedup_window <= 65536, origins, "dedup_window", "must be at most 65536"),
+      AtLeast(origins, "max_vehicles", hub.vehicles.max_vehicles, 1),
+  });
+}
+
+absl::Status SubscriptionFromFlags(const SettingOrigins& origins,
+                                   SubscriptionOptions& subscription) {
+  subscription.max_batch_records = absl::GetFlag(FLAGS_max_batch_records);
+  subscription.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
+  subscription.max_subscribers = absl::GetFlag(FLAGS_max_subscribers);
+  return FirstError({
+      AtLeast(origins, "max_batch_records", subscription.max_batch_records, 1),
+      AtLeast(origins, "max_batch_bytes", subscription.max_batch_bytes, 1024),
+      Choose<SlowSubscriberPolicy>(
+          origins, "slow_subscriber_policy", absl::GetFlag(FLAGS_slow_subscriber_policy),
+          {{"gap", SlowSubscriberPolicy::kGap}, {"end", SlowSubscriberPolicy::kEnd}},
+          "must be gap or end", subscription.slow_policy),
+      AtLeast(origins, "max_subscribers", subscription.max_subscribers, 1),
+  });
+}
+
+absl::Status JournalFromFlags(const SettingOrigins& origins, JournalOptions& journal) {
+  journal.directory = absl::GetFlag(FLAGS_journal_dir);
+  journal.group_commit_interval = absl::Milliseconds(absl::GetFlag(FLAGS_journal_group_commit_ms));
+  journal.segment_bytes = absl::GetFlag(FLAGS_journal_segment_bytes);
+  journal.retention_bytes = absl::GetFlag(FLAGS_journal_retention_bytes);
+  journal.retention_age = absl::Hours(absl::GetFlag(FLAGS_journal_retention_hours));
+  return FirstError({
+      Choose<DurabilityPolicy>(
+          origins, "journal_durability", absl::GetFlag(FLAGS_journal_durability),
+          {{"group", DurabilityPolicy::kGroupCommit}, {"batch", DurabilityPolicy::kPerBatch}},
+          "must be group or batch", journal.durability),
+      AtLeast(origins, "journal_group_commit_ms", absl::GetFlag(FLAGS_journal_group_commit_ms), 1),
+      AtLeast(origins, "journal_segment_bytes", journal.segment_bytes, 1 << 20),
+      Check(journal.retention_bytes >= journal.segment_bytes, origins, "journal_retention_bytes",
+            "must be at least journal_segment_bytes"),
+      AtLeast(origins, "journal_retention_hours", absl::GetFlag(FLAGS_journal_retention_hours), 1),
+  });
+}
+
 }  // namespace
 
 std::string VersionString() {
@@ -360,151 +515,21 @@ absl::StatusOr<LogLevel> LogLevelFromFlags(const SettingOrigins& origins) {
 }
 
 absl::StatusOr<GatewayOptions> OptionsFromFlags(const SettingOrigins& origins) {
-  // Each check is next to its mapping, so a new flag is one local block.
   GatewayOptions options;
   if (absl::StatusOr<LogLevel> level = LogLevelFromFlags(origins); !level.ok()) {
     return level.status();
   }
-
-  options.device.listen = absl::GetFlag(FLAGS_device_listen);
-  if (absl::Status s = CheckListen(origins, "device_listen", options.device.listen); !s.ok()) {
-    return s;
+  for (const absl::Status& section : {
+           DeviceFromFlags(origins, options.device),
+           EndpointsFromFlags(origins, options),
+           HubFromFlags(origins, options.hub),
+           SubscriptionFromFlags(origins, options.subscription),
+           JournalFromFlags(origins, options.journal),
+       }) {
+    if (!section.ok()) return section;
   }
-  options.device.ack_listen = absl::GetFlag(FLAGS_device_ack_listen);
-  if (!options.device.ack_listen.empty()) {
-    if (absl::Status s = CheckListen(origins, "device_ack_listen", options.device.ack_listen);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::GetFlag(FLAGS_journal_dir).empty()) {
-      return Invalid(origins, "device_ack_listen",
-                     "needs the journal (--journal_dir): devices are only acknowledged what is "
-                     "durable");
-    }
-  }
-  options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
-  if (absl::Status s = CheckListen(origins, "grpc_listen", options.grpc_listen); !s.ok()) return s;
-  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
-  if (!options.metrics_listen.empty()) {
-    absl::StatusOr<HostPort> address = ParseHostPort("metrics_listen", options.metrics_listen);
-    if (!address.ok()) return WithOrigin(address.status(), origins, "metrics_listen");
-    // prometheus-cpp's HTTP server (civetweb) in Debian 12 has no IPv6.
-    if (absl::StrContains(address->host, ":")) {
-      return Invalid(origins, "metrics_listen", "must be an IPv4 address or host name");
-    }
-  }
-
-  options.device.io_threads = absl::GetFlag(FLAGS_io_threads);
-  options.device.max_line_length = absl::GetFlag(FLAGS_max_line_length);
-  if (options.device.max_line_length < 16) {
-    return Invalid(origins, "max_line_length", "must be at least 16");
-  }
-  const std::string format = absl::GetFlag(FLAGS_device_format);
-  if (format == "csv") {
-    options.device.pinned_format = ingest::SourceFormat::kCsv;
-  } else if (format == "nmea") {
-    options.device.pinned_format = ingest::SourceFormat::kNmea;
-  } else if (format == "json") {
-    options.device.pinned_format = ingest::SourceFormat::kJson;
-  } else if (format != "auto") {
-    return Invalid(origins, "device_format", "must be one of auto, csv, nmea, json");
-  }
-
-  options.hub.max_records = absl::GetFlag(FLAGS_retention_records);
-  if (options.hub.max_records < 1) {
-    return Invalid(origins, "retention_records", "must be at least 1");
-  }
-  options.hub.max_bytes = absl::GetFlag(FLAGS_retention_bytes);
-  options.hub.prefault_ring = absl::GetFlag(FLAGS_retention_prefault);
-  if (options.hub.max_bytes < (64 << 10)) {
-    return Invalid(origins, "retention_bytes", "must be at least 65536");
-  }
-  options.hub.vehicles.dedup_window = absl::GetFlag(FLAGS_dedup_window);
-  if (options.hub.vehicles.dedup_window > 65536) {
-    return Invalid(origins, "dedup_window", "must be at most 65536");
-  }
-  options.hub.vehicles.max_vehicles = absl::GetFlag(FLAGS_max_vehicles);
-  if (options.hub.vehicles.max_vehicles < 1) {
-    return Invalid(origins, "max_vehicles", "must be at least 1");
-  }
-
-  options.subscription.max_batch_records = absl::GetFlag(FLAGS_max_batch_records);
-  if (options.subscription.max_batch_records < 1) {
-    return Invalid(origins, "max_batch_records", "must be at least 1");
-  }
-  options.subscription.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
-  if (options.subscription.max_batch_bytes < 1024) {
-    return Invalid(origins, "max_batch_bytes", "must be at least 1024");
-  }
-  const std::string policy = absl::GetFlag(FLAGS_slow_subscriber_policy);
-  if (policy == "gap") {
-    options.subscription.slow_policy = SlowSubscriberPolicy::kGap;
-  } else if (policy == "end") {
-    options.subscription.slow_policy = SlowSubscriberPolicy::kEnd;
-  } else {
-    return Invalid(origins, "slow_subscriber_policy", "must be gap or end");
-  }
-
   options.subscriber_drain_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
   options.device_drain_grace = absl::Milliseconds(absl::GetFlag(FLAGS_drain_grace_ms));
-
-  options.device.max_connections = absl::GetFlag(FLAGS_max_connections);
-  if (options.device.max_connections < 1) {
-    return Invalid(origins, "max_connections", "must be at least 1");
-  }
-  options.device.max_connections_per_source = absl::GetFlag(FLAGS_max_connections_per_source);
-  options.device.idle_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_idle_timeout_ms));
-  options.device.line_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_line_timeout_ms));
-  options.device.keepalive_idle = absl::Seconds(absl::GetFlag(FLAGS_keepalive_idle_s));
-  options.device.keepalive_interval = absl::Seconds(absl::GetFlag(FLAGS_keepalive_interval_s));
-  options.device.keepalive_probes = static_cast<int>(absl::GetFlag(FLAGS_keepalive_probes));
-  for (const char* name : {"keepalive_idle_s", "keepalive_interval_s", "keepalive_probes"}) {
-    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    if (flag->CurrentValue() == "0") return Invalid(origins, name, "must be at least 1");
-  }
-  options.device.read_budget = absl::GetFlag(FLAGS_read_budget_bytes);
-  if (options.device.read_budget < 4096) {
-    return Invalid(origins, "read_budget_bytes", "must be at least 4096");
-  }
-  constexpr uint64_t kMaxWindowS = 100ull * 365 * 24 * 3600;  // keeps nanoseconds in int64
-  const uint64_t max_age = absl::GetFlag(FLAGS_max_fix_age_s);
-  const uint64_t max_lead = absl::GetFlag(FLAGS_max_fix_lead_s);
-  if (max_age > kMaxWindowS) return Invalid(origins, "max_fix_age_s", "must be at most 100 years");
-  if (max_lead > kMaxWindowS) {
-    return Invalid(origins, "max_fix_lead_s", "must be at most 100 years");
-  }
-  options.device.fix_time_window.max_age_ns = static_cast<int64_t>(max_age) * 1'000'000'000;
-  options.device.fix_time_window.max_lead_ns = static_cast<int64_t>(max_lead) * 1'000'000'000;
-  options.journal.directory = absl::GetFlag(FLAGS_journal_dir);
-  const std::string durability = absl::GetFlag(FLAGS_journal_durability);
-  if (durability == "group") {
-    options.journal.durability = DurabilityPolicy::kGroupCommit;
-  } else if (durability == "batch") {
-    options.journal.durability = DurabilityPolicy::kPerBatch;
-  } else {
-    return Invalid(origins, "journal_durability", "must be group or batch");
-  }
-  options.journal.group_commit_interval =
-      absl::Milliseconds(absl::GetFlag(FLAGS_journal_group_commit_ms));
-  if (absl::GetFlag(FLAGS_journal_group_commit_ms) < 1) {
-    return Invalid(origins, "journal_group_commit_ms", "must be at least 1");
-  }
-  options.journal.segment_bytes = absl::GetFlag(FLAGS_journal_segment_bytes);
-  if (options.journal.segment_bytes < (1 << 20)) {
-    return Invalid(origins, "journal_segment_bytes", "must be at least 1048576");
-  }
-  options.journal.retention_bytes = absl::GetFlag(FLAGS_journal_retention_bytes);
-  if (options.journal.retention_bytes < options.journal.segment_bytes) {
-    return Invalid(origins, "journal_retention_bytes", "must be at least journal_segment_bytes");
-  }
-  options.journal.retention_age = absl::Hours(absl::GetFlag(FLAGS_journal_retention_hours));
-  if (absl::GetFlag(FLAGS_journal_retention_hours) < 1) {
-    return Invalid(origins, "journal_retention_hours", "must be at least 1");
-  }
-  options.subscription.max_subscribers = absl::GetFlag(FLAGS_max_subscribers);
-  if (options.subscription.max_subscribers < 1) {
-    return Invalid(origins, "max_subscribers", "must be at least 1");
-  }
   return options;
 }
 

@@ -14,7 +14,8 @@
 // where its value came from (file:line, environment variable).
 //
 // Adding a setting: an ABSL_FLAG in config.cc with a help text an operator
-// can act on, its mapping and checks in OptionsFromFlags(), a line in
+// can act on, its mapping and check in its section of OptionsFromFlags()
+// (DeviceFromFlags, HubFromFlags, ...), a line in
 // docs/fixstream.conf.example. The file, the environment, --help and the
 // effective-configuration log line pick it up from the flag itself.
 //

@@ -298,6 +298,21 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
       {"max_batch_bytes", "1023", "--max_batch_bytes=1023: must be at least 1024"},
       {"slow_subscriber_policy", "drop", "--slow_subscriber_policy=drop: must be gap or end"},
       {"log_level", "loud", "--log_level=loud: must be one of debug, info, warning, error"},
+      {"max_connections", "0", "--max_connections=0: must be at least 1"},
+      {"keepalive_idle_s", "0", "--keepalive_idle_s=0: must be at least 1"},
+      {"keepalive_interval_s", "0", "--keepalive_interval_s=0: must be at least 1"},
+      {"keepalive_probes", "0", "--keepalive_probes=0: must be at least 1"},
+      {"read_budget_bytes", "4095", "--read_budget_bytes=4095: must be at least 4096"},
+      {"max_fix_age_s", "3153600001", "--max_fix_age_s=3153600001: must be at most 100 years"},
+      {"max_fix_lead_s", "3153600001", "--max_fix_lead_s=3153600001: must be at most 100 years"},
+      {"journal_durability", "never", "--journal_durability=never: must be group or batch"},
+      {"journal_group_commit_ms", "0", "--journal_group_commit_ms=0: must be at least 1"},
+      {"journal_segment_bytes", "1048575",
+       "--journal_segment_bytes=1048575: must be at least 1048576"},
+      {"journal_retention_bytes", "1048576",
+       "--journal_retention_bytes=1048576: must be at least journal_segment_bytes"},
+      {"journal_retention_hours", "0", "--journal_retention_hours=0: must be at least 1"},
+      {"max_subscribers", "0", "--max_subscribers=0: must be at least 1"},
   };
   for (const Case& c : kCases) {
     absl::FlagSaver saver;
@@ -308,6 +323,16 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
     EXPECT_TRUE(absl::StartsWith(options.status().message(), c.expected))
         << options.status() << " vs " << c.expected;
   }
+}
+
+TEST(OptionsFromFlagsTest, TheFixTimeWindowIsInNanoseconds) {
+  absl::FlagSaver saver;
+  SetFlag("max_fix_age_s", "3153600000");  // 100 years: the largest accepted
+  SetFlag("max_fix_lead_s", "2");
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->device.fix_time_window.max_age_ns, int64_t{3153600000} * 1'000'000'000);
+  EXPECT_EQ(options->device.fix_time_window.max_lead_ns, 2'000'000'000);
 }
 
 TEST(OptionsFromFlagsTest, ErrorsSayWhereTheValueCameFrom) {

@@ -1,0 +1,332 @@
+#include "gateway/device/device_session.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "gateway/hub/record_batch.h"
+
+namespace fixstream::gateway {
+
+using asio::ip::tcp;
+
+namespace {
+
+// The batch a read's records are encoded into. It only lives during one
+// handler (filled, published, cleared), so one per I/O thread serves every
+// connection of that thread: idle connections hold no batch memory.
+thread_local RecordBatch tls_batch;
+
+}  // namespace
+
+DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint64_t id, bool acks,
+                             const Context& context)
+    : socket_(std::move(socket)),
+      source_(std::move(source)),
+      id_(id),
+      acks_(acks),
+      context_(context),
+      framer_(context.options.max_line_length),
+      parser_(ingest::LineParserOptions{.pinned_format = context.options.pinned_format,
+                                        .fix_time_window = context.options.fix_time_window}) {
+  last_read_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
+  if (acks_) context_.durability.AddWaiter();
+}
+
+DeviceSession::~DeviceSession() {
+  if (acks_) context_.durability.RemoveWaiter();
+}
+
+void DeviceSession::Start() {
+  if (closed_) return;
+  asio::error_code ec;
+  socket_.non_blocking(true, ec);
+  if (!ec) SetKeepalive();
+  if (ec) {
+    Close(CloseReason::kError);
+    return;
+  }
+  WaitReadable();
+}
+
+void DeviceSession::Drain() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    if (self->closed_) return;
+    self->ReadAvailable(/*budget=*/SIZE_MAX);
+    self->Close(CloseReason::kShutdown);
+  });
+}
+
+void DeviceSession::Expire(CloseReason reason) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), reason] {
+    if (self->closed_) return;
+    // Bytes that already arrived still count as activity and get parsed.
+    switch (self->ReadAvailable(self->context_.options.read_budget)) {
+      case ReadState::kPeerClosed:
+        self->Close(CloseReason::kPeerClosed);
+        return;
+      case ReadState::kError:
+        self->Close(CloseReason::kError);
+        return;
+      case ReadState::kWouldBlock:
+      case ReadState::kBudgetSpent:
+        break;
+    }
+    if (self->Expired(reason, absl::GetCurrentTimeNanos())) self->Close(reason);
+  });
+}
+
+void DeviceSession::OnTargetDurable() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->ack_queue_.Woken();
+    self->TryAck();
+  });
+}
+
+bool DeviceSession::Expired(CloseReason reason, int64_t now_ns) const {
+  if (reason == CloseReason::kIdleTimeout) {
+    return context_.options.idle_timeout > absl::ZeroDuration() &&
+           now_ns - last_read_ns_.load(std::memory_order_relaxed) >=
+               absl::ToInt64Nanoseconds(context_.options.idle_timeout);
+  }
+  const int64_t since = partial_since_ns_.load(std::memory_order_relaxed);
+  return context_.options.line_timeout > absl::ZeroDuration() && since != 0 &&
+         now_ns - since >= absl::ToInt64Nanoseconds(context_.options.line_timeout);
+}
+
+void DeviceSession::SetKeepalive() {
+  const int fd = socket_.native_handle();
+  const int on = 1;
+  const int idle =
+      static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(context_.options.keepalive_idle)));
+  const int interval = static_cast<int>(
+      std::max<int64_t>(1, absl::ToInt64Seconds(context_.options.keepalive_interval)));
+  const int probes = std::max(1, context_.options.keepalive_probes);
+  // Best effort: a socket that refuses keepalive still works, and the idle
+  // timeout bounds how long a vanished peer can hold it.
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+}
+
+void DeviceSession::WaitReadable() {
+  socket_.async_wait(
+      tcp::socket::wait_read,
+      [self = shared_from_this()](const asio::error_code& ec) { self->OnReadable(ec); });
+}
+
+void DeviceSession::OnReadable(const asio::error_code& ec) {
+  if (closed_) return;
+  if (ec) {
+    Close(CloseReason::kError);
+    return;
+  }
+  switch (ReadAvailable(context_.options.read_budget)) {
+    case ReadState::kWouldBlock:
+      framer_.ReleaseIfEmpty();  // keep idle connections small
+      WaitReadable();
+      return;
+    case ReadState::kBudgetSpent:
+      // Yield the thread to other connections, then carry on.
+      asio::post(socket_.get_executor(),
+                 [self = shared_from_this()] { self->OnReadable(asio::error_code()); });
+      return;
+    case ReadState::kPeerClosed:
+      if (AcksOutstanding()) {
+        // The device closed its sending side and waits for the last
+        // acknowledgements: stop reading, close once they are written (or
+        // when the idle timeout expires).
+        read_closed_ = true;
+        // No read is pending to own the session now: it owns itself until
+        // Close().
+        self_while_half_closed_ = shared_from_this();
+        return;
+      }
+      Close(CloseReason::kPeerClosed);
+      return;
+    case ReadState::kError:
+      Close(CloseReason::kError);
+      return;
+  }
+}
+
+// Every read's records are published as one batch: one hub lock and one
+// wake-up per read, not per line.
+DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
+  size_t total = 0;
+  for (;;) {
+    absl::Span<char> space = framer_.PrepareWrite(context_.options.read_chunk);
+    asio::error_code ec;
+    const size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      return ReadState::kWouldBlock;
+    }
+    if (ec == asio::error::eof) return ReadState::kPeerClosed;
+    if (ec) return ReadState::kError;
+    framer_.CommitWrite(n);
+    bytes_read_ += n;
+    const int64_t now = absl::GetCurrentTimeNanos();
+    last_read_ns_.store(now, std::memory_order_relaxed);
+    ProcessLines(now);
+    // A partial line starts the line timeout; completing it stops it.
+    if (framer_.buffered() == 0) {
+      partial_since_ns_.store(0, std::memory_order_relaxed);
+    } else if (partial_since_ns_.load(std::memory_order_relaxed) == 0) {
+      partial_since_ns_.store(now, std::memory_order_relaxed);
+    }
+    total += n;
+    if (total >= budget) return ReadState::kBudgetSpent;
+  }
+}
+
+// `inline` (it is used only here): once per read, in the read loop, as it
+// was when the class was defined in one piece.
+inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
+  receive_time_unix_ns_ = receive_time_unix_ns;
+  ingest::Frame frame;
+  while (framer_.Next(&frame)) {
+    ++lines_seen_;
+    const ingest::LineOutcome outcome =
+        frame.kind == ingest::Frame::Kind::kTooLong
+            ? ingest::LineOutcome::kTooLong
+            : parser_.Parse(frame.text, receive_time_unix_ns, *this);
+    ++lines_[static_cast<size_t>(outcome)];
+  }
+  PublishParsed();
+  if (acks_) QueueAck();
+}
+
+void DeviceSession::PublishParsed() {
+  parser_.Flush(*this);
+  // Counters first: whoever sees a record can also see its line counted.
+  FlushCounters();
+  Publish();
+  FlushCounters();
+}
+
+// Every line read so far is settled once the records published up to now
+// (ack_target_) are durable: its record is one of them, its duplicate's
+// original is, or it was rejected. So after each read the pair (lines so
+// far, target) is queued, and `ACK <lines>` is written once the durable
+// sequence reaches the target.
+void DeviceSession::QueueAck() {
+  if (ack_queue_.Add(lines_seen_, ack_target_)) TryAck();
+}
+
+void DeviceSession::TryAck() {
+  if (closed_) return;
+  for (;;) {
+    if (ack_queue_.Settle(context_.durability.durable())) WriteAck();
+    const std::optional<uint64_t> target = ack_queue_.TargetToAwait();
+    if (!target) break;
+    if (context_.durability.Await(*target, weak_from_this())) {
+      ack_queue_.MarkWaiting();
+      break;
+    }
+    // Became durable meanwhile: go round again.
+  }
+  FinishIfHalfClosed();
+}
+
+// One write in flight; the completion writes the newest count if it grew
+// meanwhile. Returns whether a write started.
+bool DeviceSession::WriteAck() {
+  const std::string_view out = ack_queue_.StartWrite();
+  if (out.empty()) return false;
+  asio::async_write(socket_, asio::buffer(out.data(), out.size()),
+                    [self = shared_from_this()](const asio::error_code& ec, size_t) {
+                      self->ack_queue_.WriteDone();
+                      if (self->closed_) return;
+                      if (ec) {
+                        // The peer is gone; a half-closed one has nothing
+                        // left to read, an open one is found by its read.
+                        if (self->read_closed_) self->Close(CloseReason::kPeerClosed);
+                        return;
+                      }
+                      if (!self->WriteAck()) self->FinishIfHalfClosed();
+                    });
+  return true;
+}
+
+void DeviceSession::FinishIfHalfClosed() {
+  if (read_closed_ && !closed_ && !AcksOutstanding()) Close(CloseReason::kPeerClosed);
+}
+
+void DeviceSession::OnRecord(const ingest::LocationRecord& record) {
+  tls_batch.Add(record, receive_time_unix_ns_, id_);
+}
+
+void DeviceSession::Publish() {
+  RecordBatch& batch = tls_batch;
+  if (batch.empty()) return;
+  const Hub::PublishResult result = context_.hub.Publish(batch);
+  if (result.published > 0) {
+    context_.counters.receive_to_publish.Observe(
+        absl::GetCurrentTimeNanos() - receive_time_unix_ns_, result.published);
+  }
+  if (result.next_sequence > 0) ack_target_ = std::max(ack_target_, result.next_sequence - 1);
+  // Refused records were never published: nothing after them may be
+  // acknowledged.
+  if (result.refused > 0) ack_queue_.Block();
+  records_published_ += result.published;
+  records_duplicate_ += result.duplicates;
+  records_late_ += result.late;
+  records_dropped_ += result.refused;
+  batch.Clear();
+}
+
+void DeviceSession::FlushCounters() {
+  IngestCounters& c = context_.counters;
+  auto add = [](std::atomic<uint64_t>& counter, uint64_t& local) {
+    if (local != 0) {
+      counter.fetch_add(local, std::memory_order_relaxed);
+      local = 0;
+    }
+  };
+  add(c.bytes_read, bytes_read_);
+  for (size_t i = 0; i < lines_.size(); ++i) add(c.lines[i], lines_[i]);
+  add(c.records_published, records_published_);
+  add(c.records_duplicate, records_duplicate_);
+  add(c.records_late, records_late_);
+  add(c.records_dropped_at_shutdown, records_dropped_);
+  uint64_t discarded = framer_.bytes_discarded() - discarded_reported_;
+  discarded_reported_ = framer_.bytes_discarded();
+  add(c.bytes_discarded, discarded);
+  uint64_t framed = framer_.bytes_framed() - framed_reported_;
+  framed_reported_ = framer_.bytes_framed();
+  add(c.bytes_framed, framed);
+}
+
+void DeviceSession::Close(CloseReason reason) {
+  if (closed_) return;
+  closed_ = true;
+  // A partial line at close is dropped and counted (see docs/PROTOCOL.md).
+  switch (framer_.Finish()) {
+    case ingest::LineFramer::Tail::kNone:
+      break;
+    case ingest::LineFramer::Tail::kUnterminated:
+      ++lines_[static_cast<size_t>(ingest::LineOutcome::kUnterminated)];
+      break;
+    case ingest::LineFramer::Tail::kTooLong:
+      ++lines_[static_cast<size_t>(ingest::LineOutcome::kTooLong)];
+      break;
+  }
+  framer_.ReleaseIfEmpty();
+  receive_time_unix_ns_ = absl::GetCurrentTimeNanos();
+  PublishParsed();
+  asio::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  context_.counters.CountClosed(reason);
+  context_.counters.connections_active.fetch_sub(1, std::memory_order_relaxed);
+  context_.registry.OnSessionClosed(id_, source_, reason);
+  // Last: may release the final reference to this session.
+  std::shared_ptr<DeviceSession> release = std::move(self_while_half_closed_);
+}
+
+}  // namespace fixstream::gateway

@@ -1,0 +1,156 @@
+// DeviceSession: one vehicle connection of the DeviceServer, from the
+// accepted socket to its close.
+//
+// A session owns its socket, its LineFramer (the read buffer) and its
+// LineParser. Each readable event reads until the socket would block or the
+// per-wakeup read budget is spent (then it yields to other connections on
+// the thread), and every read's records go to the hub as one batch. A
+// session of the acknowledging listener also queues, per read, which
+// sequence its lines must be durable up to (AckQueue), and writes
+// `ACK <lines>\n` once the DurabilityWatch reaches it; when the device
+// half-closes, the session stays open until the last acknowledgement is
+// written.
+//
+// Lifetime: created with std::make_shared, then Start(). From then on the
+// session is kept alive only by the shared_ptr captured in its pending
+// handler (or by itself while half-closed with acknowledgements
+// outstanding); once it closed, nothing more is pending and it goes away.
+#ifndef FIXSTREAM_GATEWAY_DEVICE_DEVICE_SESSION_H_
+#define FIXSTREAM_GATEWAY_DEVICE_DEVICE_SESSION_H_
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "asio.hpp"
+#include "gateway/device/ack_queue.h"
+#include "gateway/device/device_server.h"
+#include "gateway/device/ingest_counters.h"
+#include "gateway/hub/hub.h"
+#include "ingest/line_framer.h"
+#include "ingest/line_parser.h"
+
+namespace fixstream::gateway {
+
+// Thread safety: Drain(), Expire() and Expired() may be called from any
+// thread; everything else runs on the socket's executor, which must be run
+// by one thread (or be a strand): the session's handlers never run
+// concurrently.
+//
+// RecordSink comes first among the polymorphic bases: the parser's call of
+// OnRecord, once per record, then needs no this-adjusting thunk.
+class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
+                            private ingest::RecordSink,
+                            public DurabilityWaiter {
+ public:
+  // Where a session reports its end (the server's table of open
+  // connections).
+  class Registry {
+   public:
+    // The session closed for `reason`, its counters are final; called once,
+    // on the session's thread.
+    virtual void OnSessionClosed(uint64_t id, const asio::ip::address& source,
+                                 CloseReason reason) = 0;
+
+   protected:
+    ~Registry() = default;
+  };
+
+  // What the sessions of one server share. Sessions keep a reference to it:
+  // the context and everything it references must outlive every session.
+  struct Context {
+    const DeviceServerOptions& options;
+    Hub& hub;
+    IngestCounters& counters;
+    DurabilityWatch& durability;  // used by sessions with acks only
+    Registry& registry;
+  };
+
+  // `acks`: the connection came in on the acknowledging listener. The caller
+  // has counted the connection as accepted and active; the session counts
+  // its bytes, lines, records and close (IngestCounters).
+  DeviceSession(asio::ip::tcp::socket socket, asio::ip::address source, uint64_t id, bool acks,
+                const Context& context);
+  ~DeviceSession();
+  DeviceSession(const DeviceSession&) = delete;
+  DeviceSession& operator=(const DeviceSession&) = delete;
+
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+  const asio::ip::address& source() const { return source_; }
+  uint64_t id() const { return id_; }
+
+  // Makes the socket non-blocking, sets TCP keepalive and starts reading.
+  // On the session's thread.
+  void Start();
+
+  // Reads what the peer already sent, publishes it and closes (shutdown).
+  // Any thread.
+  void Drain();
+
+  // Closes for `reason` (kIdleTimeout or kLineTimeout) unless the connection
+  // has become active again by the time this runs on its thread; bytes that
+  // already arrived count as activity and are read first. Any thread.
+  void Expire(CloseReason reason);
+
+  // Whether the timeout `reason` (kIdleTimeout or kLineTimeout) has expired
+  // at `now_ns` (Unix nanoseconds). Any thread (lock-free), for the server's
+  // sweep.
+  bool Expired(CloseReason reason, int64_t now_ns) const;
+
+  // DurabilityWaiter: the target this session waits for is durable. Any
+  // thread; posts to the session's thread.
+  void OnTargetDurable() override;
+
+ private:
+  enum class ReadState { kWouldBlock, kBudgetSpent, kPeerClosed, kError };
+
+  void SetKeepalive();
+  void WaitReadable();
+  void OnReadable(const asio::error_code& ec);
+  ReadState ReadAvailable(size_t budget);
+  void ProcessLines(int64_t receive_time_unix_ns);
+  void OnRecord(const ingest::LocationRecord& record) override;
+  void PublishParsed();
+  void Publish();
+  void FlushCounters();
+  void QueueAck();
+  void TryAck();
+  bool WriteAck();
+  bool AcksOutstanding() const { return acks_ && ack_queue_.outstanding(); }
+  void FinishIfHalfClosed();
+  void Close(CloseReason reason);
+
+  asio::ip::tcp::socket socket_;
+  const asio::ip::address source_;
+  const uint64_t id_;
+  const bool acks_;         // accepted on the acknowledging listener
+  const Context& context_;  // one reference, not five: sessions stay small
+  ingest::LineFramer framer_;
+  ingest::LineParser parser_;
+  int64_t receive_time_unix_ns_ = 0;
+  bool closed_ = false;
+  // Read by the server's sweep from another thread.
+  std::atomic<int64_t> last_read_ns_{0};
+  std::atomic<int64_t> partial_since_ns_{0};  // 0: no partial line buffered
+  // Counted locally, added to the shared counters once per read.
+  std::array<uint64_t, ingest::kLineOutcomeCount> lines_{};
+  uint64_t bytes_read_ = 0;
+  uint64_t records_published_ = 0;
+  uint64_t records_duplicate_ = 0;
+  uint64_t records_late_ = 0;
+  uint64_t records_dropped_ = 0;
+  uint64_t discarded_reported_ = 0;
+  uint64_t framed_reported_ = 0;
+  // Acknowledgements (acks_ only; see QueueAck()).
+  uint64_t lines_seen_ = 0;  // newline-terminated lines framed so far
+  uint64_t ack_target_ = 0;  // newest sequence published when the last line was read
+  AckQueue ack_queue_;
+  bool read_closed_ = false;  // the peer closed its side; acks outstanding
+  std::shared_ptr<DeviceSession> self_while_half_closed_;
+};
+
+}  // namespace fixstream::gateway
+
+#endif  // FIXSTREAM_GATEWAY_DEVICE_DEVICE_SESSION_H_

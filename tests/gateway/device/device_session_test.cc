@@ -1,0 +1,321 @@
+#include "gateway/device/device_session.h"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "asio.hpp"
+#include "gtest/gtest.h"
+
+namespace fixstream::gateway {
+namespace {
+
+using asio::ip::tcp;
+using ingest::LineOutcome;
+
+constexpr absl::Duration kDeadline = absl::Seconds(10);
+
+// Waits for `done` with a deadline, checking every millisecond.
+bool WaitFor(const std::function<bool()>& done) {
+  const absl::Time deadline = absl::Now() + kDeadline;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// A CSV line with a fresh fix time (so that none is a duplicate).
+std::string CsvLine(std::string_view vehicle) {
+  static int64_t next_ms = absl::ToUnixMillis(absl::Now()) - 1'000'000;
+  next_ms += 1000;
+  return absl::StrCat(
+      std::string(vehicle), ",",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(next_ms), absl::UTCTimeZone()),
+      ",52.5,13.4,3.0\n");
+}
+
+// The server's side of a session: records each close.
+class Closes final : public DeviceSession::Registry {
+ public:
+  void OnSessionClosed(uint64_t id, const asio::ip::address&, CloseReason reason) override {
+    absl::MutexLock lock(&mu_);
+    closed_.emplace_back(id, reason);
+  }
+  // The reason connection `id` closed for, waiting for it up to the
+  // deadline; nullopt if it stays open.
+  std::optional<CloseReason> Await(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    auto find = [&]() -> std::optional<CloseReason> {
+      for (auto& [closed_id, reason] : closed_) {
+        if (closed_id == id) return reason;
+      }
+      return std::nullopt;
+    };
+    auto closed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return find().has_value(); };
+    mu_.AwaitWithTimeout(absl::Condition(&closed), kDeadline);
+    return find();
+  }
+  size_t count() {
+    absl::MutexLock lock(&mu_);
+    return closed_.size();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::pair<uint64_t, CloseReason>> closed_ ABSL_GUARDED_BY(mu_);
+};
+
+// One session over a real loopback connection, against a real hub: the test
+// holds the device's end (`device`, blocking), the session runs on its own
+// I/O thread.
+class DeviceSessionTest : public ::testing::Test {
+ protected:
+  DeviceSessionTest() : hub_(SmallHub()) {
+    options_.idle_timeout = absl::ZeroDuration();
+    options_.line_timeout = absl::ZeroDuration();
+  }
+
+  // Whatever the test left open is drained, as by the server's Stop(): the
+  // I/O thread's run() returns once the session's last handler ran.
+  ~DeviceSessionTest() override {
+    if (session_ != nullptr) session_->Drain();
+    session_.reset();
+    work_.reset();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  static HubOptions SmallHub() {
+    HubOptions options;
+    options.max_records = 1024;
+    options.max_bytes = 1 << 20;
+    options.prefault_ring = false;
+    return options;
+  }
+
+  // Connects a device to a listener on 127.0.0.1:0 and starts a session on
+  // the accepted socket.
+  void Connect(bool acks = false) {
+    tcp::acceptor acceptor(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    device_.connect(acceptor.local_endpoint());
+    tcp::socket accepted(io_);
+    acceptor.accept(accepted);
+    const asio::ip::address source = accepted.remote_endpoint().address();
+    counters_.connections_accepted.fetch_add(1);
+    counters_.connections_active.fetch_add(1);
+    session_ = std::make_shared<DeviceSession>(std::move(accepted), source, kId, acks, context_);
+    asio::post(io_, [session = session_] { session->Start(); });
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void Send(std::string_view bytes) { asio::write(device_, asio::buffer(bytes)); }
+  void HalfClose() { device_.shutdown(tcp::socket::shutdown_send); }
+
+  // Reads what the session sends until it closes.
+  std::string ReadToEnd() {
+    std::string received;
+    asio::error_code ec;
+    asio::read(device_, asio::dynamic_buffer(received), ec);
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();
+    return received;
+  }
+  // Reads exactly `n` bytes.
+  std::string Read(size_t n) {
+    std::string received(n, '\0');
+    asio::read(device_, asio::buffer(received));
+    return received;
+  }
+  // Bytes the session sent that the device has not read yet.
+  size_t Unread() { return device_.available(); }
+
+  uint64_t Lines(LineOutcome outcome) const { return counters_.line_count(outcome); }
+  uint64_t AllLines() const {
+    uint64_t sum = 0;
+    for (const auto& lines : counters_.lines) sum += lines.load();
+    return sum;
+  }
+  bool Published(uint64_t records) {
+    return WaitFor([&] { return counters_.records_published.load() == records; });
+  }
+
+  static constexpr uint64_t kId = 7;
+  DeviceServerOptions options_;
+  Hub hub_;
+  IngestCounters counters_;
+  DurabilityWatch durability_;
+  Closes closes_;
+  const DeviceSession::Context context_{options_, hub_, counters_, durability_, closes_};
+  asio::io_context io_{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
+      asio::make_work_guard(io_)};
+  asio::io_context device_io_;
+  tcp::socket device_{device_io_};
+  std::shared_ptr<DeviceSession> session_;
+  std::thread thread_;
+};
+
+TEST_F(DeviceSessionTest, PublishesTheRecordsOfEachRead) {
+  Connect();
+  Send(CsvLine("v1") + CsvLine("v2") + CsvLine("v3"));
+  ASSERT_TRUE(Published(3));
+  EXPECT_EQ(hub_.head(), 4u);
+  EXPECT_EQ(hub_.vehicles(), 3u);
+  EXPECT_EQ(Lines(LineOutcome::kPublished), 3u);
+  EXPECT_GE(counters_.receive_to_publish.Read().count, 3u);
+}
+
+TEST_F(DeviceSessionTest, CarriesAPartialLineAcrossReads) {
+  Connect();
+  const std::string line = CsvLine("v1");
+  Send(line.substr(0, 10));
+  ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 10; }));
+  EXPECT_EQ(counters_.records_published.load(), 0u);
+  Send(line.substr(10));
+  ASSERT_TRUE(Published(1));
+  EXPECT_EQ(counters_.bytes_framed.load(), line.size());
+}
+
+TEST_F(DeviceSessionTest, CountsEveryLineOutcome) {
+  options_.max_line_length = 64;
+  Connect();
+  Send(CsvLine("v1") + "not,a,record\n" + std::string(100, 'x') + "\n" + "\n" + CsvLine("v1"));
+  ASSERT_TRUE(WaitFor([&] { return Lines(LineOutcome::kPublished) == 2; }));
+  EXPECT_EQ(Lines(LineOutcome::kMalformed), 1u);
+  EXPECT_EQ(Lines(LineOutcome::kTooLong), 1u);
+  EXPECT_EQ(Lines(LineOutcome::kEmpty), 1u);
+  EXPECT_EQ(counters_.records_published.load(), 2u);
+}
+
+TEST_F(DeviceSessionTest, PeerCloseDropsAndCountsTheUnterminatedTail) {
+  Connect();
+  Send(CsvLine("v1") + "v1,2024-01-01T00:00");
+  HalfClose();
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kPeerClosed);
+  EXPECT_EQ(ReadToEnd(), "");
+  EXPECT_EQ(Lines(LineOutcome::kPublished), 1u);
+  EXPECT_EQ(Lines(LineOutcome::kUnterminated), 1u);
+  // The accounting identities of IngestCounters.
+  EXPECT_EQ(counters_.bytes_read.load(),
+            counters_.bytes_framed.load() + counters_.bytes_discarded.load());
+  EXPECT_EQ(counters_.connections_active.load(), 0);
+  EXPECT_EQ(counters_.closed_count(CloseReason::kPeerClosed), 1u);
+  EXPECT_EQ(counters_.connections_closed.load(), 1u);
+}
+
+TEST_F(DeviceSessionTest, AReadThatSpendsTheBudgetYieldsAndCarriesOn) {
+  options_.read_chunk = 4096;
+  options_.read_budget = 4096;
+  Connect();
+  std::string lines;
+  for (int i = 0; i < 2000; ++i) lines += CsvLine("v1");
+  Send(lines);
+  EXPECT_TRUE(Published(2000));
+}
+
+TEST_F(DeviceSessionTest, DrainPublishesWhatWasSentAndClosesForShutdown) {
+  Connect();
+  Send(CsvLine("v1") + CsvLine("v2"));
+  session_->Drain();
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kShutdown);
+  EXPECT_EQ(counters_.records_published.load(), 2u);
+  EXPECT_EQ(ReadToEnd(), "");
+}
+
+TEST_F(DeviceSessionTest, IdleTimeoutUsesTheTimeOfTheLastRead) {
+  options_.idle_timeout = absl::Seconds(30);
+  Connect();
+  const int64_t now = absl::GetCurrentTimeNanos();
+  EXPECT_FALSE(session_->Expired(CloseReason::kIdleTimeout, now));
+  EXPECT_TRUE(session_->Expired(CloseReason::kIdleTimeout, now + 31'000'000'000));
+  EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, now + 31'000'000'000))
+      << "line timeout disabled";
+}
+
+TEST_F(DeviceSessionTest, LineTimeoutRunsOnlyWhileAPartialLineWaits) {
+  options_.line_timeout = absl::Seconds(5);
+  Connect();
+  const int64_t later = absl::GetCurrentTimeNanos() + 60'000'000'000;
+  EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, later)) << "nothing buffered";
+  Send("v1,2024");
+  ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 7; }));
+  EXPECT_TRUE(session_->Expired(CloseReason::kLineTimeout, later));
+  Send("-01-01\n");
+  ASSERT_TRUE(WaitFor(
+      [&] { return Lines(LineOutcome::kBadTimestamp) + Lines(LineOutcome::kMalformed) == 1; }));
+  EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, later)) << "the line completed";
+}
+
+TEST_F(DeviceSessionTest, ExpireClosesAnIdleConnection) {
+  options_.idle_timeout = absl::Nanoseconds(1);
+  Connect();
+  session_->Expire(CloseReason::kIdleTimeout);
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kIdleTimeout);
+  EXPECT_EQ(counters_.closed_count(CloseReason::kIdleTimeout), 1u);
+  EXPECT_EQ(ReadToEnd(), "");
+}
+
+TEST_F(DeviceSessionTest, ExpireLeavesAnActiveConnectionOpen) {
+  options_.idle_timeout = absl::Minutes(5);
+  Connect();
+  Send(CsvLine("v1"));
+  session_->Expire(CloseReason::kIdleTimeout);
+  ASSERT_TRUE(Published(1));
+  Send(CsvLine("v1"));
+  EXPECT_TRUE(Published(2)) << "still reading";
+  EXPECT_EQ(closes_.count(), 0u);
+}
+
+TEST_F(DeviceSessionTest, ThePlainListenerSendsNoAcks) {
+  Connect(/*acks=*/false);
+  Send(CsvLine("v1"));
+  ASSERT_TRUE(Published(1));
+  durability_.OnDurable(hub_.head() - 1);
+  HalfClose();
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kPeerClosed);
+  EXPECT_EQ(ReadToEnd(), "");
+}
+
+TEST_F(DeviceSessionTest, AcknowledgesLinesOnceTheirRecordsAreDurable) {
+  Connect(/*acks=*/true);
+  Send(CsvLine("v1") + CsvLine("v2") + "garbage\n");
+  ASSERT_TRUE(WaitFor([&] { return AllLines() == 3; }));
+  ASSERT_EQ(counters_.records_published.load(), 2u);
+  ASSERT_TRUE(WaitFor([&] { return durability_.registered() == 1; }));
+  EXPECT_EQ(Unread(), 0u) << "published, not durable: not acknowledged";
+  durability_.OnDurable(2);
+  EXPECT_EQ(Read(6), "ACK 3\n") << "the rejected line is settled with the others";
+}
+
+TEST_F(DeviceSessionTest, AHalfClosedDeviceGetsTheFinalAckThenTheClose) {
+  Connect(/*acks=*/true);
+  Send(CsvLine("v1") + CsvLine("v1"));
+  HalfClose();
+  ASSERT_TRUE(Published(2));
+  ASSERT_TRUE(WaitFor([&] { return durability_.registered() == 1; }));
+  EXPECT_EQ(closes_.count(), 0u) << "stays open for its acknowledgement";
+  durability_.OnDurable(hub_.head() - 1);
+  EXPECT_EQ(ReadToEnd(), "ACK 2\n");
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kPeerClosed);
+}
+
+TEST_F(DeviceSessionTest, RefusedRecordsAreNeverAcknowledged) {
+  Connect(/*acks=*/true);
+  hub_.Close();
+  Send(CsvLine("v1"));
+  ASSERT_TRUE(WaitFor([&] { return counters_.records_dropped_at_shutdown.load() == 1; }));
+  durability_.OnDurable(1'000);
+  HalfClose();
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kPeerClosed);
+  EXPECT_EQ(ReadToEnd(), "");
+}
+
+}  // namespace
+}  // namespace fixstream::gateway
