@@ -51,6 +51,8 @@ Hub::Hub(HubOptions options, uint64_t first_sequence, RecordLog* log)
   readable_end_.store(first_sequence);
   oldest_ = first_sequence;
   assert(options_.max_bytes >= 4 * kMaxEncodedRecordSize);
+  // One per retained record, a million by default.
+  static_assert(sizeof(Entry) <= 56, "keep the ring's entries small");
 }
 
 Hub::PublishResult Hub::Publish(RecordBatch& batch) {
@@ -69,7 +71,8 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
     char late_frame[kMaxEncodedRecordSize + 8];
     for (const BatchEntry& in : batch.entries) {
       char* frame = batch.bytes.data() + in.offset;
-      EncodedRecordLayout layout = in.layout;
+      FrameInfo info = in;
+      EncodedRecordLayout& layout = info.layout;
       const VehicleRegistry::Admission admission =
           vehicles_.Admit({frame + layout.vehicle_offset, layout.vehicle_size}, in.fix_time_unix_ns,
                           in.receive_time_unix_ns, in.connection_id);
@@ -84,7 +87,7 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
       }
       PatchSequence(frame, layout, sequence);
       const uint32_t size = layout.size;
-      const char* stored = Retain(sequence, {frame, size}, layout, in.latitude, in.longitude, now);
+      const char* stored = Retain(sequence, {frame, size}, info, now);
       if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, size});
       if (log_ != nullptr) log_frames_.emplace_back(stored, size);
       if (result.published++ == 0) result.first_sequence = sequence;
@@ -146,8 +149,7 @@ size_t Hub::Restore(std::string_view frames) {
     const VehicleRegistry::Admission admission = vehicles_.Admit(
         frame.substr(decoded.layout.vehicle_offset, decoded.layout.vehicle_size),
         decoded.fix_time_unix_ns, decoded.receive_time_unix_ns, decoded.connection_id);
-    const char* stored = Retain(sequence, frame, decoded.layout, decoded.latitude,
-                                decoded.longitude, decoded.receive_time_unix_ns);
+    const char* stored = Retain(sequence, frame, decoded, decoded.receive_time_unix_ns);
     if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, frame.size()});
     ++sequence;
     ++restored;
@@ -202,8 +204,7 @@ uint64_t Hub::vehicles_evicted() const {
   return vehicles_.evicted();
 }
 
-const char* Hub::Retain(uint64_t sequence, std::string_view frame,
-                        const EncodedRecordLayout& layout, double latitude, double longitude,
+const char* Hub::Retain(uint64_t sequence, std::string_view frame, const FrameInfo& info,
                         int64_t publish_unix_ns) {
   const uint64_t ring_size = options_.max_bytes;
   const uint64_t size = frame.size();
@@ -218,8 +219,7 @@ const char* Hub::Retain(uint64_t sequence, std::string_view frame,
   }
   char* stored = bytes_.get() + position % ring_size;
   std::memcpy(stored, frame.data(), size);
-  entries_[sequence & entry_mask_] =
-      Entry{sequence, position, layout, latitude, longitude, publish_unix_ns};
+  entries_[sequence & entry_mask_] = Entry{info, sequence, position, publish_unix_ns};
   write_position_ = position + size;
   return stored;
 }

@@ -184,12 +184,10 @@ class Hub final {
   static constexpr size_t kMaxScanPerRead = 1 << 16;
 
  private:
-  struct Entry {
+  // A retained record: its frame's FrameInfo and where the frame is.
+  struct Entry : FrameInfo {
     uint64_t sequence;
     uint64_t position;  // logical byte position in the ring (monotonic)
-    EncodedRecordLayout layout;
-    double latitude;
-    double longitude;
     int64_t publish_unix_ns;
   };
 
@@ -200,9 +198,8 @@ class Hub final {
                      std::string* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Copies `frame` into the ring as record `sequence`, evicting the oldest
   // records as needed, and returns where it is stored.
-  const char* Retain(uint64_t sequence, std::string_view frame, const EncodedRecordLayout& layout,
-                     double latitude, double longitude, int64_t publish_unix_ns)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const char* Retain(uint64_t sequence, std::string_view frame, const FrameInfo& info,
+                     int64_t publish_unix_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const Entry& EntryFor(uint64_t sequence) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return entries_[sequence & entry_mask_];
   }
