@@ -68,28 +68,15 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
     uint64_t sequence = head_.load(std::memory_order_relaxed);
     const int64_t now = absl::GetCurrentTimeNanos();
     log_frames_.clear();
-    char late_frame[kMaxEncodedRecordSize + 8];
     for (const BatchEntry& in : batch.entries) {
-      char* frame = batch.bytes.data() + in.offset;
-      FrameInfo info = in;
-      EncodedRecordLayout& layout = info.layout;
-      const VehicleRegistry::Admission admission =
-          vehicles_.Admit({frame + layout.vehicle_offset, layout.vehicle_size}, in.fix_time_unix_ns,
-                          in.receive_time_unix_ns, in.connection_id);
-      if (admission.duplicate) {
+      const Accepted accepted = Accept(Arrival::kPublished, sequence,
+                                       {batch.bytes.data() + in.offset, in.layout.size}, in, now);
+      if (accepted.stored.empty()) {
         ++result.duplicates;
         continue;
       }
-      if (admission.late) {
-        layout = CopyFrameMarkedLate(frame, layout, late_frame);
-        frame = late_frame;
-        ++result.late;
-      }
-      PatchSequence(frame, layout, sequence);
-      const uint32_t size = layout.size;
-      const char* stored = Retain(sequence, {frame, size}, info, now);
-      if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, size});
-      if (log_ != nullptr) log_frames_.emplace_back(stored, size);
+      if (accepted.late) ++result.late;
+      if (log_ != nullptr) log_frames_.push_back(accepted.stored);
       if (result.published++ == 0) result.first_sequence = sequence;
       ++sequence;
     }
@@ -146,11 +133,7 @@ size_t Hub::Restore(std::string_view frames) {
     frames.remove_prefix(frame.size());
     DecodedFrame decoded;
     if (!DecodeFrame(frame, &decoded) || decoded.sequence != sequence) break;
-    const VehicleRegistry::Admission admission = vehicles_.Admit(
-        frame.substr(decoded.layout.vehicle_offset, decoded.layout.vehicle_size),
-        decoded.fix_time_unix_ns, decoded.receive_time_unix_ns, decoded.connection_id);
-    const char* stored = Retain(sequence, frame, decoded, decoded.receive_time_unix_ns);
-    if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, {stored, frame.size()});
+    Accept(Arrival::kRestored, sequence, frame, decoded, decoded.receive_time_unix_ns);
     ++sequence;
     ++restored;
   }
@@ -204,8 +187,35 @@ uint64_t Hub::vehicles_evicted() const {
   return vehicles_.evicted();
 }
 
-const char* Hub::Retain(uint64_t sequence, std::string_view frame, const FrameInfo& info,
-                        int64_t publish_unix_ns) {
+Hub::Accepted Hub::Accept(Arrival arrival, uint64_t sequence, std::string_view frame,
+                          const FrameMeta& meta, int64_t publish_unix_ns) {
+  const VehicleRegistry::Admission admission =
+      vehicles_.Admit({frame.data() + meta.layout.vehicle_offset, meta.layout.vehicle_size},
+                      meta.fix_time_unix_ns, meta.receive_time_unix_ns, meta.connection_id);
+  // A restored record was admitted when it was published: it is kept
+  // whatever a registry rebuilt from the journal alone says now, and it
+  // already carries its late flag.
+  const bool published = arrival == Arrival::kPublished;
+  Accepted accepted;
+  if (published && admission.duplicate) return accepted;
+  FrameInfo info = meta;
+  char late_frame[kMaxEncodedRecordSize + 8];
+  if (published && admission.late) {
+    info.layout = CopyFrameMarkedLate(frame.data(), meta.layout, late_frame);
+    frame = {late_frame, info.layout.size};
+    accepted.late = true;
+  }
+  char* stored = Retain(sequence, frame, info, publish_unix_ns);
+  // Numbered in the ring's copy: the encoded bytes that were handed in stay
+  // as they are (a restored frame has its sequence already).
+  if (published) PatchSequence(stored, info.layout, sequence);
+  accepted.stored = {stored, frame.size()};
+  if (admission.newest) VehicleRegistry::SetLatest(admission.vehicle, accepted.stored);
+  return accepted;
+}
+
+char* Hub::Retain(uint64_t sequence, std::string_view frame, const FrameInfo& info,
+                  int64_t publish_unix_ns) {
   const uint64_t ring_size = options_.max_bytes;
   const uint64_t size = frame.size();
   // A frame never wraps around the end of the ring: skip the tail.
