@@ -91,8 +91,8 @@ class Hub final {
   };
   // Admits the batch's records through the vehicle registry (duplicates are
   // dropped and counted, late records marked), numbers the rest, retains
-  // them and wakes listeners. The batch's sequence bytes are patched in
-  // place.
+  // them and wakes listeners. The sequences are patched into the retained
+  // copies; the batch's bytes are left as they are.
   PublishResult Publish(RecordBatch& batch);
 
   struct ReadResult {
@@ -185,13 +185,20 @@ class Hub final {
   static constexpr size_t kMaxScanPerRead = 1 << 16;
 
  private:
-  struct Entry {
+  // A retained record: its frame's FrameInfo and where the frame is.
+  struct Entry : FrameInfo {
     uint64_t sequence;
     uint64_t position;  // logical byte position in the ring (monotonic)
-    EncodedRecordLayout layout;
-    double latitude;
-    double longitude;
     int64_t publish_unix_ns;
+  };
+  // Where a record comes from, on its one way in (Accept).
+  enum class Arrival {
+    kPublished,  // new: the registry's verdict applies, the sequence is patched in
+    kRestored,   // read back from the journal: numbered and marked when published
+  };
+  struct Accepted {
+    std::string_view stored;  // the ring's copy; empty when dropped as a duplicate
+    bool late = false;        // retained marked late
   };
 
   void Notify() ABSL_LOCKS_EXCLUDED(mu_, listeners_mu_);
@@ -199,11 +206,16 @@ class Hub final {
   // scan_end) within the limits, copying contiguous frames in one go.
   ReadResult ReadAll(uint64_t cursor, uint64_t scan_end, size_t max_records, size_t max_bytes,
                      std::string* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The one way a record enters the hub, for Publish() and Restore(): the
+  // frame `frame`, described by `meta`, is admitted through the vehicle
+  // registry, retained in the ring as record `sequence` and made its
+  // vehicle's latest frame if it has the newest fix.
+  Accepted Accept(Arrival arrival, uint64_t sequence, std::string_view frame, const FrameMeta& meta,
+                  int64_t publish_unix_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Copies `frame` into the ring as record `sequence`, evicting the oldest
   // records as needed, and returns where it is stored.
-  const char* Retain(uint64_t sequence, std::string_view frame, const EncodedRecordLayout& layout,
-                     double latitude, double longitude, int64_t publish_unix_ns)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  char* Retain(uint64_t sequence, std::string_view frame, const FrameInfo& info,
+               int64_t publish_unix_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const Entry& EntryFor(uint64_t sequence) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return entries_[sequence & entry_mask_];
   }

@@ -13,24 +13,23 @@
 
 namespace fixstream::gateway {
 
-struct BatchEntry {
+// One record of a batch: its frame's metadata and where the frame starts.
+struct BatchEntry : FrameMeta {
   uint32_t offset = 0;  // of the frame in RecordBatch::bytes
-  EncodedRecordLayout layout;
-  double latitude = 0;
-  double longitude = 0;
-  int64_t fix_time_unix_ns = 0;
-  int64_t receive_time_unix_ns = 0;
-  uint64_t connection_id = 0;
 };
 
 struct RecordBatch {
   void Add(const ingest::LocationRecord& record, int64_t receive_time_unix_ns,
            uint64_t connection_id) {
-    const auto offset = static_cast<uint32_t>(bytes.size());
-    const EncodedRecordLayout layout =
-        AppendEncodedRecord(record, receive_time_unix_ns, connection_id, &bytes);
-    entries.push_back(BatchEntry{offset, layout, record.latitude, record.longitude,
-                                 record.fix_time_unix_ns, receive_time_unix_ns, connection_id});
+    BatchEntry entry;
+    entry.offset = static_cast<uint32_t>(bytes.size());
+    entry.layout = AppendEncodedRecord(record, receive_time_unix_ns, connection_id, &bytes);
+    entry.latitude = record.latitude;
+    entry.longitude = record.longitude;
+    entry.fix_time_unix_ns = record.fix_time_unix_ns;
+    entry.receive_time_unix_ns = receive_time_unix_ns;
+    entry.connection_id = connection_id;
+    entries.push_back(entry);
   }
   void Clear() {
     bytes.clear();

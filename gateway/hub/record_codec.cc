@@ -1,41 +1,74 @@
 #include "gateway/hub/record_codec.h"
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cstring>
+#include <functional>
 
 #include "fixstream/v1/location.pb.h"
+#include "google/protobuf/timestamp.pb.h"
 
 namespace fixstream::gateway {
 namespace {
 
-// Wire types.
-constexpr uint32_t kVarint = 0;
-constexpr uint32_t kFixed64 = 1;
-constexpr uint32_t kLengthDelimited = 2;
+using Record = v1::LocationRecord;
+using Response = v1::SubscribeResponse;
 
-constexpr uint8_t Tag(uint32_t field, uint32_t wire_type) {
-  return static_cast<uint8_t>((field << 3) | wire_type);
+enum class WireType : uint8_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2 };
+
+// The field's key as written: every field we write has a number below 16,
+// so its key is one byte (a larger number fails to compile here).
+consteval uint8_t Tag(int field, WireType type) {
+  if (field < 1 || field > 15) throw "field number needs a multi-byte key";
+  return static_cast<uint8_t>((field << 3) | static_cast<int>(type));
 }
 
-// Field numbers of fixstream.v1.LocationRecord (location.proto).
-enum RecordField : uint32_t {
-  kSequence = 1,
-  kVehicleId = 2,
-  kFixTime = 3,
-  kReceiveTime = 4,
-  kLatitude = 5,
-  kLongitude = 6,
-  kSpeed = 7,
-  kHeading = 8,
-  kAltitude = 9,
-  kAccuracy = 10,
-  kSatellites = 11,
-  kHdop = 12,
-  kSourceFormat = 13,
-  kConnectionId = 14,
-  kLate = 15,
+// The keys of what we write, from the generated classes' field numbers, so
+// that the codec follows location.proto.
+constexpr uint8_t kRecordsTag = Tag(Response::kRecordsFieldNumber, WireType::kLengthDelimited);
+constexpr uint8_t kFirstSequenceTag = Tag(Response::kFirstSequenceFieldNumber, WireType::kVarint);
+constexpr uint8_t kLastSequenceTag = Tag(Response::kLastSequenceFieldNumber, WireType::kVarint);
+constexpr uint8_t kGapTag = Tag(Response::kGapFieldNumber, WireType::kLengthDelimited);
+constexpr uint8_t kFirstMissingTag = Tag(v1::Gap::kFirstMissingFieldNumber, WireType::kVarint);
+constexpr uint8_t kLastMissingTag = Tag(v1::Gap::kLastMissingFieldNumber, WireType::kVarint);
+constexpr uint8_t kSecondsTag =
+    Tag(google::protobuf::Timestamp::kSecondsFieldNumber, WireType::kVarint);
+constexpr uint8_t kNanosTag =
+    Tag(google::protobuf::Timestamp::kNanosFieldNumber, WireType::kVarint);
+constexpr uint8_t kSequenceTag = Tag(Record::kSequenceFieldNumber, WireType::kFixed64);
+constexpr uint8_t kVehicleIdTag = Tag(Record::kVehicleIdFieldNumber, WireType::kLengthDelimited);
+constexpr uint8_t kFixTimeTag = Tag(Record::kFixTimeFieldNumber, WireType::kLengthDelimited);
+constexpr uint8_t kReceiveTimeTag =
+    Tag(Record::kReceiveTimeFieldNumber, WireType::kLengthDelimited);
+constexpr uint8_t kLatitudeTag = Tag(Record::kLatitudeFieldNumber, WireType::kFixed64);
+constexpr uint8_t kLongitudeTag = Tag(Record::kLongitudeFieldNumber, WireType::kFixed64);
+constexpr uint8_t kSpeedTag = Tag(Record::kSpeedMpsFieldNumber, WireType::kFixed64);
+constexpr uint8_t kHeadingTag = Tag(Record::kHeadingDegFieldNumber, WireType::kFixed64);
+constexpr uint8_t kAltitudeTag = Tag(Record::kAltitudeMFieldNumber, WireType::kFixed64);
+constexpr uint8_t kAccuracyTag = Tag(Record::kAccuracyMFieldNumber, WireType::kFixed64);
+constexpr uint8_t kSatellitesTag = Tag(Record::kSatellitesFieldNumber, WireType::kVarint);
+constexpr uint8_t kHdopTag = Tag(Record::kHdopFieldNumber, WireType::kFixed64);
+constexpr uint8_t kSourceFormatTag = Tag(Record::kSourceFormatFieldNumber, WireType::kVarint);
+constexpr uint8_t kConnectionIdTag = Tag(Record::kConnectionIdFieldNumber, WireType::kVarint);
+constexpr uint8_t kLateTag = Tag(Record::kLateFieldNumber, WireType::kVarint);
+
+// The order in which AppendEncodedRecord writes a record's fields. It must be
+// field number order for the output to be canonical (what the generated
+// serializer writes), and CopyFrameMarkedLate needs late last.
+constexpr int kWriteOrder[] = {
+    Record::kSequenceFieldNumber,     Record::kVehicleIdFieldNumber,
+    Record::kFixTimeFieldNumber,      Record::kReceiveTimeFieldNumber,
+    Record::kLatitudeFieldNumber,     Record::kLongitudeFieldNumber,
+    Record::kSpeedMpsFieldNumber,     Record::kHeadingDegFieldNumber,
+    Record::kAltitudeMFieldNumber,    Record::kAccuracyMFieldNumber,
+    Record::kSatellitesFieldNumber,   Record::kHdopFieldNumber,
+    Record::kSourceFormatFieldNumber, Record::kConnectionIdFieldNumber,
+    Record::kLateFieldNumber,
 };
+static_assert(std::ranges::adjacent_find(kWriteOrder, std::greater_equal<>()) ==
+                  std::ranges::end(kWriteOrder),
+              "LocationRecord's fields must be written in field number order");
 
 size_t VarintSize(uint64_t v) {
   size_t n = 1;
@@ -87,8 +120,8 @@ class Writer {
     std::memcpy(p_, &v, 8);
     p_ += 8;
   }
-  void Double(uint32_t field, double d) {
-    Byte(Tag(field, kFixed64));
+  void Double(uint8_t tag, double d) {
+    Byte(tag);
     Fixed64(std::bit_cast<uint64_t>(d));
   }
   void Bytes(std::string_view s) {
@@ -96,15 +129,15 @@ class Writer {
     p_ += s.size();
   }
   // google.protobuf.Timestamp{seconds, nanos}, sized by parts.field_size().
-  void Timestamp(uint32_t field, const TimestampParts& parts) {
-    Byte(Tag(field, kLengthDelimited));
+  void Timestamp(uint8_t tag, const TimestampParts& parts) {
+    Byte(tag);
     Byte(static_cast<uint8_t>(parts.body_size));
     if (parts.seconds != 0) {
-      Byte(Tag(1, kVarint));
+      Byte(kSecondsTag);
       Varint(parts.seconds);
     }
     if (parts.nanos != 0) {
-      Byte(Tag(2, kVarint));
+      Byte(kNanosTag);
       Varint(parts.nanos);
     }
   }
@@ -149,31 +182,31 @@ EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
   const size_t offset = out->size();
   out->resize(offset + header + body_size);
   Writer w(out->data() + offset);
-  w.Byte(Tag(1, kLengthDelimited));  // SubscribeResponse.records
+  w.Byte(kRecordsTag);
   w.Varint(body_size);
-  w.Byte(Tag(kSequence, kFixed64));
+  w.Byte(kSequenceTag);
   w.Fixed64(0);
-  w.Byte(Tag(kVehicleId, kLengthDelimited));
+  w.Byte(kVehicleIdTag);
   w.Varint(vehicle.size());
   const size_t vehicle_offset = w.size();
   w.Bytes(vehicle);
-  w.Timestamp(kFixTime, fix_time);
-  w.Timestamp(kReceiveTime, receive_time);
-  if (has_latitude) w.Double(kLatitude, record.latitude);
-  if (has_longitude) w.Double(kLongitude, record.longitude);
-  if (record.has(Field::kSpeed)) w.Double(kSpeed, record.speed_mps);
-  if (record.has(Field::kHeading)) w.Double(kHeading, record.heading_deg);
-  if (record.has(Field::kAltitude)) w.Double(kAltitude, record.altitude_m);
-  if (record.has(Field::kAccuracy)) w.Double(kAccuracy, record.accuracy_m);
+  w.Timestamp(kFixTimeTag, fix_time);
+  w.Timestamp(kReceiveTimeTag, receive_time);
+  if (has_latitude) w.Double(kLatitudeTag, record.latitude);
+  if (has_longitude) w.Double(kLongitudeTag, record.longitude);
+  if (record.has(Field::kSpeed)) w.Double(kSpeedTag, record.speed_mps);
+  if (record.has(Field::kHeading)) w.Double(kHeadingTag, record.heading_deg);
+  if (record.has(Field::kAltitude)) w.Double(kAltitudeTag, record.altitude_m);
+  if (record.has(Field::kAccuracy)) w.Double(kAccuracyTag, record.accuracy_m);
   if (record.has(Field::kSatellites)) {
-    w.Byte(Tag(kSatellites, kVarint));
+    w.Byte(kSatellitesTag);
     w.Varint(record.satellites);
   }
-  if (record.has(Field::kHdop)) w.Double(kHdop, record.hdop);
-  w.Byte(Tag(kSourceFormat, kVarint));
+  if (record.has(Field::kHdop)) w.Double(kHdopTag, record.hdop);
+  w.Byte(kSourceFormatTag);
   w.Varint(static_cast<uint64_t>(record.format));
   if (connection_id != 0) {
-    w.Byte(Tag(kConnectionId, kVarint));
+    w.Byte(kConnectionIdTag);
     w.Varint(connection_id);
   }
   assert(w.size() == header + body_size);
@@ -196,11 +229,11 @@ EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLa
   const size_t body = layout.size - header;
   const size_t new_body = body + 2;
   Writer w(out);
-  w.Byte(Tag(1, kLengthDelimited));
+  w.Byte(kRecordsTag);
   w.Varint(new_body);
   const size_t new_header = w.size();
   w.Bytes({frame + header, body});
-  w.Byte(Tag(kLate, kVarint));
+  w.Byte(kLateTag);
   w.Byte(1);
   EncodedRecordLayout result = layout;
   result.size = static_cast<uint32_t>(w.size());
@@ -212,52 +245,60 @@ EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLa
 void AppendGap(uint64_t first_missing, uint64_t last_missing, std::string* out) {
   char inner[22];
   Writer g(inner);
-  g.Byte(Tag(1, kVarint));
+  g.Byte(kFirstMissingTag);
   g.Varint(first_missing);
-  g.Byte(Tag(2, kVarint));
+  g.Byte(kLastMissingTag);
   g.Varint(last_missing);
   char buf[2 + 22];
   Writer w(buf);
-  w.Byte(Tag(4, kLengthDelimited));  // SubscribeResponse.gap
+  w.Byte(kGapTag);
   w.Varint(g.size());
   w.Bytes({inner, g.size()});
   out->append(buf, w.size());
 }
 
-size_t FrameSize(std::string_view bytes) {
-  if (bytes.size() < 2 || static_cast<uint8_t>(bytes[0]) != Tag(1, kLengthDelimited)) return 0;
+namespace {
+
+// The header of the SubscribeResponse.records frame at the start of `bytes`:
+// its key and the body's length (at most five varint bytes).
+struct FrameHeader {
+  size_t size = 0;  // 0: `bytes` do not start with one
+  uint64_t body_size = 0;
+};
+
+FrameHeader ReadFrameHeader(std::string_view bytes) {
+  if (bytes.size() < 2 || static_cast<uint8_t>(bytes[0]) != kRecordsTag) return {};
   uint64_t body = 0;
   size_t pos = 1;
   for (int shift = 0; pos < bytes.size() && shift < 35; shift += 7) {
     const uint8_t b = static_cast<uint8_t>(bytes[pos++]);
     body |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return pos + body;
+    if ((b & 0x80) == 0) return {pos, body};
   }
-  return 0;
+  return {};
+}
+
+}  // namespace
+
+size_t FrameSize(std::string_view bytes) {
+  const FrameHeader h = ReadFrameHeader(bytes);
+  return h.size == 0 ? 0 : h.size + h.body_size;
 }
 
 bool DecodeFrame(std::string_view frame, DecodedFrame* out) {
-  // Frame header: tag of SubscribeResponse.records, then the body length.
-  if (frame.size() < 2 || static_cast<uint8_t>(frame[0]) != Tag(1, kLengthDelimited)) return false;
-  uint64_t body = 0;
-  size_t pos = 1;
-  for (int shift = 0; pos < frame.size() && shift < 35; shift += 7) {
-    const uint8_t b = static_cast<uint8_t>(frame[pos++]);
-    body |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) break;
-  }
-  if (pos + body != frame.size()) return false;
+  const FrameHeader h = ReadFrameHeader(frame);
+  if (h.size == 0 || h.size + h.body_size != frame.size()) return false;
+  const size_t header = h.size;
+  const uint64_t body = h.body_size;
   // Our encoder always starts the body with the fixed64 sequence and then
   // the vehicle id; anything else is not one of our frames.
-  const size_t header = pos;
-  if (frame.size() < header + 11 ||
-      static_cast<uint8_t>(frame[header]) != Tag(kSequence, kFixed64) ||
-      static_cast<uint8_t>(frame[header + 9]) != Tag(kVehicleId, kLengthDelimited)) {
+  if (frame.size() < header + 11 || static_cast<uint8_t>(frame[header]) != kSequenceTag ||
+      static_cast<uint8_t>(frame[header + 9]) != kVehicleIdTag) {
     return false;
   }
   const uint8_t vehicle_size = static_cast<uint8_t>(frame[header + 10]);
   if (vehicle_size == 0 || vehicle_size > ingest::kMaxVehicleIdLength) return false;
-  v1::LocationRecord record;
+  Record record;
   if (!record.ParseFromArray(frame.data() + header, static_cast<int>(body))) return false;
   out->layout.size = static_cast<uint32_t>(frame.size());
   out->layout.sequence_offset = static_cast<uint16_t>(header + 1);
@@ -276,9 +317,9 @@ bool DecodeFrame(std::string_view frame, DecodedFrame* out) {
 void AppendBatchTrailer(uint64_t first_sequence, uint64_t last_sequence, std::string* out) {
   char buf[2 + 20];
   Writer w(buf);
-  w.Byte(Tag(2, kVarint));
+  w.Byte(kFirstSequenceTag);
   w.Varint(first_sequence);
-  w.Byte(Tag(3, kVarint));
+  w.Byte(kLastSequenceTag);
   w.Varint(last_sequence);
   out->append(buf, w.size());
 }

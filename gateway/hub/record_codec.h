@@ -9,8 +9,10 @@
 // field) is written as 0 and patched in place by the hub when it numbers the
 // record, so numbering never re-encodes.
 //
-// The encoder is hand-written for speed and checked field by field against
-// the generated protobuf classes in tests/gateway/record_codec_test.cc.
+// The encoder is hand-written for speed, on the generated classes' field
+// numbers (so it cannot drift from location.proto), and checked byte for
+// byte against the generated serializer in
+// tests/gateway/hub/record_codec_test.cc.
 #ifndef FIXSTREAM_GATEWAY_HUB_RECORD_CODEC_H_
 #define FIXSTREAM_GATEWAY_HUB_RECORD_CODEC_H_
 
@@ -29,6 +31,26 @@ struct EncodedRecordLayout {
   uint16_t sequence_offset = 0;  // offset of the 8 little-endian sequence bytes
   uint16_t vehicle_offset = 0;   // offset of the vehicle id bytes
   uint8_t vehicle_size = 0;      // length of the vehicle id
+};
+
+// What reading a retained frame and matching it against a subscription
+// takes, besides its bytes. The hub keeps one for every record in its ring
+// (a million by default), so it stays small: add to FrameMeta what only
+// admission needs.
+struct FrameInfo {
+  EncodedRecordLayout layout;
+  double latitude = 0;
+  double longitude = 0;
+};
+
+// A frame's metadata: everything the hub needs to admit and retain an
+// encoded record without parsing it again. The one definition behind the
+// records of a batch (BatchEntry), the frames read back from the journal
+// (DecodedFrame) and, as its FrameInfo, the hub's ring entries.
+struct FrameMeta : FrameInfo {
+  int64_t fix_time_unix_ns = 0;
+  int64_t receive_time_unix_ns = 0;
+  uint64_t connection_id = 0;
 };
 
 // Upper bound of an encoded record's size, late flag included.
@@ -51,17 +73,12 @@ void PatchSequence(char* frame, const EncodedRecordLayout& layout, uint64_t sequ
 EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLayout& layout,
                                         char* out);
 
-// What the hub needs to retain a frame it did not encode itself (one read
-// back from the journal at start-up).
-struct DecodedFrame {
-  EncodedRecordLayout layout;
+// A frame the hub did not encode itself (one read back from the journal at
+// start-up): its metadata and the sequence it was numbered with.
+struct DecodedFrame : FrameMeta {
   uint64_t sequence = 0;
-  double latitude = 0;
-  double longitude = 0;
-  int64_t fix_time_unix_ns = 0;
-  int64_t receive_time_unix_ns = 0;
-  uint64_t connection_id = 0;
 };
+
 // Size of the frame at the start of `bytes` (tag, length and body), or 0 if
 // they do not start with a SubscribeResponse.records frame header.
 size_t FrameSize(std::string_view bytes);

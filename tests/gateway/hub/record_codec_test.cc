@@ -188,5 +188,60 @@ TEST(RecordCodecTest, ConcatenatedFramesAndTrailerFormOneResponse) {
   EXPECT_EQ(response.last_sequence(), 12u);
 }
 
+TEST(RecordCodecTest, DecodesTheMetadataItEncoded) {
+  const LocationRecord record = FullRecord();
+  std::string out;
+  const EncodedRecordLayout layout =
+      AppendEncodedRecord(record, 1'764'000'001'000'000'500, 42, &out);
+  PatchSequence(out.data(), layout, 77);
+  EXPECT_EQ(FrameSize(out + "next frame"), out.size());
+  DecodedFrame decoded;
+  ASSERT_TRUE(DecodeFrame(out, &decoded));
+  EXPECT_EQ(decoded.sequence, 77u);
+  EXPECT_EQ(decoded.layout.size, layout.size);
+  EXPECT_EQ(decoded.layout.sequence_offset, layout.sequence_offset);
+  EXPECT_EQ(decoded.layout.vehicle_offset, layout.vehicle_offset);
+  EXPECT_EQ(decoded.layout.vehicle_size, layout.vehicle_size);
+  EXPECT_EQ(decoded.latitude, record.latitude);
+  EXPECT_EQ(decoded.longitude, record.longitude);
+  EXPECT_EQ(decoded.fix_time_unix_ns, record.fix_time_unix_ns);
+  EXPECT_EQ(decoded.receive_time_unix_ns, 1'764'000'001'000'000'500);
+  EXPECT_EQ(decoded.connection_id, 42u);
+}
+
+TEST(RecordCodecTest, FrameMarkedLateIsCanonicalAndDecodes) {
+  std::string out;
+  const EncodedRecordLayout layout = AppendEncodedRecord(FullRecord(), 1, 3, &out);
+  PatchSequence(out.data(), layout, 9);
+  char late[kMaxEncodedRecordSize + 8];
+  const EncodedRecordLayout marked = CopyFrameMarkedLate(out.data(), layout, late);
+  const std::string bytes(late, marked.size);
+  v1::SubscribeResponse response = Decode(bytes);
+  ASSERT_EQ(response.records_size(), 1);
+  EXPECT_TRUE(response.records(0).late());
+  EXPECT_EQ(response.records(0).sequence(), 9u);
+  std::string canonical;
+  ASSERT_TRUE(response.SerializeToString(&canonical));
+  EXPECT_EQ(canonical, bytes);
+  EXPECT_EQ(bytes.substr(marked.vehicle_offset, marked.vehicle_size), "van-0015");
+  DecodedFrame decoded;
+  ASSERT_TRUE(DecodeFrame(bytes, &decoded));
+  EXPECT_EQ(decoded.sequence, 9u);
+  EXPECT_EQ(decoded.layout.size, marked.size);
+  EXPECT_EQ(decoded.layout.vehicle_offset, marked.vehicle_offset);
+}
+
+TEST(RecordCodecTest, RejectsWhatIsNotOneOfItsFrames) {
+  std::string out;
+  AppendEncodedRecord(FullRecord(), 1, 3, &out);
+  DecodedFrame decoded;
+  EXPECT_FALSE(DecodeFrame(out.substr(0, out.size() - 1), &decoded));  // truncated
+  EXPECT_FALSE(DecodeFrame(out + "x", &decoded));                      // trailing byte
+  EXPECT_FALSE(DecodeFrame("garbage", &decoded));
+  EXPECT_FALSE(DecodeFrame("", &decoded));
+  EXPECT_EQ(FrameSize("garbage"), 0u);
+  EXPECT_EQ(FrameSize(std::string("\x0a\xff\xff", 3)), 0u);  // length never ends
+}
+
 }  // namespace
 }  // namespace fixstream::gateway
