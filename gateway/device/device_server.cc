@@ -107,6 +107,26 @@ struct DeviceServer::Impl {
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kInfo}};
+  // The first line of a connection rejected for its fix time, so a newcomer
+  // learns why their line vanished (a tracker's clock, a stale example).
+  RateLimitedLog fix_time_log{LogLevel::kInfo};
+
+  void LogFixTimeRejection(ingest::LineOutcome outcome, const asio::ip::address& source,
+                           int64_t receive_time_unix_ns) {
+    fix_time_log.Log([&] {
+      const std::string_view name = ingest::LineOutcomeName(outcome);
+      const ingest::FixTimeWindow& window = options.fix_time_window;
+      return absl::StrCat(
+          "device connection from ", source.to_string(), ": line rejected as ",
+          absl::string_view(name.data(), name.size()), ": the fix time must lie within ",
+          window.max_age_ns / 1'000'000'000, " s before and ", window.max_lead_ns / 1'000'000'000,
+          " s after the time the line was read (",
+          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixNanos(receive_time_unix_ns),
+                           absl::UTCTimeZone()),
+          "; --max_fix_age_s, --max_fix_lead_s; 0 s: no limit); further such lines of this "
+          "connection are only counted");
+    });
+  }
 
   // Logs a connection closed for a limit or a timeout.
   void LogClose(CloseReason reason, const asio::ip::address& source) {
@@ -336,6 +356,12 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
               ? ingest::LineOutcome::kTooLong
               : parser_.Parse(frame.text, receive_time_unix_ns, *this);
       ++lines_[static_cast<size_t>(outcome)];
+      if ((outcome == ingest::LineOutcome::kFixTooOld ||
+           outcome == ingest::LineOutcome::kFixInFuture) &&
+          !fix_time_rejection_logged_) {
+        fix_time_rejection_logged_ = true;
+        server_.LogFixTimeRejection(outcome, source_, receive_time_unix_ns);
+      }
     }
     parser_.Flush(*this);
     // Counters first: whoever sees a record can also see its line counted.
@@ -532,6 +558,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   };
   static constexpr size_t kMaxPendingAcks = 64;
   uint64_t lines_seen_ = 0;               // newline-terminated lines framed so far
+  bool fix_time_rejection_logged_ = false;  // (logged once per connection at most)
   uint64_t ack_target_ = 0;               // newest sequence published when the last line was read
   std::vector<PendingAck> pending_acks_;  // targets increasing
   uint64_t acked_lines_ = 0;              // newest count to acknowledge
