@@ -6,6 +6,8 @@
 // through grpc::GenericStub with dynamic messages built from JSON bodies.
 // The last test runs every grpcurl command of README.md and docs/*.md
 // verbatim (but for the address) the same way.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <chrono>
@@ -16,9 +18,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,9 +45,9 @@ namespace {
 namespace protobuf = google::protobuf;
 
 // The services the gateway serves, as `grpcurl list` prints them.
-const std::set<std::string> kServices = {
-    "fixstream.v1.LocationService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection"};
+const std::set<std::string> kServices = {"fixstream.v1.LocationService", "grpc.health.v1.Health",
+                                         "grpc.reflection.v1.ServerReflection",
+                                         "grpc.reflection.v1alpha.ServerReflection"};
 
 // One reflection stream of either version.
 class Reflector {
@@ -131,14 +130,12 @@ class ReflectorOf final : public Reflector {
   bool finished_ = false;
 };
 
-using ReflectorV1 =
-    ReflectorOf<grpc::reflection::v1::ServerReflection,
-                grpc::reflection::v1::ServerReflectionRequest,
-                grpc::reflection::v1::ServerReflectionResponse>;
-using ReflectorV1Alpha =
-    ReflectorOf<grpc::reflection::v1alpha::ServerReflection,
-                grpc::reflection::v1alpha::ServerReflectionRequest,
-                grpc::reflection::v1alpha::ServerReflectionResponse>;
+using ReflectorV1 = ReflectorOf<grpc::reflection::v1::ServerReflection,
+                                grpc::reflection::v1::ServerReflectionRequest,
+                                grpc::reflection::v1::ServerReflectionResponse>;
+using ReflectorV1Alpha = ReflectorOf<grpc::reflection::v1alpha::ServerReflection,
+                                     grpc::reflection::v1alpha::ServerReflectionRequest,
+                                     grpc::reflection::v1alpha::ServerReflectionResponse>;
 
 // grpcurl's client: v1 reflection, v1alpha when v1 is unimplemented; the
 // descriptors it learns, in a pool of their own.
@@ -273,7 +270,8 @@ class DynamicCall {
     std::vector<grpc::Slice> slices;
     EXPECT_TRUE(buffer.Dump(&slices).ok());
     std::string bytes;
-    for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    for (const grpc::Slice& s : slices)
+      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
     EXPECT_TRUE(response->ParseFromString(bytes));
     return true;
   }
@@ -392,9 +390,9 @@ void SendFix(uint16_t device_port, const std::string& vehicle) {
   static int64_t offset_s = -50;
   const absl::Time fix = absl::Now() + absl::Seconds(offset_s++);
   testing::TestConnection conn(device_port);
-  ASSERT_TRUE(conn.Send(absl::StrCat(
-      vehicle, ",", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", fix, absl::UTCTimeZone()),
-      ",52.5200,13.4050,8.5,90\n")));
+  ASSERT_TRUE(conn.Send(
+      absl::StrCat(vehicle, ",", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", fix, absl::UTCTimeZone()),
+                   ",52.5200,13.4050,8.5,90\n")));
   conn.ShutdownWrite();
   EXPECT_TRUE(conn.WaitForPeerClose(10000));
 }
@@ -445,7 +443,8 @@ TEST(ReflectionTest, ServesEveryServiceWithItsComments) {
   ASSERT_NE(location, nullptr);
   ExpectEveryElementCommented(*location);
   protobuf::SourceLocation comment;
-  ASSERT_TRUE(client.pool().FindMessageTypeByName("fixstream.v1.LocationRecord")
+  ASSERT_TRUE(client.pool()
+                  .FindMessageTypeByName("fixstream.v1.LocationRecord")
                   ->GetSourceLocation(&comment));
   EXPECT_FALSE(comment.leading_comments.empty());
   // (Health's own file is Debian's, comments included.)
@@ -639,9 +638,9 @@ std::vector<GrpcurlCommand> GrpcurlCommandsOf(const std::string& file) {
 
 TEST(ReflectionTest, EveryGrpcurlCommandOfTheDocsWorks) {
   std::vector<GrpcurlCommand> commands;
-  for (const char* file : {"README.md", "docs/OPERATIONS.md", "docs/SUBSCRIBING.md",
-                           "docs/PROTOCOL.md", "docs/HARDENING.md", "docs/JOURNAL.md",
-                           "docs/PERFORMANCE.md", "clients/README.md"}) {
+  for (const char* file :
+       {"README.md", "docs/OPERATIONS.md", "docs/SUBSCRIBING.md", "docs/PROTOCOL.md",
+        "docs/HARDENING.md", "docs/JOURNAL.md", "docs/PERFORMANCE.md", "clients/README.md"}) {
     for (GrpcurlCommand& c : GrpcurlCommandsOf(file)) commands.push_back(std::move(c));
   }
   // What an operator needs is all there.
