@@ -60,7 +60,7 @@ namespace {
 
 constexpr std::string_view kProgram = "fixstream-subscribe";
 constexpr char kUsage[] =
-    R"(prints the records of a fixstream gateway as JSON lines.
+    R"(prints the records of a fixstream gateway as JSON, CSV or GeoJSON lines.
 
 Calls fixstream.v1.LocationService/Subscribe and writes each record as one line
 on stdout (--format: proto3 JSON with proto field names, CSV, or GeoJSON
