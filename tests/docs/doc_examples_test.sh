@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the example commands of README.md, clients/README.md and
-# docs/OPERATIONS.md — every command of their fenced ```sh blocks, as the
-# docs write them — against a real gateway on ephemeral loopback ports.
+# Runs the example commands of README.md, clients/README.md and docs/*.md —
+# every command of their fenced ```sh blocks, as the docs write them —
+# against a real gateway on ephemeral loopback ports.
 #
 #   tests/docs/doc_examples_test.sh SOURCE_DIR BUILD_DIR
 #
@@ -19,7 +19,9 @@
 # stopped (no --max_records, --hold_seconds=600, ...) are listed in
 # RUNS_UNTIL_STOPPED: they pass if they are still running, unfailed, when
 # their time is up. Commands that cannot run here are listed, with the
-# reason, in NOT_RUN; grpcurl commands are run by
+# reason, in NOT_RUN (the systemd and harness commands, and the build and
+# benchmark recipes of docs/PERFORMANCE.md and docs/JOURNAL.md, whose
+# scripts must exist); grpcurl commands are run by
 # tests/integration/reflection_test.cc (EveryGrpcurlCommandOfTheDocsWorks),
 # which does what grpcurl does. Any other command that fails, and any command
 # in a doc that is in none of these categories and fails, fails the test.
@@ -27,7 +29,7 @@ set -uo pipefail
 
 SOURCE_DIR=$(cd "$1" && pwd)
 BUILD_DIR=$(cd "$2" && pwd)
-DOCS=(README.md clients/README.md docs/OPERATIONS.md)
+DOCS=(README.md clients/README.md $(cd "$SOURCE_DIR" && ls docs/*.md))
 BUDGET_S=${DOC_TEST_BUDGET_S:-180}    # a command that should end by itself
 STOPPED_AFTER_S=${DOC_TEST_STOPPED_AFTER_S:-4}   # one that runs until stopped
 
@@ -46,6 +48,20 @@ declare -A NOT_RUN=(
   ["systemctl daemon-reload && systemctl enable --now fixstream"]="no systemd manager in the test environment; the unit's Type=notify protocol is tested by systemd_notify_test"
   ["journalctl -u fixstream -f"]="no systemd journal in the test environment"
 )
+# The build and benchmark recipes of docs/PERFORMANCE.md and docs/JOURNAL.md:
+# each builds a Release tree of its own and loads the machine for minutes.
+BENCH_RECIPE="a benchmark recipe (its own Release build, minutes of load): run by hand"
+for recipe in \
+  "cmake -S . -B build-journal -G Ninja && ninja -C build-journal -j2 journal_tests common_tests journal_bench" \
+  "build-journal/tests/gateway/journal_tests; build-journal/tests/gateway/common_tests --gtest_filter='Crc32c*'" \
+  "build-journal/bench/journal_bench --benchmark_min_time=2" \
+  "cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release" \
+  "cmake --build build-release --target ingest_bench" \
+  "build-release/bench/ingest_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true"; do
+  NOT_RUN["$recipe"]=$BENCH_RECIPE
+done
+# (Commands followed by a comment: the recipe is the part before it.)
+BENCH_SCRIPTS=(bench/e2e.sh bench/connections.sh bench/soak.sh bench/peers.sh)
 
 failures=0
 fail() {
@@ -182,6 +198,15 @@ for doc in "${DOCS[@]}"; do
     fi
     if [ -n "${NOT_RUN[$command]+x}" ]; then
       echo "skip $where: $command (${NOT_RUN[$command]})"
+      continue
+    fi
+    bench_script=""
+    for script in "${BENCH_SCRIPTS[@]}"; do
+      [[ $command =~ ^([A-Z0-9_]+=[^ ]+ )*$script( |$) ]] && bench_script=$script
+    done
+    if [ -n "$bench_script" ]; then
+      [ -x "$SOURCE_DIR/$bench_script" ] || fail "$where: $bench_script is not an executable script"
+      echo "skip $where: $command ($BENCH_RECIPE)"
       continue
     fi
     # install lines copy from the source tree (docs/...) and build tree.
