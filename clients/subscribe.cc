@@ -1,5 +1,7 @@
 // fixstream-subscribe: subscribes to a gateway's LocationService and prints
-// every record as one JSON line on stdout.
+// every record as one line on stdout: proto3 JSON, CSV, or a GeoJSON Feature.
+// On exit it prints the last sequence received on stderr, so a script can
+// resume with --from=<that + 1>.
 //
 // SIGINT and SIGTERM are blocked in every thread and taken by one thread in
 // sigwait(), which cancels the call; the main thread then sees the stream end
@@ -12,6 +14,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -26,7 +29,11 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "clients/command_line.h"
 #include "fixstream/v1/location.grpc.pb.h"
 #include "fixstream/v1/location.pb.h"
@@ -37,23 +44,36 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051", "Gateway gRPC address, host:po
 ABSL_FLAG(std::vector<std::string>, vehicle_ids, {},
           "Only records of these vehicles, comma-separated (e.g. sim-0,sim-1); empty: all.");
 ABSL_FLAG(int64_t, max_records, 0, "Exit after printing this many records; 0: no limit.");
+ABSL_FLAG(std::string, from, "now",
+          "Where the stream starts: now (records published from now on), oldest (the oldest "
+          "the gateway retains), or a sequence number (to resume: the last one received + 1).");
+ABSL_FLAG(std::string, bbox, "",
+          "Only records inside this box: minlat,minlon,maxlat,maxlon in degrees, edges "
+          "included; empty: anywhere.");
+ABSL_FLAG(std::string, format, "json",
+          "Output lines: json (proto3 JSON, proto field names), csv (a header line, then one "
+          "line per record), or geojson (one GeoJSON Feature per line, a Point at "
+          "[longitude, latitude], the record's fields as properties).");
 
 namespace fixstream::clients {
 namespace {
 
 constexpr std::string_view kProgram = "fixstream-subscribe";
 constexpr char kUsage[] =
-    R"(prints the records of a fixstream gateway as JSON lines.
+    R"(prints the records of a fixstream gateway as JSON, CSV or GeoJSON lines.
 
 Calls fixstream.v1.LocationService/Subscribe and writes each record as one line
-of proto3 JSON (proto field names) on stdout, flushed after every response.
-Runs until the stream ends, --max_records records were printed, or SIGINT /
-SIGTERM; all of these exit 0. A failed call prints its status to stderr and
-exits 1; bad flags exit 2.
+on stdout (--format: proto3 JSON with proto field names, CSV, or GeoJSON
+Features), flushed after every response. Runs until the stream ends,
+--max_records records were printed, or SIGINT / SIGTERM; all of these exit 0.
+A failed call prints its status to stderr and exits 1; bad flags exit 2. On
+exit, `fixstream-subscribe: last_sequence=N` on stderr names the last record
+received (0: none), so a script can resume with --from=N+1.
 
 Examples:
   fixstream-subscribe
-  fixstream-subscribe --target=gateway:50051 --vehicle_ids=sim-0,sim-1 --max_records=10)";
+  fixstream-subscribe --target=gateway:50051 --vehicle_ids=sim-0,sim-1 --max_records=10
+  fixstream-subscribe --from=oldest --bbox=52.3,13.0,52.7,13.8 --format=geojson)";
 
 // The gateway batches under load; do not let gRPC's default 4 MiB receive
 // limit turn a large batch into RESOURCE_EXHAUSTED.
@@ -101,6 +121,71 @@ std::string_view StatusCodeName(grpc::StatusCode code) {
     default:
       return "UNKNOWN_CODE";
   }
+}
+
+enum class Format { kJson, kCsv, kGeoJson };
+
+constexpr char kCsvHeader[] =
+    "sequence,vehicle_id,fix_time,receive_time,latitude,longitude,speed_mps,heading_deg,"
+    "altitude_m,accuracy_m,satellites,hdop,source_format,connection_id,late\n";
+
+// The shortest text that reads back as `value` (absl::StrCat keeps only six
+// significant digits, too few for a coordinate).
+std::string Number(double value) {
+  char text[32];
+  const auto result = std::to_chars(text, text + sizeof(text), value);
+  return std::string(text, result.ptr);
+}
+
+std::string Rfc3339(const google::protobuf::Timestamp& t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ",
+                          absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos()),
+                          absl::UTCTimeZone());
+}
+
+// One CSV line of `record` (absent optional fields empty; vehicle ids need
+// no quoting: [A-Za-z0-9._:-] only).
+void AppendCsv(const v1::LocationRecord& r, std::string* out) {
+  auto optional = [](bool has, double value) { return has ? Number(value) : std::string(); };
+  absl::StrAppend(out, r.sequence(), ",", r.vehicle_id(), ",", Rfc3339(r.fix_time()), ",",
+                  Rfc3339(r.receive_time()), ",", Number(r.latitude()), ",", Number(r.longitude()),
+                  ",", optional(r.has_speed_mps(), r.speed_mps()), ",",
+                  optional(r.has_heading_deg(), r.heading_deg()), ",",
+                  optional(r.has_altitude_m(), r.altitude_m()), ",",
+                  optional(r.has_accuracy_m(), r.accuracy_m()), ",",
+                  r.has_satellites() ? absl::StrCat(r.satellites()) : "", ",",
+                  optional(r.has_hdop(), r.hdop()), ",", v1::SourceFormat_Name(r.source_format()),
+                  ",", r.connection_id(), ",", r.late() ? "true" : "false", "\n");
+}
+
+// Parses --from into `request`; false if it is none of now, oldest, N >= 1.
+bool ApplyFrom(const std::string& from, v1::SubscribeRequest* request) {
+  if (from == "now") return true;
+  if (from == "oldest") {
+    request->set_start_oldest(true);
+    return true;
+  }
+  uint64_t sequence = 0;
+  if (!absl::SimpleAtoi(from, &sequence) || sequence == 0) return false;
+  request->set_start_sequence(sequence);
+  return true;
+}
+
+// Parses --bbox into `request`; the gateway checks the ranges and order.
+bool ApplyBoundingBox(const std::string& bbox, v1::SubscribeRequest* request) {
+  if (bbox.empty()) return true;
+  const std::vector<std::string> parts = absl::StrSplit(bbox, ',');
+  double edges[4];
+  if (parts.size() != 4) return false;
+  for (size_t i = 0; i < 4; ++i) {
+    if (!absl::SimpleAtod(parts[i], &edges[i])) return false;
+  }
+  v1::BoundingBox* box = request->mutable_bounding_box();
+  box->set_min_latitude(edges[0]);
+  box->set_min_longitude(edges[1]);
+  box->set_max_latitude(edges[2]);
+  box->set_max_longitude(edges[3]);
+  return true;
 }
 
 sigset_t HandledSignals() {
@@ -163,6 +248,28 @@ int Run() {
     absl::FPrintF(stderr, "%s: --max_records must not be negative\n", kProgram);
     return 2;
   }
+  v1::SubscribeRequest request;
+  if (!ApplyFrom(absl::GetFlag(FLAGS_from), &request)) {
+    absl::FPrintF(stderr, "%s: --from must be now, oldest or a sequence number >= 1\n", kProgram);
+    return 2;
+  }
+  if (!ApplyBoundingBox(absl::GetFlag(FLAGS_bbox), &request)) {
+    absl::FPrintF(stderr, "%s: --bbox must be minlat,minlon,maxlat,maxlon (four numbers)\n",
+                  kProgram);
+    return 2;
+  }
+  Format format;
+  const std::string format_name = absl::GetFlag(FLAGS_format);
+  if (format_name == "json") {
+    format = Format::kJson;
+  } else if (format_name == "csv") {
+    format = Format::kCsv;
+  } else if (format_name == "geojson") {
+    format = Format::kGeoJson;
+  } else {
+    absl::FPrintF(stderr, "%s: --format must be json, csv or geojson\n", kProgram);
+    return 2;
+  }
 
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(kMaxResponseBytes);
@@ -170,7 +277,6 @@ int Run() {
       absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials(), channel_args);
   const std::unique_ptr<v1::LocationService::Stub> stub = v1::LocationService::NewStub(channel);
 
-  v1::SubscribeRequest request;
   // The gateway validates the ids and names the bad one in INVALID_ARGUMENT;
   // checking here too would only duplicate its rules.
   for (const std::string& id : absl::GetFlag(FLAGS_vehicle_ids)) request.add_vehicle_ids(id);
@@ -183,25 +289,43 @@ int Run() {
   google::protobuf::util::JsonPrintOptions json_options;
   json_options.preserve_proto_field_names = true;
   v1::SubscribeResponse response;
-  std::string batch;  // one response's lines: one write and one flush per response
+  // One response's lines: one write and one flush per response.
+  std::string batch;
+  if (format == Format::kCsv) {
+    std::fputs(kCsvHeader, stdout);
+    std::fflush(stdout);
+  }
   std::string json;
   int64_t records = 0;
+  uint64_t last_sequence = 0;
   bool stopped = false;  // we end the call: limit reached or output failed
   int exit_code = 0;
   while (!stopped && reader->Read(&response)) {
-    batch.clear();
     for (const v1::LocationRecord& record : response.records()) {
-      json.clear();
-      const auto status = google::protobuf::util::MessageToJsonString(record, &json, json_options);
-      if (!status.ok()) {
-        absl::FPrintF(stderr, "%s: converting record %d to JSON: %s\n", kProgram, record.sequence(),
-                      status.ToString());
-        stopped = true;
-        exit_code = 1;
-        break;
+      last_sequence = record.sequence();
+      if (format == Format::kCsv) {
+        AppendCsv(record, &batch);
+      } else {
+        json.clear();
+        const auto status =
+            google::protobuf::util::MessageToJsonString(record, &json, json_options);
+        if (!status.ok()) {
+          absl::FPrintF(stderr, "%s: converting record %d to JSON: %s\n", kProgram,
+                        record.sequence(), status.ToString());
+          stopped = true;
+          exit_code = 1;
+          break;
+        }
+        if (format == Format::kGeoJson) {
+          // RFC 7946: [longitude, latitude]; the record's JSON as properties.
+          absl::StrAppend(&batch, R"({"type":"Feature","geometry":{"type":"Point","coordinates":[)",
+                          Number(record.longitude()), ",", Number(record.latitude()),
+                          R"(]},"properties":)", json, "}");
+        } else {
+          batch.append(json);
+        }
+        batch.push_back('\n');
       }
-      batch.append(json);
-      batch.push_back('\n');
       if (max_records > 0 && ++records == max_records) {
         stopped = true;
         break;
@@ -213,6 +337,7 @@ int Run() {
       stopped = true;
       exit_code = 1;
     }
+    batch.clear();
   }
   if (stopped) {
     // Finish() expects the stream read to its end; after TryCancel the
@@ -222,6 +347,8 @@ int Run() {
     }
   }
   const grpc::Status status = reader->Finish();
+  // Whatever ended the stream: where to resume from.
+  absl::FPrintF(stderr, "%s: last_sequence=%d\n", kProgram, last_sequence);
   if (status.ok()) return exit_code;  // the gateway ended the stream (drain)
   if (status.error_code() == grpc::StatusCode::CANCELLED && (stopped || canceller.cancelled())) {
     return exit_code;  // our own cancel

@@ -11,7 +11,8 @@
 #   fixstream_layer(<target> [FORBID <kind>...])
 # kinds: grpc, prometheus, asio, proto (the fixstream.v1 messages / protobuf).
 
-set(_FIXSTREAM_LAYER_LIBS_grpc gRPC::grpc++ gRPC::grpc gRPC::grpc++_reflection fixstream_proto_grpc)
+set(_FIXSTREAM_LAYER_LIBS_grpc gRPC::grpc++ gRPC::grpc gRPC::grpc++_reflection fixstream_proto_grpc
+    fixstream_health_proto fixstream_reflection_proto)
 set(_FIXSTREAM_LAYER_LIBS_prometheus prometheus-cpp::core prometheus-cpp::pull)
 set(_FIXSTREAM_LAYER_LIBS_asio asio)
 set(_FIXSTREAM_LAYER_LIBS_proto fixstream_proto fixstream_proto_grpc protobuf::libprotobuf)

@@ -6,9 +6,11 @@ set -euo pipefail
 PACKAGES=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libabsl-dev libasio-dev libsimdjson-dev prometheus-cpp-dev
+  libabsl-dev libasio-dev libsimdjson-dev prometheus-cpp-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev netcat-openbsd
+  # the doc examples' tools (tests/docs/doc_examples_test.sh runs them)
+  curl jq
 )
 
 missing=()

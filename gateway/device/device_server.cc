@@ -50,6 +50,22 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
     LogClose(reason, source);
     Unregister(id, source);
   }
+  void OnFirstFixTimeRejection(ingest::LineOutcome outcome, const asio::ip::address& source,
+                               int64_t receive_time_unix_ns) override {
+    fix_time_log.Log([&] {
+      const std::string_view name = ingest::LineOutcomeName(outcome);
+      const ingest::FixTimeWindow& window = options.fix_time_window;
+      return absl::StrCat(
+          "device connection from ", source.to_string(), ": line rejected as ",
+          absl::string_view(name.data(), name.size()), ": the fix time must lie within ",
+          window.max_age_ns / 1'000'000'000, " s before and ", window.max_lead_ns / 1'000'000'000,
+          " s after the time the line was read (",
+          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixNanos(receive_time_unix_ns),
+                           absl::UTCTimeZone()),
+          "; --max_fix_age_s, --max_fix_lead_s; 0 s: no limit); further such lines of this "
+          "connection are only counted");
+    });
+  }
 
   // The context a new connection lives on: round robin. Connections are
   // long-lived, so counts stay even.
@@ -105,6 +121,9 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kInfo}};
+  // The first line of a connection rejected for its fix time (a tracker's
+  // clock, a stale example).
+  RateLimitedLog fix_time_log{LogLevel::kInfo};
 
   // Logs a connection closed for a limit or a timeout.
   void LogClose(CloseReason reason, const asio::ip::address& source) {

@@ -196,6 +196,12 @@ inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
             ? ingest::LineOutcome::kTooLong
             : parser_.Parse(frame.text, receive_time_unix_ns, *this);
     ++lines_[static_cast<size_t>(outcome)];
+    if ((outcome == ingest::LineOutcome::kFixTooOld ||
+         outcome == ingest::LineOutcome::kFixInFuture) &&
+        !fix_time_rejection_reported_) {
+      fix_time_rejection_reported_ = true;
+      context_.registry.OnFirstFixTimeRejection(outcome, source_, receive_time_unix_ns);
+    }
   }
   PublishParsed();
   if (acks_) QueueAck();

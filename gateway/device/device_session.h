@@ -46,13 +46,19 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
                             public DurabilityWaiter {
  public:
   // Where a session reports its end (the server's table of open
-  // connections).
+  // connections) and what the server logs for it.
   class Registry {
    public:
     // The session closed for `reason`, its counters are final; called once,
     // on the session's thread.
     virtual void OnSessionClosed(uint64_t id, const asio::ip::address& source,
                                  CloseReason reason) = 0;
+    // The connection's first line rejected for its fix time (kFixTooOld or
+    // kFixInFuture); called at most once per session, on its thread, so a
+    // newcomer learns why their line vanished.
+    virtual void OnFirstFixTimeRejection(ingest::LineOutcome outcome,
+                                         const asio::ip::address& source,
+                                         int64_t receive_time_unix_ns) = 0;
 
    protected:
     ~Registry() = default;
@@ -145,6 +151,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   uint64_t framed_reported_ = 0;
   // Acknowledgements (acks_ only; see QueueAck()).
   uint64_t lines_seen_ = 0;  // newline-terminated lines framed so far
+  bool fix_time_rejection_reported_ = false;  // (once per connection at most)
   uint64_t ack_target_ = 0;  // newest sequence published when the last line was read
   AckQueue ack_queue_;
   bool read_closed_ = false;  // the peer closed its side; acks outstanding

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cassert>
 #include <cstring>
+#include <new>
 
 #include "absl/base/attributes.h"
 #include "absl/time/clock.h"
@@ -14,8 +15,10 @@
 namespace fixstream::gateway {
 namespace {
 
-std::unique_ptr<char[], RingMemoryDeleter> AllocateRing(size_t size, bool prefault) {
-  if (!prefault) {
+// `prefault`: touch every page now; `map`: an mmap'd ring even so (for
+// RingPrefaulter).
+std::unique_ptr<char[], RingMemoryDeleter> AllocateRing(size_t size, bool prefault, bool map) {
+  if (!prefault && !map) {
     // Not value-initialised: pages become resident only as records are
     // written into them.
     return std::unique_ptr<char[], RingMemoryDeleter>(new char[size]);
@@ -25,6 +28,10 @@ std::unique_ptr<char[], RingMemoryDeleter> AllocateRing(size_t size, bool prefau
   // Huge pages where possible (fewer TLB misses copying in and out), then
   // touch every page so they are all resident now.
   ::madvise(p, size, MADV_HUGEPAGE);
+  if (!prefault) {
+    return std::unique_ptr<char[], RingMemoryDeleter>(static_cast<char*>(p),
+                                                      RingMemoryDeleter{size});
+  }
   volatile char* bytes = static_cast<char*>(p);
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   for (size_t offset = 0; offset < size; offset += page) bytes[offset] = 0;
@@ -32,6 +39,35 @@ std::unique_ptr<char[], RingMemoryDeleter> AllocateRing(size_t size, bool prefau
 }
 
 }  // namespace
+
+RingPrefaulter::RingPrefaulter(char* ring, size_t size) {
+  if (ring == nullptr || size == 0) return;
+  thread_ = std::thread([this, ring, size] {
+    // In huge-page steps, checking for a stop between them.
+    constexpr size_t kStep = 2 << 20;
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    for (size_t offset = 0; offset < size && !stop_.load(std::memory_order_relaxed);
+         offset += kStep) {
+      const size_t n = std::min(kStep, size - offset);
+      if (::madvise(ring + offset, n, MADV_POPULATE_WRITE) != 0) {
+        // Before Linux 5.14: fault each page with an atomic add of zero,
+        // which leaves whatever the hub copied in meanwhile as it was.
+        for (size_t p = offset; p < offset + n; p += page) {
+          __atomic_fetch_add(ring + p, 0, __ATOMIC_RELAXED);
+        }
+      }
+    }
+  });
+}
+
+RingPrefaulter::~RingPrefaulter() {
+  stop_.store(true, std::memory_order_relaxed);
+  Wait();
+}
+
+void RingPrefaulter::Wait() {
+  if (thread_.joinable()) thread_.join();
+}
 
 void RingMemoryDeleter::operator()(char* p) const {
   if (mapped_size > 0) {
@@ -44,14 +80,19 @@ void RingMemoryDeleter::operator()(char* p) const {
 Hub::Hub(HubOptions options, uint64_t first_sequence, RecordLog* log)
     : options_(options),
       entry_mask_(std::bit_ceil(std::max<size_t>(options.max_records, 1)) - 1),
-      entries_(entry_mask_ + 1),
-      bytes_(AllocateRing(options.max_bytes, options.prefault_ring)),
+      entries_(static_cast<Entry*>(std::calloc(entry_mask_ + 1, sizeof(Entry)))),
+      bytes_(AllocateRing(options.max_bytes,
+                          options.prefault_ring && !options.prefault_in_background,
+                          options.prefault_ring && options.prefault_in_background)),
+      prefault_(options.prefault_ring && options.prefault_in_background ? bytes_.get() : nullptr,
+                bytes_.get_deleter().mapped_size),
       vehicles_(options.vehicles),
       log_(log) {
   head_.store(first_sequence);
   readable_end_.store(first_sequence);
   oldest_ = first_sequence;
   assert(options_.max_bytes >= 4 * kMaxEncodedRecordSize);
+  if (entries_ == nullptr) throw std::bad_alloc();
   // One per retained record, a million by default.
   static_assert(sizeof(Entry) <= 56, "keep the ring's entries small");
 }

@@ -18,8 +18,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -39,12 +41,37 @@ struct HubOptions {
   // page fault ever happens under the hub's lock while records are copied
   // in. Off: pages become resident as the ring first fills.
   bool prefault_ring = true;
+  // With prefault_ring: fault the ring in on a thread of its own instead of
+  // in the constructor, so a gateway opens its listeners at once (faulting
+  // 256 MiB in takes seconds on a small machine). Pages are populated
+  // without being written (MADV_POPULATE_WRITE), so records published
+  // meanwhile are untouched; until it is done, a publish may still fault.
+  bool prefault_in_background = false;
 };
 
 // Frees the hub's ring: munmap when it was mapped (size > 0), else delete[].
 struct RingMemoryDeleter {
   size_t mapped_size = 0;
   void operator()(char* p) const;
+};
+
+// Faults a mapped ring in on a thread of its own (see
+// HubOptions::prefault_in_background); does nothing for a null ring. Stops
+// early and joins on destruction, so it must be destroyed before the ring is
+// unmapped.
+class RingPrefaulter final {
+ public:
+  RingPrefaulter(char* ring, size_t size);
+  ~RingPrefaulter();
+  RingPrefaulter(const RingPrefaulter&) = delete;
+  RingPrefaulter& operator=(const RingPrefaulter&) = delete;
+
+  // Blocks until every page is resident. From one thread at a time.
+  void Wait();
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 class Hub final {
@@ -76,6 +103,10 @@ class Hub final {
   // The first record published gets `first_sequence` (after a restart: the
   // journal's next sequence). `log`, if not null, must outlive the hub.
   explicit Hub(HubOptions options, uint64_t first_sequence = 1, RecordLog* log = nullptr);
+
+  // Blocks until a background prefault (HubOptions::prefault_in_background)
+  // is done; returns at once otherwise. From one thread at a time.
+  void AwaitRingPrefaulted() { prefault_.Wait(); }
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
@@ -221,11 +252,18 @@ class Hub final {
   }
 
   const HubOptions options_;
-  const size_t entry_mask_;  // entries_.size() - 1; size is a power of two
+  const size_t entry_mask_;  // entries_ holds entry_mask_ + 1 (a power of two)
 
   mutable absl::Mutex mu_;
-  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // calloc'd: the kernel's zero pages until written, so a large index costs
+  // nothing at start (a value-initialised vector wrote all of it).
+  struct FreeDeleter {
+    void operator()(Entry* p) const { std::free(p); }
+  };
+  std::unique_ptr<Entry[], FreeDeleter> entries_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<char[], RingMemoryDeleter> bytes_ ABSL_GUARDED_BY(mu_);
+  // After bytes_: stops before the ring is unmapped.
+  RingPrefaulter prefault_;
   VehicleRegistry vehicles_ ABSL_GUARDED_BY(mu_);
   uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 1;  // oldest retained sequence
   uint64_t write_position_ ABSL_GUARDED_BY(mu_) = 0;

@@ -46,8 +46,9 @@ ABSL_FLAG(uint64_t, retention_records, 1 << 20,
 ABSL_FLAG(uint64_t, retention_bytes, 256ull << 20,
           "Encoded bytes kept in memory for subscribers (at least 65536).");
 ABSL_FLAG(bool, retention_prefault, true,
-          "Make all --retention_bytes resident at start (huge pages where possible), so no page "
-          "fault slows publishing later; false: memory grows as the ring first fills.");
+          "Make all --retention_bytes resident from the start (huge pages where possible; in the "
+          "background, the listeners do not wait for it), so no page fault slows publishing "
+          "later; false: memory grows as the ring first fills.");
 ABSL_FLAG(uint32_t, max_batch_records, 4096,
           "Most records in one Subscribe response (at least 1).");
 ABSL_FLAG(uint32_t, max_batch_bytes, 1 << 20,
@@ -315,6 +316,8 @@ absl::Status HubFromFlags(const SettingOrigins& origins, HubOptions& hub) {
   hub.max_records = absl::GetFlag(FLAGS_retention_records);
   hub.max_bytes = absl::GetFlag(FLAGS_retention_bytes);
   hub.prefault_ring = absl::GetFlag(FLAGS_retention_prefault);
+  // On a thread of its own: the listeners do not wait for it.
+  hub.prefault_in_background = true;
   hub.vehicles.dedup_window = absl::GetFlag(FLAGS_dedup_window);
   hub.vehicles.max_vehicles = absl::GetFlag(FLAGS_max_vehicles);
   return FirstError({
@@ -383,6 +386,12 @@ void InitFlagsUsage() {
   usage.contains_helpshort_flags = IsOurFlagFile;
   usage.contains_help_flags = IsOurFlagFile;
   usage.version_string = [] { return VersionString() + "\n"; };
+  // --help names our flags' file as it is in the source tree, not as the
+  // compiler saw it (a path relative to, or inside, the build directory).
+  usage.normalize_filename = [](absl::string_view file) {
+    constexpr absl::string_view kOurs = "gateway/server/config.cc";
+    return std::string(absl::EndsWith(file, kOurs) ? kOurs : file);
+  };
   absl::SetFlagsUsageConfig(usage);
 }
 

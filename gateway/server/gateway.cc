@@ -1,8 +1,6 @@
 #include "gateway/server/gateway.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
 #include <utility>
@@ -10,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/common/host_port.h"
 #include "gateway/common/log.h"
+#include "proto/embedded/served_descriptor_set.h"
 
 namespace fixstream::gateway {
 
@@ -18,6 +17,7 @@ Gateway::Gateway(GatewayOptions options)
       hub_(options_.hub),
       service_(hub_, options_.subscription, subscription_counters_,
                [this](uint64_t id) { return device_server_.IsConnectionOpen(id); }),
+      health_({kServiceName}),
       device_server_(options_.device, hub_, ingest_counters_) {}
 
 // Feeds the hub's published batches to the journal. Append only queues the
@@ -128,12 +128,27 @@ absl::Status Gateway::Start() {
     return grpc_address.status();
   }
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // gRPC's own health and reflection services answer from the generated
+  // pool, which has no health descriptor and no comments; ours are built
+  // from the descriptor set embedded at build time.
+  absl::StatusOr<std::unique_ptr<ServedDescriptors>> descriptors = ServedDescriptors::Build(
+      proto::ServedDescriptorSet(),
+      {kServiceName, "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+       "grpc.reflection.v1alpha.ServerReflection"});
+  if (!descriptors.ok()) {
+    metrics_server_.reset();
+    return descriptors.status();
+  }
+  descriptors_ = *std::move(descriptors);
+  reflection_ = std::make_unique<ReflectionService>(*descriptors_);
+  reflection_v1alpha_ = std::make_unique<ReflectionServiceV1Alpha>(*descriptors_);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service_);
+  builder.RegisterService(&health_);
+  builder.RegisterService(reflection_.get());
+  builder.RegisterService(reflection_v1alpha_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.grpc_max_receive_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(
       std::max(options_.grpc_max_send_bytes, options_.subscription.max_batch_bytes + 4096)));
@@ -146,9 +161,8 @@ absl::Status Gateway::Start() {
                      " (address in use or not local?)"));
   }
   grpc_port_ = static_cast<uint16_t>(port);
-  // Not serving until devices can connect: health reflects the listener.
-  grpc::HealthCheckServiceInterface* health = grpc_server_->GetHealthCheckService();
-  health->SetServingStatus(false);
+  // Not serving (as constructed) until devices can connect: health reflects
+  // the listener.
 
   absl::StatusOr<uint16_t> device_port = device_server_.Start();
   if (!device_port.ok()) {
@@ -158,17 +172,15 @@ absl::Status Gateway::Start() {
     return device_port.status();
   }
   device_port_ = *device_port;
-  health->SetServingStatus(true);
-  health->SetServingStatus(kServiceName, true);
+  health_.SetServing(true);
   return absl::OkStatus();
 }
 
 void Gateway::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  if (grpc_server_ != nullptr) {
-    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
-  }
+  // Watch streams hear NOT_SERVING before the listener closes.
+  health_.SetServing(false);
   device_server_.Stop(options_.device_drain_grace);
   hub_.Close();
   // Every record is in the journal's queue now: make it durable before the

@@ -16,7 +16,9 @@
 #include "gateway/device/ingest_counters.h"
 #include "gateway/journal/journal.h"
 #include "gateway/common/latency_histogram.h"
+#include "gateway/api/health_service.h"
 #include "gateway/api/location_service.h"
+#include "gateway/api/reflection_service.h"
 #include "gateway/server/metrics.h"
 
 namespace grpc {
@@ -101,6 +103,13 @@ class Gateway final {
   // Before the hub, service and server so they can be handed to them.
   Hub hub_;
   LocationService service_;
+  // grpc.health.v1 for "" and kServiceName, and reflection over the
+  // embedded descriptor set (with comments); before grpc_server_, which
+  // must stop before they go.
+  HealthService health_;
+  std::unique_ptr<ServedDescriptors> descriptors_;
+  std::unique_ptr<ReflectionService> reflection_;
+  std::unique_ptr<ReflectionServiceV1Alpha> reflection_v1alpha_;
   DeviceServer device_server_;
   std::unique_ptr<grpc::Server> grpc_server_;
   // Declared after the hub's users are stopped in Shutdown(); feeds the hub's

@@ -1,6 +1,7 @@
 // fixstream-gateway: read the configuration, build the gateway, wait for a
 // signal, drain.
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
 #include <string>
@@ -60,6 +61,9 @@ int Run(const std::vector<char*>& positional) {
 
   Gateway gateway(*options);
   if (absl::Status status = gateway.Start(); !status.ok()) return Fail(status.message());
+  // Health is SERVING now: tell systemd (Type=notify; a no-op without
+  // $NOTIFY_SOCKET).
+  sd_notify(0, "READY=1");
   LogInfo(absl::StrCat("fixstream-gateway listening: device=", options->device.listen,
                        " device_port=", gateway.device_port(),
                        options->device.ack_listen.empty()
@@ -73,6 +77,7 @@ int Run(const std::vector<char*>& positional) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   LogInfo(absl::StrCat("received ", signal_number == SIGINT ? "SIGINT" : "SIGTERM", ": draining"));
+  sd_notify(0, "STOPPING=1");
   // A second signal exits at once.
   pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   gateway.Shutdown();

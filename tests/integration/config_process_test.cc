@@ -131,6 +131,13 @@ TEST(ConfigProcessTest, HelpExplainsEverySetting) {
   }
 }
 
+TEST(ConfigProcessTest, HelpNamesTheSourceFileNotABuildPath) {
+  Result r = RunToExit({"--help"});
+  EXPECT_TRUE(absl::StrContains(r.output, "Flags from gateway/server/config.cc:")) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "../")) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, PROJECT_BUILD_DIR)) << r.output;
+}
+
 TEST(ConfigProcessTest, EnvironmentOverrideIsValidatedAndNamed) {
   Result r =
       RunToExit({"--device_listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0", "--metrics_listen="},

@@ -360,5 +360,40 @@ TEST(ProcessTest, BadFlagsFailAtStartNamingTheSetting) {
   }
 }
 
+// A newcomer's first line with a wrong fix time is not silently dropped: the
+// first such line of a connection is logged at info with the reason and the
+// window (rate-limited: the next connection's within 10 s only counts).
+TEST(ProcessTest, FirstFixTimeRejectionOfAConnectionIsLoggedWithTheWindow) {
+  GatewayProcess gateway;
+  ASSERT_NE(gateway.grpc_port(), 0);
+  // The README's old NMEA example: 23 March 1994, which RMC's two-digit
+  // year reads as 2094.
+  const std::string future_rmc =
+      "$PFSID,bus-7\r\n$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\r\n";
+  for (int connection = 0; connection < 2; ++connection) {
+    testing::TestConnection conn(gateway.device_port());
+    ASSERT_TRUE(conn.Send(future_rmc + future_rmc));
+    conn.ShutdownWrite();
+    EXPECT_TRUE(conn.WaitForPeerClose(10000));
+  }
+  const std::string kLogged = "line rejected as fix_in_future";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!absl::StrContains(gateway.output(), kLogged) &&
+         std::chrono::steady_clock::now() < deadline) {
+    gateway.Poll();
+  }
+  EXPECT_EQ(gateway.StopWith(SIGTERM), 0);
+  const std::string& output = gateway.output();
+  const size_t at = output.find(kLogged);
+  ASSERT_NE(at, std::string::npos) << output;
+  EXPECT_EQ(output.find(kLogged, at + 1), std::string::npos) << "logged more than once:\n"
+                                                             << output;
+  const std::string line =
+      output.substr(output.rfind('\n', at) + 1, output.find('\n', at) - output.rfind('\n', at) - 1);
+  EXPECT_TRUE(absl::StrContains(line, " INFO device connection from 127.0.0.1: ")) << line;
+  EXPECT_TRUE(absl::StrContains(line, "2592000 s before and 900 s after")) << line;
+  EXPECT_TRUE(absl::StrContains(line, "--max_fix_age_s, --max_fix_lead_s")) << line;
+}
+
 }  // namespace
 }  // namespace fixstream

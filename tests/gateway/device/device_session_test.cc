@@ -50,6 +50,15 @@ class Closes final : public DeviceSession::Registry {
     absl::MutexLock lock(&mu_);
     closed_.emplace_back(id, reason);
   }
+  void OnFirstFixTimeRejection(LineOutcome outcome, const asio::ip::address&,
+                               int64_t) override {
+    absl::MutexLock lock(&mu_);
+    fix_time_rejections_.push_back(outcome);
+  }
+  std::vector<LineOutcome> fix_time_rejections() {
+    absl::MutexLock lock(&mu_);
+    return fix_time_rejections_;
+  }
   // The reason connection `id` closed for, waiting for it up to the
   // deadline; nullopt if it stays open.
   std::optional<CloseReason> Await(uint64_t id) {
@@ -72,6 +81,7 @@ class Closes final : public DeviceSession::Registry {
  private:
   absl::Mutex mu_;
   std::vector<std::pair<uint64_t, CloseReason>> closed_ ABSL_GUARDED_BY(mu_);
+  std::vector<LineOutcome> fix_time_rejections_ ABSL_GUARDED_BY(mu_);
 };
 
 // One session over a real loopback connection, against a real hub: the test
@@ -192,6 +202,19 @@ TEST_F(DeviceSessionTest, CountsEveryLineOutcome) {
   EXPECT_EQ(Lines(LineOutcome::kTooLong), 1u);
   EXPECT_EQ(Lines(LineOutcome::kEmpty), 1u);
   EXPECT_EQ(counters_.records_published.load(), 2u);
+}
+
+TEST_F(DeviceSessionTest, ReportsOnlyTheFirstFixTimeRejectionOfAConnection) {
+  options_.fix_time_window = {.max_age_ns = int64_t{30} * 86400 * 1'000'000'000,
+                              .max_lead_ns = int64_t{900} * 1'000'000'000};
+  Connect();
+  // 2001 is older than the default window; 2094 lies in the future.
+  Send("v1,2001-01-01T00:00:00Z,52.5,13.4\n" + CsvLine("v1") +
+       "v1,2094-03-23T12:35:19Z,52.5,13.4\nv1,2001-01-01T00:00:01Z,52.5,13.4\n");
+  ASSERT_TRUE(WaitFor([&] { return AllLines() == 4; }));
+  EXPECT_EQ(Lines(LineOutcome::kFixTooOld), 2u);
+  EXPECT_EQ(Lines(LineOutcome::kFixInFuture), 1u);
+  EXPECT_EQ(closes_.fix_time_rejections(), std::vector<LineOutcome>{LineOutcome::kFixTooOld});
 }
 
 TEST_F(DeviceSessionTest, PeerCloseDropsAndCountsTheUnterminatedTail) {

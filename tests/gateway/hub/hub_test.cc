@@ -295,6 +295,35 @@ TEST(HubTest, PrefaultedRingIsResidentFromTheStartAndStillWorks) {
   }
 }
 
+// The gateway's mode: construction returns at once, the ring becomes
+// resident on a thread of its own, and records published meanwhile are
+// untouched by it (the prefault populates pages without writing them).
+TEST(HubTest, BackgroundPrefaultMakesTheRingResidentAndKeepsRecordsPublishedMeanwhile) {
+  constexpr size_t kRing = 64 << 20;
+  const int64_t before = static_cast<int64_t>(ResidentBytes());
+  HubOptions options;
+  options.max_records = 1 << 16;
+  options.max_bytes = kRing;
+  options.prefault_ring = true;
+  options.prefault_in_background = true;
+  Hub hub(options);
+  uint64_t published = 0;
+  for (int i = 0; i < 200; ++i) {
+    RecordBatch batch = MakeBatch(100, absl::StrCat("v", i));
+    published += hub.Publish(batch).published;
+  }
+  hub.AwaitRingPrefaulted();
+  EXPECT_GE(static_cast<int64_t>(ResidentBytes()) - before, static_cast<int64_t>(kRing - (1 << 20)));
+  std::string out;
+  ASSERT_EQ(hub.Read(1, kAll, published, 64 << 20, &out).records, published);
+  const std::vector<v1::LocationRecord> records = Decode(out);
+  ASSERT_EQ(records.size(), published);
+  for (uint64_t i = 0; i < published; ++i) {
+    EXPECT_EQ(records[i].sequence(), i + 1);
+    EXPECT_EQ(records[i].vehicle_id(), absl::StrCat("v", i / 100));
+  }
+}
+
 TEST(HubTest, GatedOnDurabilityReadsServeOnlyDurableRecords) {
   Hub hub(HubOptions{});
   hub.GateOnDurable();
