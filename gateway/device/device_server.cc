@@ -49,9 +49,9 @@ std::vector<std::unique_ptr<asio::io_context>> MakeContexts(size_t threads) {
 }  // namespace
 
 struct DeviceServer::Impl {
-  Impl(DeviceServerOptions o, Hub& h, IngestCounters& c)
+  Impl(DeviceServerOptions o, RecordStore& s, IngestCounters& c)
       : options(std::move(o)),
-        hub(h),
+        store(s),
         counters(c),
         contexts(MakeContexts(options.io_threads)),
         accept_strand(asio::make_strand(*contexts[0])),
@@ -87,7 +87,7 @@ struct DeviceServer::Impl {
   };
 
   const DeviceServerOptions options;
-  Hub& hub;
+  RecordStore& store;
   IngestCounters& counters;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::atomic<size_t> next_context{0};
@@ -433,12 +433,12 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   void Publish() {
     RecordBatch& batch = tls_batch;
     if (batch.empty()) return;
-    const Hub::PublishResult result = server_.hub.Publish(batch);
+    const RecordStore::PublishResult result = server_.store.Publish(batch);
     if (result.published > 0) {
       server_.counters.receive_to_publish.Observe(
           absl::GetCurrentTimeNanos() - receive_time_unix_ns_, result.published);
     }
-    if (result.next_sequence > 0) ack_target_ = std::max(ack_target_, result.next_sequence - 1);
+    ack_target_ = std::max(ack_target_, result.commit_position);
     // Refused records were never published: nothing after them may be
     // acknowledged.
     if (result.refused > 0) acks_blocked_ = true;
@@ -701,8 +701,9 @@ void DeviceServer::Impl::Sweep() {
   for (auto& [session, reason] : expired) session->Expire(reason);
 }
 
-DeviceServer::DeviceServer(DeviceServerOptions options, Hub& hub, IngestCounters& counters)
-    : impl_(std::make_unique<Impl>(std::move(options), hub, counters)) {}
+DeviceServer::DeviceServer(DeviceServerOptions options, RecordStore& store,
+                           IngestCounters& counters)
+    : impl_(std::make_unique<Impl>(std::move(options), store, counters)) {}
 
 DeviceServer::~DeviceServer() { Stop(); }
 

@@ -7,7 +7,7 @@
 // LineParser, and is kept alive only by the handler it has pending. Each
 // readable event reads until the socket would block or the per-wakeup read
 // budget is spent (then it yields to other connections on the thread), and
-// every read's records go to the hub as one batch. Connections accepted on
+// every read's records go to the store as one batch. Connections accepted on
 // the acknowledging listener also remember, per read, which sequence their
 // lines must be durable up to, and write `ACK <lines>\n` once it is.
 #ifndef FIXSTREAM_GATEWAY_DEVICE_DEVICE_SERVER_H_
@@ -25,8 +25,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "gateway/hub/hub.h"
 #include "gateway/device/ingest_counters.h"
+#include "gateway/hub/record_store.h"
 #include "ingest/location_record.h"
 #include "ingest/validate.h"
 
@@ -61,10 +61,10 @@ struct DeviceServerOptions {
 class DeviceSession;
 
 // Thread safety: Start/Stop from one controlling thread; the rest is
-// internal. The hub and counters must outlive the server.
+// internal. The store and counters must outlive the server.
 class DeviceServer final {
  public:
-  DeviceServer(DeviceServerOptions options, Hub& hub, IngestCounters& counters);
+  DeviceServer(DeviceServerOptions options, RecordStore& store, IngestCounters& counters);
   ~DeviceServer();
   DeviceServer(const DeviceServer&) = delete;
   DeviceServer& operator=(const DeviceServer&) = delete;
@@ -75,9 +75,9 @@ class DeviceServer final {
   // Bound port of `ack_listen` after Start(); 0 when there is none.
   uint16_t ack_port() const { return ack_port_; }
 
-  // Every record with a sequence up to `durable_sequence` is durable:
-  // connections on the acknowledging listener are acknowledged up to the
-  // lines those records came from. Thread-safe, quick (posts the writes to
+  // Every record up to the commit position `durable_sequence` is committed
+  // (RecordStore's commit callback): connections on the acknowledging
+  // listener are acknowledged up to the lines those records came from. Thread-safe, quick (posts the writes to
   // the connections' threads); values must not decrease.
   void OnDurable(uint64_t durable_sequence);
 

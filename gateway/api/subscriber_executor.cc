@@ -1,0 +1,120 @@
+#include "gateway/api/subscriber_executor.h"
+
+#include <algorithm>
+
+namespace fixstream::gateway {
+
+SubscriberExecutor::SubscriberExecutor(size_t threads) : workers_(std::max<size_t>(threads, 1)) {
+  for (Worker& worker : workers_) worker.thread = std::thread([this, &worker] { Loop(worker); });
+}
+
+SubscriberExecutor::~SubscriberExecutor() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+    work_cv_.SignalAll();
+  }
+  for (Worker& worker : workers_) worker.thread.join();
+}
+
+void SubscriberExecutor::Schedule(Task* task) {
+  // Woken again before it ran: the run to come sees this wake's records too.
+  if (task->pending_.exchange(true, std::memory_order_acq_rel)) return;
+  absl::MutexLock lock(&mu_);
+  if (task->cancelled_ || task->queued_) return;
+  if (task->running_) {
+    task->rerun_ = true;  // never on two threads at once: again once it returns
+    return;
+  }
+  Enqueue(task, /*catch_up=*/false);
+}
+
+void SubscriberExecutor::Enqueue(Task* task, bool catch_up) {
+  task->queued_ = true;
+  if (catch_up) {
+    catch_up_.push_back(task);
+    if (catching_up_ > 0) return;  // the thread catching up takes it next
+  } else {
+    woken_.push_back(task);
+  }
+  if (idle_ > 0) work_cv_.Signal();
+}
+
+SubscriberExecutor::Task* SubscriberExecutor::Take(Worker& self) {
+  for (;;) {
+    if (stop_) return nullptr;
+    if (!woken_.empty()) {
+      Task* task = woken_.front();
+      woken_.pop_front();
+      self.catch_up = false;
+      return task;
+    }
+    // One thread at a time catches up, so the others stay free for the
+    // streams that are woken meanwhile.
+    if (!catch_up_.empty() && catching_up_ == 0) {
+      Task* task = catch_up_.front();
+      catch_up_.pop_front();
+      self.catch_up = true;
+      ++catching_up_;
+      return task;
+    }
+    ++idle_;
+    work_cv_.Wait(&mu_);
+    --idle_;
+  }
+}
+
+void SubscriberExecutor::Loop(Worker& self) {
+  absl::MutexLock lock(&mu_);
+  for (;;) {
+    Task* task = Take(self);
+    if (task == nullptr) return;
+    task->queued_ = false;
+    task->running_ = true;
+    task->pending_.store(false, std::memory_order_release);
+    self.running = task;
+    self.forget_running = false;
+    mu_.Unlock();
+    const bool more = task->Run();
+    runs_.fetch_add(1, std::memory_order_relaxed);
+    mu_.Lock();
+    self.running = nullptr;
+    if (self.catch_up) {
+      --catching_up_;
+      self.catch_up = false;
+      // Another thread may be waiting for the catch-up turn.
+      if (!catch_up_.empty() && idle_ > 0) work_cv_.Signal();
+    }
+    // Cancelled from inside Run(): the task may be gone already.
+    if (self.forget_running) continue;
+    task->running_ = false;
+    if (!task->cancelled_) {
+      if (task->rerun_) {
+        task->rerun_ = false;
+        Enqueue(task, /*catch_up=*/false);
+      } else if (more) {
+        Enqueue(task, /*catch_up=*/true);
+      }
+    }
+    ran_cv_.SignalAll();
+  }
+}
+
+void SubscriberExecutor::Cancel(Task* task) {
+  absl::MutexLock lock(&mu_);
+  task->cancelled_ = true;
+  if (task->queued_) {
+    std::erase(woken_, task);
+    std::erase(catch_up_, task);
+    task->queued_ = false;
+  }
+  for (Worker& worker : workers_) {
+    if (worker.running == task && worker.thread.get_id() == std::this_thread::get_id()) {
+      worker.forget_running = true;
+      return;
+    }
+  }
+  while (task->running_) ran_cv_.Wait(&mu_);
+}
+
+}  // namespace fixstream::gateway
