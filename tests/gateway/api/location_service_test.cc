@@ -86,6 +86,7 @@ class LocationServiceTest : public ::testing::Test {
     dir_ = pattern;
   }
   ~LocationServiceTest() override {
+    if (!release_.HasBeenNotified()) release_.Notify();
     if (server_ != nullptr) server_->Shutdown();
     service_.reset();
     store_.reset();
@@ -122,6 +123,11 @@ class LocationServiceTest : public ::testing::Test {
                                    grpc::InsecureChannelCredentials());
   }
 
+  // What the store's history-read hook sees; kept until the server is down.
+  absl::Notification entered_;
+  absl::Notification release_;
+  std::atomic<bool> read_on_publisher_{false};
+  std::atomic<std::thread::id> publisher_{std::this_thread::get_id()};
   std::string dir_;
   SubscriptionCounters counters_;
   std::unique_ptr<EmbeddedStore> store_;
@@ -133,15 +139,11 @@ class LocationServiceTest : public ::testing::Test {
 TEST_F(LocationServiceTest, PublishingNeverRunsAFarBehindSubscribersCatchUp) {
   StartStore(200);
   // The journal read of the far-behind subscriber blocks until released.
-  absl::Notification entered;
-  absl::Notification release;
-  std::atomic<bool> read_on_publisher{false};
-  std::atomic<std::thread::id> publisher{std::this_thread::get_id()};
-  store_->set_before_history_read([&] {
-    if (std::this_thread::get_id() == publisher.load()) read_on_publisher.store(true);
-    if (!entered.HasBeenNotified()) {
-      entered.Notify();
-      release.WaitForNotification();
+  store_->set_before_history_read([this] {
+    if (std::this_thread::get_id() == publisher_.load()) read_on_publisher_.store(true);
+    if (!entered_.HasBeenNotified()) {
+      entered_.Notify();
+      release_.WaitForNotification();
     }
   });
   StartService();
@@ -150,13 +152,13 @@ TEST_F(LocationServiceTest, PublishingNeverRunsAFarBehindSubscribersCatchUp) {
   far_behind.add_vehicle_ids("never-seen");
   Stream stalled(channel_, far_behind);
   Stream live(channel_, v1::SubscribeRequest());
-  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(kDeadline));
+  ASSERT_TRUE(entered_.WaitForNotificationWithTimeout(kDeadline));
 
   // While that read is blocked, a publisher publishes (waking both
   // streams) and gets on with it; the live stream still gets the records.
   absl::Notification published;
   std::thread publishing([&] {
-    publisher.store(std::this_thread::get_id());
+    publisher_.store(std::this_thread::get_id());
     for (int i = 0; i < 5; ++i) {
       RecordBatch batch = MakeBatch(1, "new");
       store_->Publish(batch);
@@ -165,11 +167,11 @@ TEST_F(LocationServiceTest, PublishingNeverRunsAFarBehindSubscribersCatchUp) {
   });
   const bool publish_returned = published.WaitForNotificationWithTimeout(kDeadline);
   const bool live_delivered = live.WaitForRecords(5);
-  release.Notify();
+  release_.Notify();
   publishing.join();
   EXPECT_TRUE(publish_returned) << "Publish waited for a subscriber's journal read";
   EXPECT_TRUE(live_delivered) << "a live stream waited for another stream's catch-up";
-  EXPECT_FALSE(read_on_publisher.load());
+  EXPECT_FALSE(read_on_publisher_.load());
 }
 
 TEST_F(LocationServiceTest, FarBehindFilteredSubscriberCatchesUpAndThenGetsLiveRecords) {
