@@ -47,7 +47,7 @@ if [[ "${STALL_BUILD:-1}" == 1 && -z "${STALL_BUILDS:-}" ]]; then
   ensure_release_build "$CLIENT_DIR" fixstream-gateway fixstream-load fixstream-fanout
 fi
 [[ -x "$LOAD" && -x "$FANOUT" ]] || die "clients missing in $CLIENT_DIR"
-"$FANOUT" --help 2>&1 | grep -q start_sequence || die "$FANOUT has no --start_sequence"
+[[ "$("$FANOUT" --helpfull 2>&1 || true)" == *start_sequence* ]] || die "$FANOUT has no --start_sequence"
 
 # ring_flags RECORDS: retention of RECORDS records, bytes to match.
 ring_flags() {

@@ -41,8 +41,9 @@ struct SubscriptionOptions {
   SlowSubscriberPolicy slow_policy = SlowSubscriberPolicy::kGap;
   // Concurrent Subscribe streams; more get RESOURCE_EXHAUSTED.
   size_t max_subscribers = 1024;
-  // Threads that read for the streams and start their writes
-  // (SubscriberExecutor); at most one of them catches a stream up at a time.
+  // Threads that read for woken streams and start their writes
+  // (SubscriberExecutor); one more, at a lower CPU priority, runs the
+  // catch-up steps of streams far behind.
   size_t executor_threads = 2;
 };
 

@@ -1,18 +1,32 @@
 #include "gateway/api/subscriber_executor.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace fixstream::gateway {
 
-SubscriberExecutor::SubscriberExecutor(size_t threads) : workers_(std::max<size_t>(threads, 1)) {
-  for (Worker& worker : workers_) worker.thread = std::thread([this, &worker] { Loop(worker); });
+SubscriberExecutor::SubscriberExecutor(size_t threads)
+    : workers_(std::max<size_t>(threads, 1) + 1) {
+  workers_.back().catch_up = true;
+  for (Worker& worker : workers_) {
+    worker.thread = std::thread([this, &worker] {
+      if (worker.catch_up) {
+        // Best effort: on failure catch-up merely competes as an equal.
+        (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kCatchUpNice);
+      }
+      Loop(worker);
+    });
+  }
 }
 
 SubscriberExecutor::~SubscriberExecutor() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
-    work_cv_.SignalAll();
+    woken_cv_.SignalAll();
+    catch_up_cv_.SignalAll();
   }
   for (Worker& worker : workers_) worker.thread.join();
 }
@@ -21,6 +35,7 @@ void SubscriberExecutor::Schedule(Task* task) {
   // Woken again before it ran: the run to come sees this wake's records too.
   if (task->pending_.exchange(true, std::memory_order_acq_rel)) return;
   absl::MutexLock lock(&mu_);
+  // (Queued for catch-up: it reads on anyway, the wake changes nothing.)
   if (task->cancelled_ || task->queued_) return;
   if (task->running_) {
     task->rerun_ = true;  // never on two threads at once: again once it returns
@@ -33,34 +48,29 @@ void SubscriberExecutor::Enqueue(Task* task, bool catch_up) {
   task->queued_ = true;
   if (catch_up) {
     catch_up_.push_back(task);
-    if (catching_up_ > 0) return;  // the thread catching up takes it next
+    catch_up_cv_.Signal();  // one thread waits on it
   } else {
     woken_.push_back(task);
+    if (woken_idle_ > 0) woken_cv_.Signal();
   }
-  if (idle_ > 0) work_cv_.Signal();
 }
 
 SubscriberExecutor::Task* SubscriberExecutor::Take(Worker& self) {
+  std::deque<Task*>& queue = self.catch_up ? catch_up_ : woken_;
   for (;;) {
     if (stop_) return nullptr;
-    if (!woken_.empty()) {
-      Task* task = woken_.front();
-      woken_.pop_front();
-      self.catch_up = false;
+    if (!queue.empty()) {
+      Task* task = queue.front();
+      queue.pop_front();
       return task;
     }
-    // One thread at a time catches up, so the others stay free for the
-    // streams that are woken meanwhile.
-    if (!catch_up_.empty() && catching_up_ == 0) {
-      Task* task = catch_up_.front();
-      catch_up_.pop_front();
-      self.catch_up = true;
-      ++catching_up_;
-      return task;
+    if (self.catch_up) {
+      catch_up_cv_.Wait(&mu_);
+    } else {
+      ++woken_idle_;
+      woken_cv_.Wait(&mu_);
+      --woken_idle_;
     }
-    ++idle_;
-    work_cv_.Wait(&mu_);
-    --idle_;
   }
 }
 
@@ -79,21 +89,17 @@ void SubscriberExecutor::Loop(Worker& self) {
     runs_.fetch_add(1, std::memory_order_relaxed);
     mu_.Lock();
     self.running = nullptr;
-    if (self.catch_up) {
-      --catching_up_;
-      self.catch_up = false;
-      // Another thread may be waiting for the catch-up turn.
-      if (!catch_up_.empty() && idle_ > 0) work_cv_.Signal();
-    }
     // Cancelled from inside Run(): the task may be gone already.
     if (self.forget_running) continue;
     task->running_ = false;
     if (!task->cancelled_) {
-      if (task->rerun_) {
+      if (more) {
+        // Still catching up: a wake meanwhile changes nothing.
+        task->rerun_ = false;
+        Enqueue(task, /*catch_up=*/true);
+      } else if (task->rerun_) {
         task->rerun_ = false;
         Enqueue(task, /*catch_up=*/false);
-      } else if (more) {
-        Enqueue(task, /*catch_up=*/true);
       }
     }
     ran_cv_.SignalAll();

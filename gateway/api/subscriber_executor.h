@@ -9,10 +9,11 @@
 // woken, and run later by one of a few threads of the executor. Run() does
 // one bounded step of the stream's work (one read, one write started) and
 // says whether more remains at once — a subscriber catching up from far
-// behind — in which case the task goes to the back of a second queue:
-// woken tasks go first, and at most one thread at a time runs a task from
-// the catch-up queue, so catch-up from the ring or the journal, however
-// long, never holds up the live streams for longer than one step.
+// behind — in which case the task goes to the back of a second queue, served
+// by a thread of its own at a lower CPU priority (nice +10): woken tasks run
+// on the other threads, so catch-up from the ring or the journal, however
+// long, never holds up the live streams, and on a busy machine it gets
+// the CPU the live path leaves.
 //
 // Thread safety: thread-safe. A task is never run on two threads at once; a
 // Schedule() while it runs makes it run again afterwards.
@@ -56,7 +57,8 @@ class SubscriberExecutor final {
     bool cancelled_ = false;  // Cancel() was called
   };
 
-  // Starts `threads` (at least 1) threads.
+  // Starts `threads` (at least 1) threads for woken tasks and one for
+  // catch-up steps.
   explicit SubscriberExecutor(size_t threads);
   // Stops and joins the threads. Precondition: every task was Cancel()led.
   ~SubscriberExecutor();
@@ -79,12 +81,16 @@ class SubscriberExecutor final {
   size_t runs() const { return runs_.load(std::memory_order_relaxed); }
 
  private:
+  // CPU niceness of the catch-up thread (setpriority; raising it needs no
+  // privilege).
+  static constexpr int kCatchUpNice = 10;
+
   // What one thread is running.
   struct Worker {
+    bool catch_up = false;  // serves the catch-up queue (else the woken one)
     std::thread thread;
     Task* running = nullptr;
-    bool catch_up = false;         // the task came from the catch-up queue
-    bool forget_running = false;   // cancelled from inside its own Run()
+    bool forget_running = false;  // cancelled from inside its own Run()
   };
 
   void Loop(Worker& self);
@@ -93,12 +99,12 @@ class SubscriberExecutor final {
   void Enqueue(Task* task, bool catch_up) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
-  absl::CondVar work_cv_;   // a task was queued, or stopping
-  absl::CondVar ran_cv_;    // a Run() returned (Cancel waits on it)
+  absl::CondVar woken_cv_;     // a task was queued in woken_, or stopping
+  absl::CondVar catch_up_cv_;  // a task was queued in catch_up_, or stopping
+  absl::CondVar ran_cv_;       // a Run() returned (Cancel waits on it)
   std::deque<Task*> woken_ ABSL_GUARDED_BY(mu_);
   std::deque<Task*> catch_up_ ABSL_GUARDED_BY(mu_);
-  size_t catching_up_ ABSL_GUARDED_BY(mu_) = 0;  // threads running a catch-up task
-  size_t idle_ ABSL_GUARDED_BY(mu_) = 0;         // threads waiting for work
+  size_t woken_idle_ ABSL_GUARDED_BY(mu_) = 0;  // threads waiting for woken_
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Worker> workers_;  // sized once; each Worker guarded by mu_
   std::atomic<size_t> runs_{0};

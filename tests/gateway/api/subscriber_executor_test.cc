@@ -232,7 +232,7 @@ TEST(SubscriberExecutorTest, CatchUpStepsRunOneAtATimeAndWokenTasksGoFirst) {
   EXPECT_FALSE(first.overlapped.load());
   EXPECT_FALSE(second.overlapped.load());
   // Their first steps came from the woken queue; the catch-up steps after
-  // them never overlapped.
+  // them (one catch-up thread) never overlapped.
   EXPECT_FALSE(first.catch_up_overlapped.load());
   EXPECT_FALSE(second.catch_up_overlapped.load());
   executor.Cancel(&first);
