@@ -22,7 +22,8 @@
 # one run, side by side (default: this tree's build-release, built if
 # needed). The clients (fixstream-load, fixstream-fanout --start_sequence)
 # always come from STALL_CLIENT_BUILD_DIR (default build-release).
-# STALL_KEEP=1 keeps the work dir. Processes are tracked by PID and stopped
+# STALL_ROUNDS (1) repeats every measurement, alternating the builds (the
+# figures of a shared machine are noisy). STALL_KEEP=1 keeps the work dir. Processes are tracked by PID and stopped
 # on exit; nothing is killed by name.
 set -euo pipefail
 
@@ -34,6 +35,7 @@ RINGS=${STALL_RINGS:-4096 1048576}
 RATE=${STALL_RATE:-1000}
 SECONDS_PER_RUN=${STALL_SECONDS:-10}
 CLIENTS=${STALL_CLIENTS:-2}
+ROUNDS=${STALL_ROUNDS:-1}
 LOAD=$CLIENT_DIR/clients/fixstream-load
 FANOUT=$CLIENT_DIR/clients/fixstream-fanout
 BENCH_NAME=stall
@@ -153,8 +155,10 @@ run() {
 
 make_history
 for ring in $RINGS; do
-  for mode in control stalled; do
-    for build in $BUILDS; do run "${build%%=*}" "${build#*=}" "$ring" "$mode"; done
+  for ((round = 0; round < ROUNDS; round++)); do
+    for mode in control stalled; do
+      for build in $BUILDS; do run "${build%%=*}" "${build#*=}" "$ring" "$mode"; done
+    done
   done
 done
 

@@ -42,8 +42,8 @@ struct SubscriptionOptions {
   // Concurrent Subscribe streams; more get RESOURCE_EXHAUSTED.
   size_t max_subscribers = 1024;
   // Threads that read for woken streams and start their writes
-  // (SubscriberExecutor); one more, at a lower CPU priority, runs the
-  // catch-up steps of streams far behind.
+  // (SubscriberExecutor); one more runs the catch-up steps of streams far
+  // behind.
   size_t executor_threads = 2;
 };
 

@@ -1,8 +1,5 @@
 #include "gateway/api/subscriber_executor.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
 
 namespace fixstream::gateway {
@@ -11,13 +8,7 @@ SubscriberExecutor::SubscriberExecutor(size_t threads)
     : workers_(std::max<size_t>(threads, 1) + 1) {
   workers_.back().catch_up = true;
   for (Worker& worker : workers_) {
-    worker.thread = std::thread([this, &worker] {
-      if (worker.catch_up) {
-        // Best effort: on failure catch-up merely competes as an equal.
-        (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kCatchUpNice);
-      }
-      Loop(worker);
-    });
+    worker.thread = std::thread([this, &worker] { Loop(worker); });
   }
 }
 

@@ -10,10 +10,11 @@
 // one bounded step of the stream's work (one read, one write started) and
 // says whether more remains at once — a subscriber catching up from far
 // behind — in which case the task goes to the back of a second queue, served
-// by a thread of its own at a lower CPU priority (nice +10): woken tasks run
-// on the other threads, so catch-up from the ring or the journal, however
-// long, never holds up the live streams, and on a busy machine it gets
-// the CPU the live path leaves.
+// by a thread of its own: woken tasks run on the other threads, so catch-up
+// from the ring or the journal, however long, never holds up the live
+// streams. (That thread keeps the normal CPU priority on purpose: it takes
+// the hub's lock shared for its ring scans, and a thread of lower priority
+// preempted while holding it would stall the publishers behind it.)
 //
 // Thread safety: thread-safe. A task is never run on two threads at once; a
 // Schedule() while it runs makes it run again afterwards.
@@ -81,10 +82,6 @@ class SubscriberExecutor final {
   size_t runs() const { return runs_.load(std::memory_order_relaxed); }
 
  private:
-  // CPU niceness of the catch-up thread (setpriority; raising it needs no
-  // privilege).
-  static constexpr int kCatchUpNice = 10;
-
   // What one thread is running.
   struct Worker {
     bool catch_up = false;  // serves the catch-up queue (else the woken one)

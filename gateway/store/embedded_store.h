@@ -81,7 +81,7 @@ class EmbeddedStore final : public RecordStore {
 
   // Records a filtered Read() scans in the ring per call: bounds how long a
   // selective filter holds the hub's lock shared (a publisher waits for it).
-  static constexpr size_t kScanPerRead = 4096;
+  static constexpr size_t kScanPerRead = 1024;
 
   // Test hook: called on the reading thread just before each journal read
   // of Read(). Set before the first Read().
