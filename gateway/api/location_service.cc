@@ -110,10 +110,12 @@ class ResponseBufferPool final : public std::enable_shared_from_this<ResponseBuf
 
 // Serves one Subscribe stream: a cursor into the store, a filter, and one
 // write in flight at most. Woken by the store when records arrive (never
-// polls) and by its own reactions; each wake only queues it on the
-// executor, whose thread runs one step of Pump at a time: one read, then a
-// write started, a finish, an idle wait or (a selective filter far behind)
-// another step later. OnWriteDone continues with whatever accumulated
+// polls): the wake only queues it on the executor, whose thread runs one
+// step of Pump at a time: one read, then a write started, a finish, an idle
+// wait or (a selective filter far behind) another step later, on the
+// executor's catch-up thread. Its own reactions (OnWriteDone, OnCancel) run
+// the next step themselves, on gRPC's thread, through the executor so that
+// no two steps ever overlap. OnWriteDone continues with whatever accumulated
 // meanwhile, which is how batches grow under load and stay single records
 // at rest.
 //
@@ -174,7 +176,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
         counters_.responses_delivered.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    executor_.Schedule(this);
+    // Continues here, on gRPC's thread, as a reaction may (no hand-over per
+    // write); catch-up beyond one step goes to the executor.
+    executor_.RunHereOrSchedule(this);
   }
 
   void OnCancel() override {
@@ -182,7 +186,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       absl::MutexLock lock(&mu_);
       if (ended_ == End::kNone) ended_ = End::kCancelled;
     }
-    executor_.Schedule(this);
+    executor_.RunHereOrSchedule(this);
   }
 
   void OnDone() override {

@@ -82,19 +82,40 @@ void SubscriberExecutor::Loop(Worker& self) {
     self.running = nullptr;
     // Cancelled from inside Run(): the task may be gone already.
     if (self.forget_running) continue;
-    task->running_ = false;
-    if (!task->cancelled_) {
-      if (more) {
-        // Still catching up: a wake meanwhile changes nothing.
-        task->rerun_ = false;
-        Enqueue(task, /*catch_up=*/true);
-      } else if (task->rerun_) {
-        task->rerun_ = false;
-        Enqueue(task, /*catch_up=*/false);
-      }
-    }
-    ran_cv_.SignalAll();
+    AfterRun(task, more);
   }
+}
+
+void SubscriberExecutor::AfterRun(Task* task, bool more) {
+  task->running_ = false;
+  if (!task->cancelled_) {
+    if (more) {
+      // Still catching up: a wake meanwhile changes nothing.
+      task->rerun_ = false;
+      Enqueue(task, /*catch_up=*/true);
+    } else if (task->rerun_) {
+      task->rerun_ = false;
+      Enqueue(task, /*catch_up=*/false);
+    }
+  }
+  ran_cv_.SignalAll();
+}
+
+void SubscriberExecutor::RunHereOrSchedule(Task* task) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (task->cancelled_ || task->queued_) return;  // (queued: runs soon anyway)
+    if (task->running_) {
+      task->rerun_ = true;
+      return;
+    }
+    task->running_ = true;
+    task->pending_.store(false, std::memory_order_release);
+  }
+  const bool more = task->Run();
+  runs_.fetch_add(1, std::memory_order_relaxed);
+  absl::MutexLock lock(&mu_);
+  AfterRun(task, more);
 }
 
 void SubscriberExecutor::Cancel(Task* task) {

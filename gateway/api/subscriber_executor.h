@@ -71,6 +71,15 @@ class SubscriberExecutor final {
   // task is queued already. Any thread; not after Cancel(task).
   void Schedule(Task* task);
 
+  // A task's own reaction (gRPC's OnWriteDone/OnCancel, on a gRPC thread,
+  // never a publishing one) continuing its work: runs one step on the
+  // calling thread unless the task is queued or running already (then it
+  // runs there as Schedule() would have it). A step that says more remains
+  // goes to the catch-up queue. Saves a hand-over per write; must not be
+  // called where Cancel(task) could run concurrently (gRPC calls OnDone
+  // only after the reactions returned).
+  void RunHereOrSchedule(Task* task);
+
   // After it returns, the executor never touches `task` again: it is taken
   // out of the queues, and a Run() in progress on another thread has
   // returned. Called from inside the task's own Run() (on an executor
@@ -94,6 +103,8 @@ class SubscriberExecutor final {
   // The next task for a thread, or null to stop.
   Task* Take(Worker& self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(Task* task, bool catch_up) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a Run() that returned `more`: queues the task again if needed.
+  void AfterRun(Task* task, bool more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   absl::CondVar woken_cv_;     // a task was queued in woken_, or stopping

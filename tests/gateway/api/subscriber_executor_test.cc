@@ -240,5 +240,29 @@ TEST(SubscriberExecutorTest, CatchUpStepsRunOneAtATimeAndWokenTasksGoFirst) {
   executor.Cancel(&live);
 }
 
+TEST(SubscriberExecutorTest, RunHereRunsAnIdleTaskOnTheCallingThreadAndNeverAQueuedOne) {
+  SubscriberExecutor executor(1);
+  std::atomic<int> runs{0};
+  CountingTask task(&runs);
+  executor.RunHereOrSchedule(&task);
+  EXPECT_EQ(runs.load(), 1);  // ran here, before returning
+  // Queued behind a blocked task: not run here (it runs where it is queued).
+  std::atomic<int> blocker_runs{0};
+  CountingTask blocker(&blocker_runs, /*block_first=*/true);
+  executor.Schedule(&blocker);
+  ASSERT_TRUE(blocker.entered.WaitForNotificationWithTimeout(kDeadline));
+  executor.Schedule(&task);
+  executor.RunHereOrSchedule(&task);
+  EXPECT_EQ(runs.load(), 1);
+  MarkerTask marker;
+  executor.Schedule(&marker);
+  blocker.release.Notify();
+  ASSERT_TRUE(marker.done.WaitForNotificationWithTimeout(kDeadline));
+  EXPECT_EQ(runs.load(), 2);
+  executor.Cancel(&task);
+  executor.Cancel(&marker);
+  executor.Cancel(&blocker);
+}
+
 }  // namespace
 }  // namespace fixstream::gateway
