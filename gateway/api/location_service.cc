@@ -252,8 +252,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     // Sample the closed flag before reading: a store that was closed before
     // this read has published everything it ever will.
     const bool closed = store_.closed();
-    const RecordStore::ReadResult r = store_.Read(cursor, filter_, options_.max_batch_records,
-                                                  options_.max_batch_bytes, &buffer);
+    const RecordStore::ReadResult r =
+        store_.Read(cursor, filter_, options_.max_batch_records, options_.max_batch_bytes, &buffer);
     absl::MutexLock lock(&mu_);
     buffer_.swap(buffer);
     if (ended_ == End::kCancelled) return FinishCancelledLocked();
@@ -436,8 +436,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
                      " subscriptions; retry later or raise --max_subscribers")));
   }
   // The reactor owns the reserved slot and releases it in OnDone.
-  return new SubscribeReactor(store_, executor_, *std::move(filter), options_, counters_,
-                              streams_, cursor);
+  return new SubscribeReactor(store_, executor_, *std::move(filter), options_, counters_, streams_,
+                              cursor);
 }
 
 namespace {

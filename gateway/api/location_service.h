@@ -83,8 +83,8 @@ class LocationService final
  public:
   // `connection_open(id)` tells whether a device connection is open now; it
   // is called from gRPC threads.
-  LocationService(RecordStore& store, SubscriptionOptions options,
-                  SubscriptionCounters& counters, std::function<bool(uint64_t)> connection_open);
+  LocationService(RecordStore& store, SubscriptionOptions options, SubscriptionCounters& counters,
+                  std::function<bool(uint64_t)> connection_open);
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request) override;

@@ -77,8 +77,9 @@ class DeviceServer final {
 
   // Every record up to the commit position `durable_sequence` is committed
   // (RecordStore's commit callback): connections on the acknowledging
-  // listener are acknowledged up to the lines those records came from. Thread-safe, quick (posts the writes to
-  // the connections' threads); values must not decrease.
+  // listener are acknowledged up to the lines those records came from.
+  // Thread-safe, quick (posts the writes to the connections' threads);
+  // values must not decrease.
   void OnDurable(uint64_t durable_sequence);
 
   // Stops accepting new connections (new ones are refused by the kernel);

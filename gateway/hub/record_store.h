@@ -168,8 +168,8 @@ class RecordStore {
   // Latest frames of the vehicles with id > `after`, in id order, at most
   // `limit`; *more tells whether vehicles follow. Returns the last id
   // included, or "" if none.
-  virtual std::string LatestPositionsPage(std::string_view after, size_t limit,
-                                          std::string* frames, bool* more) const = 0;
+  virtual std::string LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
+                                          bool* more) const = 0;
   struct VehicleSummary {
     std::string id;
     int64_t last_seen_unix_ns = 0;
@@ -178,8 +178,7 @@ class RecordStore {
     uint64_t records = 0;
   };
   // Vehicles with id > `after`, in id order, at most `limit`.
-  virtual std::vector<VehicleSummary> VehiclesPage(std::string_view after,
-                                                   size_t limit) const = 0;
+  virtual std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit) const = 0;
 };
 
 }  // namespace fixstream::gateway

@@ -36,9 +36,9 @@ absl::Status Gateway::Start() {
     // Sequences continue where the journal ends, and its newest records are
     // back in memory so subscribers can resume.
     if (absl::Status status = store_.OpenJournal(options_.journal); !status.ok()) {
-      return absl::Status(status.code(),
-                          absl::StrCat("cannot use --journal_dir=", options_.journal.directory,
-                                       ": ", status.message()));
+      return absl::Status(
+          status.code(), absl::StrCat("cannot use --journal_dir=", options_.journal.directory, ": ",
+                                      status.message()));
     }
   }
   if (!options_.metrics_listen.empty()) {

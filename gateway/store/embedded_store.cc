@@ -132,9 +132,8 @@ uint64_t EmbeddedStore::oldest() const {
 RecordStore::ReadResult EmbeddedStore::Read(uint64_t cursor, const SubscriptionFilter& filter,
                                             size_t max_records, size_t max_bytes,
                                             std::string* out) const {
-  const Hub::ReadResult r =
-      hub_.Read(cursor, filter, max_records, max_bytes, out,
-                filter.matches_all() ? Hub::kMaxScanPerRead : kScanPerRead);
+  const Hub::ReadResult r = hub_.Read(cursor, filter, max_records, max_bytes, out,
+                                      filter.matches_all() ? Hub::kMaxScanPerRead : kScanPerRead);
   ReadResult result;
   if (!r.fell_behind) {
     result.records = r.records;
@@ -165,8 +164,8 @@ std::optional<RecordStore::ReadResult> EmbeddedStore::ReadHistory(
   // is gated on durability, read no further than the hub serves.
   const uint64_t end = hub_.readable_end();
   if (cursor >= end) return std::nullopt;
-  max_records = static_cast<size_t>(std::min<uint64_t>(std::max<size_t>(max_records, 1),
-                                                       end - cursor));
+  max_records =
+      static_cast<size_t>(std::min<uint64_t>(std::max<size_t>(max_records, 1), end - cursor));
   if (before_history_read_) before_history_read_();
   // No hub lock is held here: publishers never wait for this disk read.
   std::string raw;

@@ -111,16 +111,16 @@ class LocationServiceTest : public ::testing::Test {
   }
 
   void StartService() {
-    service_ = std::make_unique<LocationService>(*store_, SubscriptionOptions{}, counters_,
-                                                 nullptr);
+    service_ =
+        std::make_unique<LocationService>(*store_, SubscriptionOptions{}, counters_, nullptr);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                   grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   }
 
   // What the store's history-read hook sees; kept until the server is down.
