@@ -57,6 +57,9 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051", "Gateway gRPC address, host:po
 ABSL_FLAG(int32_t, subscribers, 1, "Subscribe streams to open.");
 ABSL_FLAG(std::vector<std::string>, vehicle_ids, {},
           "Only records of these vehicles, comma-separated; empty: all.");
+ABSL_FLAG(uint64_t, start_sequence, 0,
+          "Start every stream at this sequence (older records come from retention or the "
+          "journal); 0: only records published from now on.");
 ABSL_FLAG(int32_t, channels, 0,
           "gRPC channels (TCP connections) the streams are spread over; 0: one per subscriber, "
           "as separate backend services would have.");
@@ -634,6 +637,9 @@ int FanoutRun::Run() {
   v1::SubscribeRequest request_message;
   for (const std::string& id : absl::GetFlag(FLAGS_vehicle_ids)) {
     request_message.add_vehicle_ids(id);
+  }
+  if (const uint64_t start = absl::GetFlag(FLAGS_start_sequence); start > 0) {
+    request_message.set_start_sequence(start);
   }
   const std::string serialized = request_message.SerializeAsString();
   grpc::Slice request_slice(serialized);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <iterator>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -109,18 +108,30 @@ class ResponseBufferPool final : public std::enable_shared_from_this<ResponseBuf
   bool keep_large_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// Serves one Subscribe stream: a cursor into the hub, a filter, and one write
-// in flight at most. Woken by the hub when records arrive (never polls);
-// OnWriteDone continues with whatever accumulated meanwhile, which is how
-// batches grow under load and stay single records at rest.
+// Serves one Subscribe stream: a cursor into the store, a filter, and one
+// write in flight at most. Woken by the store when records arrive (never
+// polls): the wake only queues it on the executor, whose thread runs one
+// step of Pump at a time: one read, then a write started, a finish, an idle
+// wait or (a selective filter far behind) another step later, on the
+// executor's catch-up thread. Its own reactions (OnWriteDone, OnCancel) run
+// the next step themselves, on gRPC's thread, through the executor so that
+// no two steps ever overlap. OnWriteDone continues with whatever accumulated
+// meanwhile, which is how batches grow under load and stay single records
+// at rest.
+//
+// Lifetime: gRPC calls OnDone once every reaction has returned; OnDone
+// leaves the store (which then never wakes it again) and the executor
+// (which then never runs it again, waiting for a step in progress), then
+// deletes the reactor.
 class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
-                               public Hub::Listener {
+                               public RecordStore::Listener,
+                               public SubscriberExecutor::Task {
  public:
-  SubscribeReactor(Hub& hub, const Journal* journal, SubscriptionFilter filter,
+  SubscribeReactor(RecordStore& store, SubscriberExecutor& executor, SubscriptionFilter filter,
                    const SubscriptionOptions& options, SubscriptionCounters& counters,
                    StreamTracker& streams, uint64_t cursor)
-      : hub_(hub),
-        journal_(journal),
+      : store_(store),
+        executor_(executor),
         streams_(streams),
         filter_(std::move(filter)),
         options_(options),
@@ -129,17 +140,21 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
         published_cursor_(cursor) {
     counters_.started.fetch_add(1, std::memory_order_relaxed);
     counters_.active.fetch_add(1, std::memory_order_relaxed);
-    hub_.AddListener(this);
+    store_.AddListener(this);
     // Headers go out at once, so a client knows the subscription is live
-    // (registered with the hub) before the first record arrives.
+    // (registered with the store) before the first record arrives.
     StartSendInitialMetadata();
-    Pump();
+    executor_.Schedule(this);
   }
 
-  void OnHubUpdated() override { Pump(); }
+  // On a publishing or committing thread: flag only.
+  void OnRecordsAvailable() override { executor_.Schedule(this); }
   uint64_t next_sequence() const override {
     return published_cursor_.load(std::memory_order_relaxed);
   }
+
+  // One step on an executor thread.
+  bool Run() override { return Pump(); }
 
   void OnWriteDone(bool ok) override {
     {
@@ -161,7 +176,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
         counters_.responses_delivered.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    Pump();
+    // Continues here, on gRPC's thread, as a reaction may (no hand-over per
+    // write); catch-up beyond one step goes to the executor.
+    executor_.RunHereOrSchedule(this);
   }
 
   void OnCancel() override {
@@ -169,12 +186,14 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       absl::MutexLock lock(&mu_);
       if (ended_ == End::kNone) ended_ = End::kCancelled;
     }
-    Pump();
+    executor_.RunHereOrSchedule(this);
   }
 
   void OnDone() override {
-    // After RemoveListener the hub never calls us again, so deleting is safe.
-    hub_.RemoveListener(this);
+    // After RemoveListener the store never wakes us again, and after Cancel
+    // the executor never runs us again: deleting is safe.
+    store_.RemoveListener(this);
+    executor_.Cancel(this);
     counters_.active.fetch_sub(1, std::memory_order_relaxed);
     StreamTracker& streams = streams_;
     delete this;
@@ -188,53 +207,65 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // buffers.
   static constexpr int64_t kKeepLargeBuffersNs = 1'000'000'000;
 
-  // Decides the next step under the lock, then performs it outside the lock:
-  // StartWrite/Finish may run reactions on other threads that re-enter Pump.
-  void Pump() {
-    for (;;) {
-      const Step step = NextStep();
-      switch (step) {
-        case Step::kIdle:
-          return;
-        case Step::kWrite:
-          StartWrite(&message_);
-          return;
-        case Step::kFinish:
-          Finish(finish_status_);
-          return;
-        case Step::kRescan:
-          continue;
-      }
+  // Decides the next step, then performs it outside the lock: StartWrite
+  // and Finish may run reactions on other threads. Returns true when
+  // another step should follow at once (without a wake). Touches nothing
+  // after StartWrite/Finish: OnDone may run meanwhile.
+  bool Pump() {
+    switch (NextStep()) {
+      case Step::kIdle:
+        return false;
+      case Step::kWrite:
+        StartWrite(&message_);
+        return false;
+      case Step::kFinish:
+        Finish(finish_status_);
+        return false;
+      case Step::kRescan:
+        return true;
     }
+    return false;
   }
 
   enum class Step { kIdle, kWrite, kFinish, kRescan };
 
+  // Cancelled: finish once, with CANCELLED.
+  Step FinishCancelledLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    counters_.ended_cancelled.fetch_add(1, std::memory_order_relaxed);
+    return FinishLocked(grpc::Status::CANCELLED);
+  }
+
   Step NextStep() {
-    absl::MutexLock lock(&mu_);
-    if (finished_ || write_in_flight_ || catching_up_) return Step::kIdle;
-    if (ended_ == End::kCancelled) {
-      counters_.ended_cancelled.fetch_add(1, std::memory_order_relaxed);
-      return FinishLocked(grpc::Status::CANCELLED);
+    // The read runs without mu_ (it may read the journal from disk), so
+    // reactions never wait for it; the executor never runs this on two
+    // threads at once, so no other step moves the cursor meanwhile.
+    std::string buffer;
+    uint64_t cursor = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || write_in_flight_) return Step::kIdle;
+      if (ended_ == End::kCancelled) return FinishCancelledLocked();
+      cursor = cursor_;
+      buffer.swap(buffer_);
     }
-    buffer_.clear();
-    // Sample the closed flag before reading: a hub that was closed before
+    buffer.clear();
+    // Sample the closed flag before reading: a store that was closed before
     // this read has published everything it ever will.
-    const bool closed = hub_.closed();
-    const Hub::ReadResult r =
-        hub_.Read(cursor_, filter_, options_.max_batch_records, options_.max_batch_bytes, &buffer_);
-    if (r.fell_behind && journal_ != nullptr && cursor_ >= journal_->oldest_sequence()) {
-      // Older than the ring but still on disk: catch up from the journal.
-      if (std::optional<Step> step = CatchUpFromJournal(); step.has_value()) return *step;
-    }
-    if (r.fell_behind) {
-      const uint64_t lost = r.oldest - cursor_;
+    const bool closed = store_.closed();
+    const RecordStore::ReadResult r =
+        store_.Read(cursor, filter_, options_.max_batch_records, options_.max_batch_bytes, &buffer);
+    absl::MutexLock lock(&mu_);
+    buffer_.swap(buffer);
+    if (ended_ == End::kCancelled) return FinishCancelledLocked();
+    if (r.gap) {
+      const uint64_t lost = r.gap_last - r.gap_first + 1;
       if (options_.slow_policy == SlowSubscriberPolicy::kGap) {
         // Say exactly which sequence numbers are gone, then go on.
-        AppendGap(cursor_, r.oldest - 1, &buffer_);
+        buffer_.clear();
+        AppendGap(r.gap_first, r.gap_last, &buffer_);
         counters_.gaps_sent.fetch_add(1, std::memory_order_relaxed);
         counters_.sequences_skipped.fetch_add(lost, std::memory_order_relaxed);
-        cursor_ = r.oldest;
+        cursor_ = r.next_cursor;
         published_cursor_.store(cursor_, std::memory_order_relaxed);
         pending_records_ = 0;
         pending_bytes_ = 0;
@@ -244,7 +275,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       grpc::Status status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,
           absl::StrCat("subscriber fell behind retention: next wanted sequence ", cursor_,
-                       " but the oldest retained is ", r.oldest, " (", lost,
+                       " but the oldest retained is ", r.next_cursor, " (", lost,
                        " records no longer retained); resubscribe to continue"));
       LogWarning(status.error_message());
       return FinishLocked(std::move(status));
@@ -255,15 +286,18 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       pending_records_ = r.records;
       pending_publish_unix_ns_ = r.first_publish_unix_ns;
       pending_bytes_ = buffer_.size();
+      if (r.from_history) {
+        counters_.records_from_journal.fetch_add(r.records, std::memory_order_relaxed);
+      }
       AppendBatchTrailer(r.first_sequence, r.last_sequence, &buffer_);
       return StartWriteLocked();
     }
     // The scan limit was hit without a match: go on without waiting for a
     // publish that may never come.
-    if (cursor_ < hub_.readable_end()) return Step::kRescan;
-    // (When delivery is gated on durability, records up to head() may still
+    if (cursor_ < store_.readable_end()) return Step::kRescan;
+    // (When delivery waits for commits, records up to head() may still
     // become readable after the close: wait for them.)
-    if (closed && cursor_ >= hub_.head()) {
+    if (closed && cursor_ >= store_.head()) {
       counters_.ended_ok.fetch_add(1, std::memory_order_relaxed);
       return FinishLocked(grpc::Status::OK);
     }
@@ -277,62 +311,6 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       buffers_->Trim();
     }
     return Step::kIdle;
-  }
-
-  // One batch read back from the journal, filtered like the ring's records
-  // (decoding each frame's coordinates and vehicle, which the ring keeps
-  // beside its frames). Returns nothing when the journal cannot serve the
-  // cursor (a hole, or not written yet): the caller's policy applies.
-  std::optional<Step> CatchUpFromJournal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // The disk read runs without mu_: a publisher waking this reactor
-    // must never wait for disk I/O. Other Pumps return at once meanwhile
-    // (catching_up_), and this loop carries on afterwards.
-    const uint64_t from = cursor_;
-    // The journal holds records written but not yet fsynced; when delivery
-    // is gated on durability, read no further than the hub serves.
-    const uint64_t end = hub_.readable_end();
-    if (from >= end) return Step::kIdle;  // woken when more is durable
-    const size_t max_records =
-        static_cast<size_t>(std::min<uint64_t>(options_.max_batch_records, end - from));
-    catching_up_ = true;
-    std::string raw;
-    mu_.Unlock();
-    absl::StatusOr<Journal::ReadResult> read =
-        journal_->Read(from, max_records, options_.max_batch_bytes, &raw);
-    mu_.Lock();
-    catching_up_ = false;
-    // Cancelled, or wakes skipped meanwhile: decide again from the top.
-    if (ended_ != End::kNone || finished_) return Step::kRescan;
-    if (!read.ok() || read->hole || read->records == 0) return std::nullopt;
-    buffer_.clear();
-    size_t records = 0;
-    uint64_t first = 0;
-    uint64_t last = 0;
-    for (std::string_view rest = raw; !rest.empty();) {
-      const size_t size = FrameSize(rest);
-      if (size == 0 || size > rest.size()) return std::nullopt;  // not our frame: stop here
-      const std::string_view frame = rest.substr(0, size);
-      rest.remove_prefix(size);
-      DecodedFrame decoded;
-      if (!DecodeFrame(frame, &decoded)) return std::nullopt;
-      if (!filter_.matches_all() &&
-          !filter_.Matches(frame.substr(decoded.layout.vehicle_offset, decoded.layout.vehicle_size),
-                           decoded.latitude, decoded.longitude)) {
-        continue;
-      }
-      buffer_.append(frame);
-      if (records++ == 0) first = decoded.sequence;
-      last = decoded.sequence;
-    }
-    cursor_ = read->next_sequence;
-    published_cursor_.store(cursor_, std::memory_order_relaxed);
-    if (records == 0) return Step::kRescan;
-    pending_records_ = records;
-    pending_publish_unix_ns_ = absl::GetCurrentTimeNanos();  // not a live delivery
-    pending_bytes_ = buffer_.size();
-    counters_.records_from_journal.fetch_add(records, std::memory_order_relaxed);
-    AppendBatchTrailer(first, last, &buffer_);
-    return StartWriteLocked();
   }
 
   // Hands buffer_ to message_ for the next write.
@@ -355,8 +333,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     return Step::kFinish;
   }
 
-  Hub& hub_;
-  const Journal* const journal_;  // null when the journal is off
+  RecordStore& store_;
+  SubscriberExecutor& executor_;
   StreamTracker& streams_;
   const SubscriptionFilter filter_;
   const SubscriptionOptions options_;
@@ -367,12 +345,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // cursor_'s value for readers outside mu_ (the lag gauge).
   std::atomic<uint64_t> published_cursor_;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  bool catching_up_ ABSL_GUARDED_BY(mu_) = false;  // a journal read is in progress
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   End ended_ ABSL_GUARDED_BY(mu_) = End::kNone;
   size_t pending_records_ ABSL_GUARDED_BY(mu_) = 0;
   size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t pending_publish_unix_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  // Lent to the read (without mu_) during a step.
   std::string buffer_ ABSL_GUARDED_BY(mu_);
   // When the last response larger than ResponseBufferPool::kIdleCapacity
   // was written; 0 once large buffers were freed.
@@ -404,13 +382,14 @@ class ErrorReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 }  // namespace
 
-LocationService::LocationService(Hub& hub, SubscriptionOptions options,
+LocationService::LocationService(RecordStore& store, SubscriptionOptions options,
                                  SubscriptionCounters& counters,
                                  std::function<bool(uint64_t)> connection_open)
-    : hub_(hub),
+    : store_(store),
       options_(options),
       counters_(counters),
-      connection_open_(std::move(connection_open)) {}
+      connection_open_(std::move(connection_open)),
+      executor_(options.executor_threads) {}
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
     grpc::CallbackServerContext* /*context*/, const grpc::ByteBuffer* request) {
@@ -426,15 +405,14 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
     return new ErrorReactor(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(filter.status().message())));
   }
-  uint64_t cursor = hub_.head();  // default: only records published from now on
+  uint64_t cursor = store_.head();  // default: only records published from now on
   if (parsed.start_case() == v1::SubscribeRequest::kStartOldest && parsed.start_oldest()) {
-    cursor = hub_.oldest();
+    cursor = store_.oldest_in_memory();
   } else if (parsed.start_case() == v1::SubscribeRequest::kStartSequence) {
     const uint64_t wanted = parsed.start_sequence();
-    // Sequences evicted from the ring are still served from the journal.
-    const uint64_t oldest =
-        journal_ != nullptr ? std::min(hub_.oldest(), journal_->oldest_sequence()) : hub_.oldest();
-    const uint64_t head = hub_.head();
+    // Sequences evicted from memory may still be served from history.
+    const uint64_t oldest = store_.oldest();
+    const uint64_t head = store_.head();
     if (wanted < oldest || wanted > head) {
       counters_.rejected_out_of_range.fetch_add(1, std::memory_order_relaxed);
       const std::string message =
@@ -458,7 +436,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
                      " subscriptions; retry later or raise --max_subscribers")));
   }
   // The reactor owns the reserved slot and releases it in OnDone.
-  return new SubscribeReactor(hub_, journal_, *std::move(filter), options_, counters_, streams_,
+  return new SubscribeReactor(store_, executor_, *std::move(filter), options_, counters_, streams_,
                               cursor);
 }
 
@@ -523,7 +501,7 @@ grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::vector<std::string> unknown;
-    hub_.LatestPositions(ids, &frames, &unknown);
+    store_.LatestPositions(ids, &frames, &unknown);
     for (std::string& id : unknown) response->add_unknown_vehicle_ids(std::move(id));
   } else {
     absl::StatusOr<size_t> page_size = PageSize(request->page_size());
@@ -531,7 +509,7 @@ grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
     bool more = false;
     // The token is the last id of a page: the next page starts after it.
     const std::string last =
-        hub_.LatestPositionsPage(request->page_token(), *page_size, &frames, &more);
+        store_.LatestPositionsPage(request->page_token(), *page_size, &frames, &more);
     if (more) response->set_next_page_token(last);
   }
   // The stored frames are `records` fields (field 1 here too): parsing their
@@ -550,10 +528,11 @@ grpc::ServerUnaryReactor* LocationService::ListVehicles(grpc::CallbackServerCont
   absl::StatusOr<size_t> page_size = PageSize(request->page_size());
   if (!page_size.ok()) return FinishUnary(context, InvalidArgument(page_size.status()));
   // One more than asked tells whether another page follows.
-  std::vector<Hub::VehicleSummary> page = hub_.VehiclesPage(request->page_token(), *page_size + 1);
+  std::vector<RecordStore::VehicleSummary> page =
+      store_.VehiclesPage(request->page_token(), *page_size + 1);
   const bool more = page.size() > *page_size;
   if (more) page.pop_back();
-  for (const Hub::VehicleSummary& v : page) {
+  for (const RecordStore::VehicleSummary& v : page) {
     v1::VehicleStatus* status = response->add_vehicles();
     status->set_vehicle_id(v.id);
     SetTimestamp(v.last_seen_unix_ns, status->mutable_last_seen_time());

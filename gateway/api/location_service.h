@@ -4,7 +4,13 @@
 // arrives as bytes and is parsed here, and responses are grpc::ByteBuffers
 // holding the hub's encoded frames, so no record is re-serialized per
 // subscriber (see record_codec.h). GetLatestPositions and ListVehicles are
-// ordinary callback unary methods over the hub's vehicle registry.
+// ordinary callback unary methods over the store's vehicle registry.
+//
+// Everything goes through the RecordStore seam (record_store.h): the
+// service does not know whether records come from memory, a local journal
+// or an external log. A store wakes a stream on the thread that made
+// records readable; the stream then only queues itself on the service's
+// SubscriberExecutor, whose threads read and start the writes.
 #ifndef FIXSTREAM_GATEWAY_API_LOCATION_SERVICE_H_
 #define FIXSTREAM_GATEWAY_API_LOCATION_SERVICE_H_
 
@@ -17,9 +23,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "fixstream/v1/location.grpc.pb.h"
-#include "gateway/hub/hub.h"
-#include "gateway/journal/journal.h"
+#include "gateway/api/subscriber_executor.h"
 #include "gateway/api/subscription_counters.h"
+#include "gateway/hub/record_store.h"
 
 namespace fixstream::gateway {
 
@@ -35,6 +41,10 @@ struct SubscriptionOptions {
   SlowSubscriberPolicy slow_policy = SlowSubscriberPolicy::kGap;
   // Concurrent Subscribe streams; more get RESOURCE_EXHAUSTED.
   size_t max_subscribers = 1024;
+  // Threads that read for woken streams and start their writes
+  // (SubscriberExecutor); one more runs the catch-up steps of streams far
+  // behind.
+  size_t executor_threads = 2;
 };
 
 // Counts live Subscribe streams so that shutdown can wait for them to end.
@@ -64,8 +74,8 @@ class StreamTracker final {
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// Thread safety: thread-safe; the hub and counters must outlive the service
-// and every stream it started (shut the gRPC server down first).
+// Thread safety: thread-safe; the store and counters must outlive the
+// service and every stream it started (shut the gRPC server down first).
 class LocationService final
     : public v1::LocationService::WithRawCallbackMethod_Subscribe<
           v1::LocationService::WithCallbackMethod_GetLatestPositions<
@@ -73,7 +83,7 @@ class LocationService final
  public:
   // `connection_open(id)` tells whether a device connection is open now; it
   // is called from gRPC threads.
-  LocationService(Hub& hub, SubscriptionOptions options, SubscriptionCounters& counters,
+  LocationService(RecordStore& store, SubscriptionOptions options, SubscriptionCounters& counters,
                   std::function<bool(uint64_t)> connection_open);
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
@@ -85,21 +95,18 @@ class LocationService final
                                          const v1::ListVehiclesRequest* request,
                                          v1::ListVehiclesResponse* response) override;
 
-  // Serves sequences older than the ring from `journal` (must outlive the
-  // service). Call before the server starts.
-  void set_journal(const Journal* journal) { journal_ = journal; }
-
-  // After the hub closed, streams end once their subscriber has received
+  // After the store closed, streams end once their subscriber has received
   // everything. Returns true when all have ended before `deadline`.
   bool AwaitStreamsEnded(absl::Time deadline) { return streams_.AwaitNone(deadline); }
 
  private:
-  Hub& hub_;
+  RecordStore& store_;
   const SubscriptionOptions options_;
   SubscriptionCounters& counters_;
   const std::function<bool(uint64_t)> connection_open_;
-  const Journal* journal_ = nullptr;
   StreamTracker streams_;
+  // Destroyed before streams_: every stream has ended (OnDone) by then.
+  SubscriberExecutor executor_;
 };
 
 }  // namespace fixstream::gateway

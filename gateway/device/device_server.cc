@@ -37,9 +37,9 @@ std::vector<std::unique_ptr<asio::io_context>> MakeContexts(size_t threads) {
 }  // namespace
 
 struct DeviceServer::Impl final : DeviceSession::Registry {
-  Impl(DeviceServerOptions o, Hub& h, IngestCounters& c)
+  Impl(DeviceServerOptions o, RecordStore& s, IngestCounters& c)
       : options(std::move(o)),
-        hub(h),
+        store(s),
         counters(c),
         contexts(MakeContexts(options.io_threads)),
         accept_strand(asio::make_strand(*contexts[0])),
@@ -97,12 +97,12 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   };
 
   const DeviceServerOptions options;
-  Hub& hub;
+  RecordStore& store;
   IngestCounters& counters;
   // Sessions of the acknowledging listener wait here for their lines to
   // become durable. Before the contexts: it outlives every session.
   DurabilityWatch durability;
-  const DeviceSession::Context session_context{options, hub, counters, durability, *this};
+  const DeviceSession::Context session_context{options, store, counters, durability, *this};
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::atomic<size_t> next_context{0};
   asio::strand<asio::io_context::executor_type> accept_strand;
@@ -267,8 +267,9 @@ void DeviceServer::Impl::Sweep() {
   for (auto& [session, reason] : expired) session->Expire(reason);
 }
 
-DeviceServer::DeviceServer(DeviceServerOptions options, Hub& hub, IngestCounters& counters)
-    : impl_(std::make_unique<Impl>(std::move(options), hub, counters)) {}
+DeviceServer::DeviceServer(DeviceServerOptions options, RecordStore& store,
+                           IngestCounters& counters)
+    : impl_(std::make_unique<Impl>(std::move(options), store, counters)) {}
 
 DeviceServer::~DeviceServer() { Stop(); }
 

@@ -20,8 +20,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "gateway/hub/hub.h"
 #include "gateway/device/ingest_counters.h"
+#include "gateway/hub/record_store.h"
 #include "ingest/location_record.h"
 #include "ingest/validate.h"
 
@@ -54,10 +54,10 @@ struct DeviceServerOptions {
 };
 
 // Thread safety: Start/Stop from one controlling thread; the rest is
-// internal. The hub and counters must outlive the server.
+// internal. The store and counters must outlive the server.
 class DeviceServer final {
  public:
-  DeviceServer(DeviceServerOptions options, Hub& hub, IngestCounters& counters);
+  DeviceServer(DeviceServerOptions options, RecordStore& store, IngestCounters& counters);
   ~DeviceServer();
   DeviceServer(const DeviceServer&) = delete;
   DeviceServer& operator=(const DeviceServer&) = delete;
@@ -68,10 +68,11 @@ class DeviceServer final {
   // Bound port of `ack_listen` after Start(); 0 when there is none.
   uint16_t ack_port() const { return ack_port_; }
 
-  // Every record with a sequence up to `durable_sequence` is durable:
-  // connections on the acknowledging listener are acknowledged up to the
-  // lines those records came from. Thread-safe, quick (posts the writes to
-  // the connections' threads); values must not decrease.
+  // Every record up to the commit position `durable_sequence` is committed
+  // (RecordStore's commit callback): connections on the acknowledging
+  // listener are acknowledged up to the lines those records came from.
+  // Thread-safe, quick (posts the writes to the connections' threads);
+  // values must not decrease.
   void OnDurable(uint64_t durable_sequence);
 
   // Stops accepting new connections (new ones are refused by the kernel);

@@ -270,12 +270,12 @@ void DeviceSession::OnRecord(const ingest::LocationRecord& record) {
 void DeviceSession::Publish() {
   RecordBatch& batch = tls_batch;
   if (batch.empty()) return;
-  const Hub::PublishResult result = context_.hub.Publish(batch);
+  const RecordStore::PublishResult result = context_.store.Publish(batch);
   if (result.published > 0) {
     context_.counters.receive_to_publish.Observe(
         absl::GetCurrentTimeNanos() - receive_time_unix_ns_, result.published);
   }
-  if (result.next_sequence > 0) ack_target_ = std::max(ack_target_, result.next_sequence - 1);
+  ack_target_ = std::max(ack_target_, result.commit_position);
   // Refused records were never published: nothing after them may be
   // acknowledged.
   if (result.refused > 0) ack_queue_.Block();

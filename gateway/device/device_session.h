@@ -28,7 +28,7 @@
 #include "gateway/device/ack_queue.h"
 #include "gateway/device/device_server.h"
 #include "gateway/device/ingest_counters.h"
-#include "gateway/hub/hub.h"
+#include "gateway/hub/record_store.h"
 #include "ingest/line_framer.h"
 #include "ingest/line_parser.h"
 
@@ -68,7 +68,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   // the context and everything it references must outlive every session.
   struct Context {
     const DeviceServerOptions& options;
-    Hub& hub;
+    RecordStore& store;
     IngestCounters& counters;
     DurabilityWatch& durability;  // used by sessions with acks only
     Registry& registry;

@@ -281,7 +281,7 @@ char* Hub::Retain(uint64_t sequence, std::string_view frame, const FrameInfo& in
 }
 
 Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, size_t max_records,
-                          size_t max_bytes, std::string* out) const {
+                          size_t max_bytes, std::string* out, size_t max_scan) const {
   ReadResult result;
   absl::ReaderMutexLock lock(&mu_);
   const uint64_t head = readable_end();
@@ -298,7 +298,8 @@ Hub::ReadResult Hub::Read(uint64_t cursor, const SubscriptionFilter& filter, siz
     result.next_cursor = cursor;
     return result;
   }
-  const uint64_t scan_end = std::min<uint64_t>(head, cursor + kMaxScanPerRead);
+  const uint64_t scan_end =
+      std::min<uint64_t>(head, cursor + std::clamp<size_t>(max_scan, 1, kMaxScanPerRead));
   if (filter.matches_all()) return ReadAll(cursor, scan_end, max_records, max_bytes, out);
   const size_t start_size = out->size();
   const uint64_t ring_size = options_.max_bytes;

@@ -12,6 +12,11 @@
 // exclusively once per batch; Read() takes it shared. Listeners are called
 // after the ring lock is released, under the listener lock, so a listener
 // removed with RemoveListener() is never called afterwards.
+//
+// Lock order: the ring lock (mu_) and the listener lock (listeners_mu_) are
+// never held together. A listener runs under listeners_mu_ and may take
+// locks of its own (a subscriber executor's queue) but never calls back
+// into the hub, so no hub lock is ever taken under listeners_mu_.
 #ifndef FIXSTREAM_GATEWAY_HUB_HUB_H_
 #define FIXSTREAM_GATEWAY_HUB_HUB_H_
 
@@ -80,9 +85,10 @@ class Hub final {
   class Listener {
    public:
     virtual ~Listener() = default;
-    // Called from a publishing thread, under the listener lock (which is
-    // acquired before the ring lock, so it may call Read()); must be quick
-    // and must not call AddListener/RemoveListener.
+    // Called from a publishing thread (or the one that called MarkDurable or
+    // Close), under the listener lock; must be quick: flag the listener and
+    // hand its work to another thread. Must not call into the hub (no
+    // Read(), no AddListener/RemoveListener).
     virtual void OnHubUpdated() = 0;
     // The next sequence the listener will read; any thread, lock-free.
     virtual uint64_t next_sequence() const = 0;
@@ -141,10 +147,10 @@ class Hub final {
   // readable_end()) that match `filter`
   // to `out`, stopping at max_records or once `out` grew by max_bytes (at
   // least one record is appended if one matches). Scans at most
-  // kMaxScanPerRead records so a selective filter cannot hold the lock long;
-  // next_cursor tells where to go on.
+  // `max_scan` (at most kMaxScanPerRead) records so a selective filter
+  // cannot hold the lock long; next_cursor tells where to go on.
   ReadResult Read(uint64_t cursor, const SubscriptionFilter& filter, size_t max_records,
-                  size_t max_bytes, std::string* out) const;
+                  size_t max_bytes, std::string* out, size_t max_scan = kMaxScanPerRead) const;
 
   // Latest positions (see VehicleRegistry). Appends the latest frame of each
   // known id to `frames` (a concatenation that parses as the `records` of a
@@ -274,10 +280,8 @@ class Hub final {
   std::vector<std::string_view> log_frames_ ABSL_GUARDED_BY(mu_);  // reused per batch
   std::atomic<bool> closed_{false};
 
-  // Acquired before mu_, never while holding it: Notify() holds it while
-  // listeners run, and they take locks of their own and then mu_ (shared,
-  // in Read()). Publish() and the others release mu_ before Notify().
-  mutable absl::Mutex listeners_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Never held together with mu_ (see the lock order at the top).
+  mutable absl::Mutex listeners_mu_;
   std::vector<Listener*> listeners_ ABSL_GUARDED_BY(listeners_mu_);
 };
 

@@ -14,87 +14,17 @@ namespace fixstream::gateway {
 
 Gateway::Gateway(GatewayOptions options)
     : options_(std::move(options)),
-      hub_(options_.hub),
-      service_(hub_, options_.subscription, subscription_counters_,
+      store_(options_.hub),
+      service_(store_, options_.subscription, subscription_counters_,
                [this](uint64_t id) { return device_server_.IsConnectionOpen(id); }),
       health_({kServiceName}),
-      device_server_(options_.device, hub_, ingest_counters_) {}
-
-// Feeds the hub's published batches to the journal. Append only queues the
-// bytes for the journal's writer thread, so it is cheap under the hub lock.
-class Gateway::JournalLog final : public Hub::RecordLog {
- public:
-  explicit JournalLog(Journal& journal) : journal_(journal) {}
-  void Append(uint64_t first_sequence, const std::vector<std::string_view>& frames) override {
-    absl::Status status = journal_.Append(first_sequence, frames, Journal::Wake::kDeferred);
-    if (!status.ok()) {
-      // The records stay published in memory; what the journal lost is
-      // logged (rate-limited) and visible in its status.
-      error_log_.Log([&] {
-        return absl::StrCat("journal append failed at sequence ", first_sequence, ": ",
-                            status.ToString());
-      });
-    }
-  }
-  void AfterPublish() override { journal_.WakeWriter(); }
-
- private:
-  Journal& journal_;
-  RateLimitedLog error_log_{LogLevel::kError};
-};
+      device_server_(options_.device, store_, ingest_counters_) {
+  // On the journal's writer thread after each fsync: devices are
+  // acknowledged what is durable.
+  store_.SetCommitCallback([this](uint64_t committed) { device_server_.OnDurable(committed); });
+}
 
 Gateway::~Gateway() { Shutdown(); }
-
-absl::Status Gateway::OpenJournal() {
-  JournalOptions journal_options = options_.journal;
-  const bool gate_delivery = journal_options.durability == DurabilityPolicy::kPerBatch;
-  // Runs on the journal's writer thread after each fsync.
-  journal_options.on_durable = [this, gate_delivery](uint64_t durable) {
-    if (gate_delivery) hub_.MarkDurable(durable);
-    device_server_.OnDurable(durable);
-  };
-  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(std::move(journal_options));
-  if (!journal.ok()) {
-    return absl::Status(journal.status().code(),
-                        absl::StrCat("cannot use --journal_dir=", options_.journal.directory, ": ",
-                                     journal.status().message()));
-  }
-  journal_ = *std::move(journal);
-  journal_log_ = std::make_unique<JournalLog>(*journal_);
-  service_.set_journal(journal_.get());
-  // Re-retain the newest records the ring can hold, after the last lost
-  // range (the ring holds contiguous sequences only).
-  const uint64_t next = journal_->next_sequence();
-  uint64_t from = std::max(journal_->oldest_sequence(),
-                           next > options_.hub.max_records ? next - options_.hub.max_records : 1);
-  for (const auto& [first, last] : journal_->lost_ranges()) {
-    if (last >= from && last < next) from = last + 1;
-  }
-  hub_.AttachLog(journal_log_.get(), from);
-  std::string frames;
-  for (uint64_t cursor = from; cursor < next;) {
-    frames.clear();
-    absl::StatusOr<Journal::ReadResult> r = journal_->Read(cursor, 65536, 16 << 20, &frames);
-    if (!r.ok() || r->hole || r->records == 0 || hub_.Restore(frames) != r->records) {
-      // Cannot happen after recovery; if it does, serve what is restored and
-      // say so rather than refuse to start.
-      LogError(absl::StrCat("journal: could not restore records from sequence ", cursor,
-                            r.ok() ? "" : absl::StrCat(": ", r.status().ToString())));
-      break;
-    }
-    cursor = r->next_sequence;
-  }
-  // Under fsync-per-batch, subscribers get a record only once it is
-  // durable: nothing a subscriber has seen can be lost to a crash.
-  if (gate_delivery) hub_.GateOnDurable();
-  // (Capped at what the hub restored: should a restore have stopped short,
-  // new records reuse those sequences and must not count as durable.)
-  device_server_.OnDurable(std::min(journal_->durable_sequence(), hub_.head() - 1));
-  // (Journal::Open logged what recovery found.)
-  LogInfo(absl::StrCat("journal: next sequence ", hub_.head(), ", ", hub_.retained_records(),
-                       " records restored to memory"));
-  return absl::OkStatus();
-}
 
 absl::Status Gateway::Start() {
   if (!options_.device.ack_listen.empty() && options_.journal.directory.empty()) {
@@ -103,17 +33,23 @@ absl::Status Gateway::Start() {
         "what is durable");
   }
   if (!options_.journal.directory.empty()) {
-    if (absl::Status status = OpenJournal(); !status.ok()) return status;
+    // Sequences continue where the journal ends, and its newest records are
+    // back in memory so subscribers can resume.
+    if (absl::Status status = store_.OpenJournal(options_.journal); !status.ok()) {
+      return absl::Status(
+          status.code(), absl::StrCat("cannot use --journal_dir=", options_.journal.directory, ": ",
+                                      status.message()));
+    }
   }
   if (!options_.metrics_listen.empty()) {
     MetricsSources sources;
     sources.ingest = &ingest_counters_;
     sources.subscriptions = &subscription_counters_;
-    sources.hub = &hub_;
-    sources.journal = journal_.get();
+    sources.hub = &store_.hub();
+    sources.journal = store_.journal();
     sources.receive_to_publish = &ingest_counters_.receive_to_publish;
     sources.publish_to_delivery = &subscription_counters_.publish_to_delivery;
-    sources.subscriber_max_lag = [this] { return hub_.MaxListenerLag(); };
+    sources.subscriber_max_lag = [this] { return store_.MaxListenerLag(); };
     sources.start_time = absl::Now();
     absl::StatusOr<std::unique_ptr<MetricsServer>> metrics = MetricsServer::Start(
         options_.metrics_listen, std::make_shared<GatewayMetrics>(std::move(sources)));
@@ -182,13 +118,11 @@ void Gateway::Shutdown() {
   // Watch streams hear NOT_SERVING before the listener closes.
   health_.SetServing(false);
   device_server_.Stop(options_.device_drain_grace);
-  hub_.Close();
+  store_.Close();
   // Every record is in the journal's queue now: make it durable before the
   // (possibly long) subscriber drain.
-  if (journal_ != nullptr) {
-    if (absl::Status status = journal_->Flush(); !status.ok()) {
-      LogError(absl::StrCat("journal flush at shutdown failed: ", status.ToString()));
-    }
+  if (absl::Status status = store_.Flush(); !status.ok()) {
+    LogError(absl::StrCat("journal flush at shutdown failed: ", status.ToString()));
   }
   if (grpc_server_ != nullptr) {
     // Streams end by themselves once their subscribers caught up with the
@@ -204,10 +138,8 @@ void Gateway::Shutdown() {
     grpc_server_->Wait();
   }
   metrics_server_.reset();
-  if (journal_ != nullptr) {
-    if (absl::Status status = journal_->Close(); !status.ok()) {
-      LogError(absl::StrCat("journal close failed: ", status.ToString()));
-    }
+  if (absl::Status status = store_.CloseJournal(); !status.ok()) {
+    LogError(absl::StrCat("journal close failed: ", status.ToString()));
   }
 }
 

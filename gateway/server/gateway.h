@@ -1,5 +1,6 @@
 // Gateway: the whole running process minus flag parsing and signals — the
-// hub, the device TCP server and the gRPC server (LocationService, health,
+// record store (the embedded one: the hub's ring over the journal), the
+// device TCP server and the gRPC server (LocationService, health,
 // reflection). Tests start it in-process on ephemeral ports; main() starts it
 // from flags.
 #ifndef FIXSTREAM_GATEWAY_SERVER_GATEWAY_H_
@@ -20,6 +21,7 @@
 #include "gateway/api/location_service.h"
 #include "gateway/api/reflection_service.h"
 #include "gateway/server/metrics.h"
+#include "gateway/store/embedded_store.h"
 
 namespace grpc {
 class Server;
@@ -76,9 +78,9 @@ class Gateway final {
   uint16_t grpc_port() const { return grpc_port_; }
   const IngestCounters& ingest_counters() const { return ingest_counters_; }
   const SubscriptionCounters& subscription_counters() const { return subscription_counters_; }
-  const Hub& hub() const { return hub_; }
+  const Hub& hub() const { return store_.hub(); }
   // The journal, or null when disabled.
-  const Journal* journal() const { return journal_.get(); }
+  const Journal* journal() const { return store_.journal(); }
   // Bound port of the metrics endpoint; 0 when disabled or not started.
   uint16_t metrics_port() const { return metrics_port_; }
   // Latency from reading a line's bytes to its record's publication, and
@@ -93,15 +95,12 @@ class Gateway final {
   static constexpr char kServiceName[] = "fixstream.v1.LocationService";
 
  private:
-  // Opens the journal, attaches it to the hub and re-retains its newest
-  // records, so sequences continue and subscribers can resume.
-  absl::Status OpenJournal();
-
   const GatewayOptions options_;
   IngestCounters ingest_counters_;
   SubscriptionCounters subscription_counters_;
-  // Before the hub, service and server so they can be handed to them.
-  Hub hub_;
+  // Before the service and the device server, which use it through the
+  // RecordStore seam only; its journal is closed in Shutdown(), after them.
+  EmbeddedStore store_;
   LocationService service_;
   // grpc.health.v1 for "" and kServiceName, and reflection over the
   // embedded descriptor set (with comments); before grpc_server_, which
@@ -112,11 +111,6 @@ class Gateway final {
   std::unique_ptr<ReflectionServiceV1Alpha> reflection_v1alpha_;
   DeviceServer device_server_;
   std::unique_ptr<grpc::Server> grpc_server_;
-  // Declared after the hub's users are stopped in Shutdown(); feeds the hub's
-  // published batches to the journal.
-  class JournalLog;
-  std::unique_ptr<Journal> journal_;
-  std::unique_ptr<JournalLog> journal_log_;
   uint16_t device_port_ = 0;
   uint16_t grpc_port_ = 0;
   // Last, so it stops serving before anything it reads is destroyed.

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "asio.hpp"
+#include "gateway/store/embedded_store.h"
 #include "gtest/gtest.h"
 
 namespace fixstream::gateway {
@@ -89,7 +90,7 @@ class Closes final : public DeviceSession::Registry {
 // I/O thread.
 class DeviceSessionTest : public ::testing::Test {
  protected:
-  DeviceSessionTest() : hub_(SmallHub()) {
+  DeviceSessionTest() : store_(SmallHub()) {
     options_.idle_timeout = absl::ZeroDuration();
     options_.line_timeout = absl::ZeroDuration();
   }
@@ -158,11 +159,11 @@ class DeviceSessionTest : public ::testing::Test {
 
   static constexpr uint64_t kId = 7;
   DeviceServerOptions options_;
-  Hub hub_;
+  EmbeddedStore store_;  // the ring only, no journal
   IngestCounters counters_;
   DurabilityWatch durability_;
   Closes closes_;
-  const DeviceSession::Context context_{options_, hub_, counters_, durability_, closes_};
+  const DeviceSession::Context context_{options_, store_, counters_, durability_, closes_};
   asio::io_context io_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
       asio::make_work_guard(io_)};
@@ -176,8 +177,8 @@ TEST_F(DeviceSessionTest, PublishesTheRecordsOfEachRead) {
   Connect();
   Send(CsvLine("v1") + CsvLine("v2") + CsvLine("v3"));
   ASSERT_TRUE(Published(3));
-  EXPECT_EQ(hub_.head(), 4u);
-  EXPECT_EQ(hub_.vehicles(), 3u);
+  EXPECT_EQ(store_.head(), 4u);
+  EXPECT_EQ(store_.hub().vehicles(), 3u);
   EXPECT_EQ(Lines(LineOutcome::kPublished), 3u);
   EXPECT_GE(counters_.receive_to_publish.Read().count, 3u);
 }
@@ -300,7 +301,7 @@ TEST_F(DeviceSessionTest, ThePlainListenerSendsNoAcks) {
   Connect(/*acks=*/false);
   Send(CsvLine("v1"));
   ASSERT_TRUE(Published(1));
-  durability_.OnDurable(hub_.head() - 1);
+  durability_.OnDurable(store_.head() - 1);
   HalfClose();
   EXPECT_EQ(closes_.Await(kId), CloseReason::kPeerClosed);
   EXPECT_EQ(ReadToEnd(), "");
@@ -324,14 +325,14 @@ TEST_F(DeviceSessionTest, AHalfClosedDeviceGetsTheFinalAckThenTheClose) {
   ASSERT_TRUE(Published(2));
   ASSERT_TRUE(WaitFor([&] { return durability_.registered() == 1; }));
   EXPECT_EQ(closes_.count(), 0u) << "stays open for its acknowledgement";
-  durability_.OnDurable(hub_.head() - 1);
+  durability_.OnDurable(store_.head() - 1);
   EXPECT_EQ(ReadToEnd(), "ACK 2\n");
   EXPECT_EQ(closes_.Await(kId), CloseReason::kPeerClosed);
 }
 
 TEST_F(DeviceSessionTest, RefusedRecordsAreNeverAcknowledged) {
   Connect(/*acks=*/true);
-  hub_.Close();
+  store_.Close();
   Send(CsvLine("v1"));
   ASSERT_TRUE(WaitFor([&] { return counters_.records_dropped_at_shutdown.load() == 1; }));
   durability_.OnDurable(1'000);
