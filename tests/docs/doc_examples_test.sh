@@ -57,11 +57,15 @@ for recipe in \
   "build-journal/bench/journal_bench --benchmark_min_time=2" \
   "cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release" \
   "cmake --build build-release --target ingest_bench" \
-  "build-release/bench/ingest_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true"; do
+  "build-release/bench/ingest_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true" \
+  "git worktree add /tmp/before df1d6b4" \
+  "cmake -S /tmp/before -B /tmp/before/build -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C /tmp/before/build journal_bench" \
+  "cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build-rel journal_bench" \
+  "for b in /tmp/before/build build-rel; do \$b/bench/journal_bench --benchmark_min_time=2 --benchmark_filter='BM_Throughput|BM_DurableBatch'; done"; do
   NOT_RUN["$recipe"]=$BENCH_RECIPE
 done
 # (Commands followed by a comment: the recipe is the part before it.)
-BENCH_SCRIPTS=(bench/e2e.sh bench/connections.sh bench/soak.sh bench/peers.sh)
+BENCH_SCRIPTS=(bench/e2e.sh bench/connections.sh bench/soak.sh bench/peers.sh bench/stall.sh)
 
 failures=0
 fail() {

@@ -253,8 +253,12 @@ TEST_F(EmbeddedStoreTest, CommitCallbackReportsDurablePositionsInIncreasingOrder
   EXPECT_EQ(last, 100u);
   ASSERT_TRUE(store.Flush().ok());
   absl::MutexLock lock(&mu);
-  ASSERT_FALSE(commits.empty());
-  EXPECT_EQ(commits.back(), 100u);
+  // Flush returns once the records are durable; the callback that reports
+  // it runs on the writer thread right after, so it may still be on its way.
+  auto all_committed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return !commits.empty() && commits.back() == 100u;
+  };
+  EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all_committed), absl::Seconds(10)));
   for (size_t i = 1; i < commits.size(); ++i) EXPECT_GT(commits[i], commits[i - 1]);
 }
 
