@@ -8,6 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libasio-dev libsimdjson-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libfast-float-dev  # bench/number_bench only: the ParseDouble comparison
   clang libclang-rt-14-dev netcat-openbsd
 )
 
