@@ -8,6 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libasio-dev libsimdjson-dev prometheus-cpp-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libfast-float-dev  # bench/number_bench only: the ParseDouble comparison
   clang libclang-rt-14-dev netcat-openbsd
   # the doc examples' tools (tests/docs/doc_examples_test.sh runs them)
   curl jq
