@@ -102,7 +102,10 @@ absl::Status Gateway::Start() {
 
   absl::StatusOr<uint16_t> device_port = device_server_.Start();
   if (!device_port.ok()) {
-    grpc_server_->Shutdown();
+    // With a deadline: a Watch or Subscribe opened in the moment since the
+    // gRPC server started would otherwise hold Shutdown() (and Start()) for
+    // ever; past the deadline such calls are cancelled.
+    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(100)));
     grpc_server_.reset();
     metrics_server_.reset();
     return device_port.status();

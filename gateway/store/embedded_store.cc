@@ -143,6 +143,14 @@ RecordStore::ReadResult EmbeddedStore::Read(uint64_t cursor, const SubscriptionF
     result.first_publish_unix_ns = r.first_publish_unix_ns;
     return result;
   }
+  // Not committed yet: under gated delivery the ring may already have
+  // evicted records that wait for their fsync. They are on their way to the
+  // journal, so the reader waits for the commit (which wakes it) instead of
+  // being told they are gone.
+  if (journal_ != nullptr && cursor >= hub_.readable_end()) {
+    result.next_cursor = cursor;
+    return result;
+  }
   // Older than the ring but maybe still on disk.
   if (journal_ != nullptr) {
     std::optional<ReadResult> history =

@@ -288,6 +288,41 @@ TEST_F(EmbeddedStoreTest, UnderFsyncPerBatchOnlyCommittedRecordsAreReadable) {
   EXPECT_EQ(store.Read(1, kAll, 100, 1 << 20, &out).records, 3u);
 }
 
+// Under gated delivery the ring may evict records that are not committed
+// yet (more are waiting for the fsync than the ring holds): they are on
+// their way to the journal, so a caught-up reader must wait for them, not be
+// told they are gone.
+TEST_F(EmbeddedStoreTest, UnderFsyncPerBatchRecordsEvictedBeforeTheirCommitAreNoGap) {
+  EmbeddedStore store(SmallRing(4));
+  JournalOptions options = Journal(DurabilityPolicy::kPerBatch);
+  absl::Notification release;
+  std::atomic<bool> hold{true};
+  options.before_sync = [&] {
+    if (hold.load()) release.WaitForNotification();
+  };
+  ASSERT_TRUE(store.OpenJournal(options).ok());
+  for (int i = 0; i < 5; ++i) {
+    RecordBatch batch = MakeBatch(4);
+    store.Publish(batch);
+  }
+  ASSERT_EQ(store.head(), 21u);
+  ASSERT_GT(store.oldest_in_memory(), 1u);  // evicted while still uncommitted
+  std::string out;
+  const RecordStore::ReadResult r = store.Read(1, kAll, 100, 1 << 20, &out);
+  EXPECT_FALSE(r.gap) << "gap " << r.gap_first << "-" << r.gap_last;
+  EXPECT_EQ(r.records, 0u);
+  EXPECT_EQ(r.next_cursor, 1u);
+  hold.store(false);
+  release.Notify();
+  const absl::Time deadline = absl::Now() + kDeadline;
+  while (store.readable_end() < 21 && absl::Now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(store.readable_end(), 21u);
+  const RecordStore::ReadResult later = store.Read(1, kAll, 100, 1 << 20, &out);
+  EXPECT_FALSE(later.gap);
+  EXPECT_TRUE(later.from_history);
+  EXPECT_EQ(later.first_sequence, 1u);
+}
+
 TEST_F(EmbeddedStoreTest, ReopeningContinuesTheNumberingAndRestoresMemory) {
   {
     EmbeddedStore store(SmallRing(1024));
