@@ -64,7 +64,7 @@ class Closes final : public DeviceSession::Registry {
   // deadline; nullopt if it stays open.
   std::optional<CloseReason> Await(uint64_t id) {
     absl::MutexLock lock(&mu_);
-    auto find = [&]() -> std::optional<CloseReason> {
+    auto find = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> std::optional<CloseReason> {
       for (auto& [closed_id, reason] : closed_) {
         if (closed_id == id) return reason;
       }
