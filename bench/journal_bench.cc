@@ -21,9 +21,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "gateway/journal/journal.h"
 #include "gateway/common/log.h"
 #include "gateway/hub/record_codec.h"
+#include "gateway/journal/journal.h"
 
 namespace fixstream::gateway {
 namespace {

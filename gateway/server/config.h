@@ -31,8 +31,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "gateway/server/gateway.h"
 #include "gateway/common/log.h"
+#include "gateway/server/gateway.h"
 
 namespace fixstream::gateway {
 

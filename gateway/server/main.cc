@@ -11,9 +11,9 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "gateway/common/log.h"
 #include "gateway/server/config.h"
 #include "gateway/server/gateway.h"
-#include "gateway/common/log.h"
 
 extern char** environ;
 

@@ -3,8 +3,8 @@
 #include <array>
 #include <atomic>
 #include <cmath>
-#include <limits>
 #include <exception>
+#include <limits>
 #include <string_view>
 #include <utility>
 
@@ -268,8 +268,9 @@ prometheus::ClientMetric ToClientMetric(const LatencyHistogram& histogram) {
     cumulative += snapshot.buckets[i];
     prometheus::ClientMetric::Bucket bucket;
     bucket.cumulative_count = cumulative;
-    bucket.upper_bound = i < LatencyHistogram::kBoundsNs.size() ? static_cast<double>(LatencyHistogram::kBoundsNs[i]) / 1e9
-                                              : std::numeric_limits<double>::infinity();
+    bucket.upper_bound = i < LatencyHistogram::kBoundsNs.size()
+                             ? static_cast<double>(LatencyHistogram::kBoundsNs[i]) / 1e9
+                             : std::numeric_limits<double>::infinity();
     metric.histogram.bucket.push_back(bucket);
   }
   return metric;

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "../store/test_batches.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -21,27 +22,11 @@
 namespace fixstream::gateway {
 namespace {
 
+using testing::MakeBatch;
+
 using ingest::LocationRecord;
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
-
-int64_t NextFixTime() {
-  static std::atomic<int64_t> next{1'700'000'000'000'000'000};
-  return next.fetch_add(1'000'000'000) + 1'000'000'000;
-}
-
-RecordBatch MakeBatch(int n, std::string_view vehicle) {
-  RecordBatch batch;
-  for (int i = 0; i < n; ++i) {
-    LocationRecord r;
-    r.set_vehicle_id(vehicle);
-    r.fix_time_unix_ns = NextFixTime();
-    r.latitude = 10;
-    r.longitude = 20;
-    batch.Add(r, 0, 1);
-  }
-  return batch;
-}
 
 // One Subscribe stream read on its own thread.
 class Stream {

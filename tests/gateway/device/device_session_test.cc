@@ -51,8 +51,7 @@ class Closes final : public DeviceSession::Registry {
     absl::MutexLock lock(&mu_);
     closed_.emplace_back(id, reason);
   }
-  void OnFirstFixTimeRejection(LineOutcome outcome, const asio::ip::address&,
-                               int64_t) override {
+  void OnFirstFixTimeRejection(LineOutcome outcome, const asio::ip::address&, int64_t) override {
     absl::MutexLock lock(&mu_);
     fix_time_rejections_.push_back(outcome);
   }

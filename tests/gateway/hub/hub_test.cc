@@ -313,7 +313,8 @@ TEST(HubTest, BackgroundPrefaultMakesTheRingResidentAndKeepsRecordsPublishedMean
     published += hub.Publish(batch).published;
   }
   hub.AwaitRingPrefaulted();
-  EXPECT_GE(static_cast<int64_t>(ResidentBytes()) - before, static_cast<int64_t>(kRing - (1 << 20)));
+  EXPECT_GE(static_cast<int64_t>(ResidentBytes()) - before,
+            static_cast<int64_t>(kRing - (1 << 20)));
   std::string out;
   ASSERT_EQ(hub.Read(1, kAll, published, 64 << 20, &out).records, published);
   const std::vector<v1::LocationRecord> records = Decode(out);

@@ -18,24 +18,15 @@
 #include "fault_injecting_file_system.h"
 #include "gateway/journal/journal.h"
 #include "gtest/gtest.h"
+#include "test_payloads.h"
 
 namespace fixstream::gateway {
 namespace {
 
+using testing::Expected;
+using testing::Payload;
+
 namespace fs = std::filesystem;
-
-std::string Payload(uint64_t seq) {
-  std::string p = absl::StrCat("record-", seq, "-");
-  const size_t size = 40 + seq % 80;
-  while (p.size() < size) p.push_back(static_cast<char>('a' + (seq + p.size()) % 26));
-  return p;
-}
-
-std::string Expected(uint64_t first, uint64_t last) {
-  std::string out;
-  for (uint64_t s = first; s <= last; ++s) out += Payload(s);
-  return out;
-}
 
 // Appends records first..first+count-1 as one batch.
 absl::Status AppendBatch(Journal& journal, uint64_t first, uint64_t count) {

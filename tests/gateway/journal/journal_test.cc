@@ -22,9 +22,13 @@
 #include "fixstream/v1/location.pb.h"
 #include "gateway/hub/record_codec.h"
 #include "gtest/gtest.h"
+#include "test_payloads.h"
 
 namespace fixstream::gateway {
 namespace {
+
+using testing::Expected;
+using testing::Payload;
 
 namespace fs = std::filesystem;
 
@@ -34,20 +38,6 @@ namespace fs = std::filesystem;
   return ::testing::AssertionFailure() << '"' << text << "\" does not contain \"" << part << '"';
 }
 #define EXPECT_CONTAINS(text, part) EXPECT_TRUE(HasSubstrImpl(std::string(text), std::string(part)))
-
-// A payload that differs per sequence in content and length (40-119 bytes).
-std::string Payload(uint64_t seq) {
-  std::string p = absl::StrCat("record-", seq, "-");
-  const size_t size = 40 + seq % 80;
-  while (p.size() < size) p.push_back(static_cast<char>('a' + (seq + p.size()) % 26));
-  return p;
-}
-
-std::string Expected(uint64_t first, uint64_t last) {
-  std::string out;
-  for (uint64_t s = first; s <= last; ++s) out += Payload(s);
-  return out;
-}
 
 void AppendRange(Journal& journal, uint64_t first, uint64_t count, uint64_t batch = 7) {
   std::vector<std::string> storage;

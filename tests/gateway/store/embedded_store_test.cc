@@ -15,31 +15,16 @@
 #include "fixstream/v1/location.pb.h"
 #include "gateway/hub/record_codec.h"
 #include "gtest/gtest.h"
+#include "test_batches.h"
 
 namespace fixstream::gateway {
 namespace {
 
+using testing::MakeBatch;
+
 using ingest::LocationRecord;
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
-
-int64_t NextFixTime() {
-  static std::atomic<int64_t> next{1'700'000'000'000'000'000};
-  return next.fetch_add(1'000'000'000) + 1'000'000'000;
-}
-
-RecordBatch MakeBatch(int n, std::string_view vehicle = "v1") {
-  RecordBatch batch;
-  for (int i = 0; i < n; ++i) {
-    LocationRecord r;
-    r.set_vehicle_id(vehicle);
-    r.fix_time_unix_ns = NextFixTime();
-    r.latitude = 10;
-    r.longitude = 20;
-    batch.Add(r, 0, 1);
-  }
-  return batch;
-}
 
 // The sequence and vehicle of each frame of a concatenation.
 struct Frame {
