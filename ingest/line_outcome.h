@@ -37,6 +37,7 @@ enum class LineOutcome : uint8_t {
   kUnterminated,    // bytes without a final newline when the connection closed
   kFixTooOld,       // fix time older than the accepted window before the receive time
   kFixInFuture,     // fix time later than the accepted window after the receive time
+  kVehicleMismatch,  // a line naming another vehicle than the connection's fixed identity
   kCount,           // number of outcomes; not an outcome
 };
 
