@@ -211,9 +211,8 @@ absl::Status GatherListenerLines(std::vector<ConfigSetting>& settings, absl::str
           absl::StrCat(setting.origin, ": one listener per `listener =` line (no ';')"));
     }
     if (absl::StatusOr<ListenerOptions> listener = ParseListener(setting.value); !listener.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(setting.origin, ": bad listener '",
-                                                     setting.value,
-                                                     "': ", listener.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          setting.origin, ": bad listener '", setting.value, "': ", listener.status().message()));
     }
     if (first == settings.size()) first = i;
     entries.push_back(setting.value);

@@ -31,8 +31,9 @@ absl::Status Gateway::Start() {
     for (const ListenerOptions& listener : EffectiveListeners(options_.device)) {
       if (!listener.acks) continue;
       return absl::InvalidArgumentError(absl::StrCat(
-          options_.device.listeners.empty() ? "--device_ack_listen"
-                                            : absl::StrCat("listener ", listener.address, ": ack=on"),
+          options_.device.listeners.empty()
+              ? "--device_ack_listen"
+              : absl::StrCat("listener ", listener.address, ": ack=on"),
           " needs the journal (--journal_dir): a device is only acknowledged what is durable"));
     }
   }

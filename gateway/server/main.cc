@@ -83,9 +83,8 @@ int Run(const std::vector<char*>& positional) {
                            ? std::string()
                            : absl::StrCat(" device_ack=", ack_listener->address,
                                           " device_ack_port=", gateway.device_ack_port()),
-                       " device_ports=", absl::StrJoin(ports, ","),
-                       " grpc=", options->grpc_listen, " grpc_port=", gateway.grpc_port(),
-                       " metrics=", options->metrics_listen,
+                       " device_ports=", absl::StrJoin(ports, ","), " grpc=", options->grpc_listen,
+                       " grpc_port=", gateway.grpc_port(), " metrics=", options->metrics_listen,
                        " metrics_port=", gateway.metrics_port()));
 
   int signal_number = 0;

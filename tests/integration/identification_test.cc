@@ -65,9 +65,7 @@ class IdentificationTest : public GatewayTest {
     return ids;
   }
 
-  uint64_t Closed(CloseReason reason) {
-    return gateway_->ingest_counters().closed_count(reason);
-  }
+  uint64_t Closed(CloseReason reason) { return gateway_->ingest_counters().closed_count(reason); }
 
   // Sends one NMEA fix (no $PFSID) from `source` on listener `listener`.
   bool SendRmc(size_t listener, const char* source, int index, std::string prefix = {}) {
@@ -179,7 +177,8 @@ TEST_F(IdentificationTest, TheFirstLineNamesTheVehicle) {
 TEST_F(IdentificationTest, ABadFirstLineClosesTheConnection) {
   Start({Listener(Identification::kFirstLine)});
   TestConnection conn(Port(0));
-  ASSERT_TRUE(conn.Send(NmeaRmc(kStartMs, 52.5, 13.4, 10) + NmeaRmc(kStartMs + 1000, 52.5, 13.4, 10)));
+  ASSERT_TRUE(
+      conn.Send(NmeaRmc(kStartMs, 52.5, 13.4, 10) + NmeaRmc(kStartMs + 1000, 52.5, 13.4, 10)));
   EXPECT_TRUE(conn.WaitForPeerClose(10'000));
   ASSERT_TRUE(WaitFor([&] { return Closed(CloseReason::kBadIdentification) == 1; }));
   EXPECT_EQ(Lines(LineOutcome::kBadVehicleId), 1u);
@@ -194,9 +193,9 @@ TEST_F(IdentificationTest, SeveralListenersWithDifferentModes) {
   Start({Listener(Identification::kPfsid), Listener(Identification::kSourceAddress, map_path_),
          Listener(Identification::kFirstLine, {}, /*acks=*/true), csv_only});
   ASSERT_EQ(gateway_->device_ports().size(), 4u);
-  EXPECT_EQ(std::set<uint16_t>(gateway_->device_ports().begin(), gateway_->device_ports().end())
-                .size(),
-            4u);
+  EXPECT_EQ(
+      std::set<uint16_t>(gateway_->device_ports().begin(), gateway_->device_ports().end()).size(),
+      4u);
   EXPECT_EQ(gateway_->device_port(), Port(0));
   EXPECT_EQ(gateway_->device_ack_port(), Port(2));
   auto subscriber = Subscribe();

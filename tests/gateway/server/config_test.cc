@@ -411,7 +411,8 @@ TEST(ApplyConfigSourcesTest, ListenerLinesOfAFileMakeTheList) {
       "listener = 127.0.0.1:0 ident=first_line   # forwarders\n");
   SetFlag("config", file.path());
   std::vector<std::string> warnings;
-  absl::StatusOr<SettingOrigins> origins = ApplyConfigSources(NothingOnCommandLine(), {}, &warnings);
+  absl::StatusOr<SettingOrigins> origins =
+      ApplyConfigSources(NothingOnCommandLine(), {}, &warnings);
   ASSERT_TRUE(origins.ok()) << origins.status();
   EXPECT_EQ(FlagValue("listeners"), "127.0.0.1:0 format=csv; 127.0.0.1:0 ident=first_line");
   EXPECT_EQ((*origins)["listeners"], file.path() + ":2,4");
@@ -428,8 +429,7 @@ TEST(ApplyConfigSourcesTest, TheCommandLineListBeatsTheFilesListenerLines) {
   SetFlag("listeners", "127.0.0.1:0 format=json");
   std::vector<std::string> warnings;
   absl::StatusOr<SettingOrigins> origins = ApplyConfigSources(
-      [](std::string_view name) { return name == "listeners" || name == "config"; }, {},
-      &warnings);
+      [](std::string_view name) { return name == "listeners" || name == "config"; }, {}, &warnings);
   ASSERT_TRUE(origins.ok()) << origins.status();
   EXPECT_EQ(FlagValue("listeners"), "127.0.0.1:0 format=json");
 }
