@@ -4,7 +4,8 @@
 //
 // Per-connection state lives here: the vehicle id named by the connection's
 // identification line ($PFSID, see docs/PROTOCOL.md) for NMEA, and the pending
-// NMEA fix that an RMC and a GGA sentence of the same time of day merge into.
+// NMEA fix that an RMC and a GGA sentence of the same time of day merge into,
+// or the connection's fixed vehicle (SetConnectionVehicle).
 // A pending fix is emitted when both sentences of its fix have arrived, when
 // a sentence of another fix or a CSV/JSON record arrives (records keep the
 // order of their lines), or on Flush() (the gateway flushes at the end of
@@ -62,6 +63,14 @@ class LineParser final {
 
   // Vehicle id from the connection's identification line; empty if none yet.
   std::string_view identified_vehicle() const;
+
+  // Fixes the connection's vehicle, for a listener that identifies its
+  // connections itself (by source address or by their first line): NMEA
+  // positions are attributed to `id`, and a line naming another vehicle (a
+  // CSV or JSON record, a $PFSID) is rejected as kVehicleMismatch; a $PFSID
+  // naming `id` itself is kIdentified and changes nothing. Precondition:
+  // IsValidVehicleId(id), and no line parsed yet.
+  void SetConnectionVehicle(std::string_view id);
 
  private:
   struct State;

@@ -9,6 +9,7 @@
 
 #include "absl/time/clock.h"
 #include "gateway/hub/record_batch.h"
+#include "ingest/location_record.h"
 
 namespace fixstream::gateway {
 
@@ -23,16 +24,19 @@ thread_local RecordBatch tls_batch;
 
 }  // namespace
 
-DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint64_t id, bool acks,
+DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint64_t id,
+                             const ListenerOptions& listener, std::string_view vehicle_id,
                              const Context& context)
     : socket_(std::move(socket)),
       source_(std::move(source)),
       id_(id),
-      acks_(acks),
+      acks_(listener.acks),
+      awaiting_first_line_(listener.identification == Identification::kFirstLine),
       context_(context),
       framer_(context.options.max_line_length),
-      parser_(ingest::LineParserOptions{.pinned_format = context.options.pinned_format,
+      parser_(ingest::LineParserOptions{.pinned_format = listener.pinned_format,
                                         .fix_time_window = context.options.fix_time_window}) {
+  if (!vehicle_id.empty()) parser_.SetConnectionVehicle(vehicle_id);
   last_read_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
   if (acks_) context_.durability.AddWaiter();
 }
@@ -71,6 +75,8 @@ void DeviceSession::Expire(CloseReason reason) {
         return;
       case ReadState::kError:
         self->Close(CloseReason::kError);
+        return;
+      case ReadState::kClosed:
         return;
       case ReadState::kWouldBlock:
       case ReadState::kBudgetSpent:
@@ -152,6 +158,8 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
     case ReadState::kError:
       Close(CloseReason::kError);
       return;
+    case ReadState::kClosed:
+      return;
   }
 }
 
@@ -173,6 +181,7 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
     const int64_t now = absl::GetCurrentTimeNanos();
     last_read_ns_.store(now, std::memory_order_relaxed);
     ProcessLines(now);
+    if (closed_) return ReadState::kClosed;
     // A partial line starts the line timeout; completing it stops it.
     if (framer_.buffered() == 0) {
       partial_since_ns_.store(0, std::memory_order_relaxed);
@@ -191,6 +200,13 @@ inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
   ingest::Frame frame;
   while (framer_.Next(&frame)) {
     ++lines_seen_;
+    // One predictable branch per line; true only until a first-line
+    // listener's connection sent its id.
+    if (awaiting_first_line_) [[unlikely]] {
+      if (IdentifyByFirstLine(frame)) continue;
+      RejectUnidentified();
+      return;
+    }
     const ingest::LineOutcome outcome =
         frame.kind == ingest::Frame::Kind::kTooLong
             ? ingest::LineOutcome::kTooLong
@@ -205,6 +221,38 @@ inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
   }
   PublishParsed();
   if (acks_) QueueAck();
+}
+
+// The first line of a first-line listener's connection is its device id,
+// validated as a vehicle id (no $PFSID, no trimming: the framer already
+// took the line terminator).
+bool DeviceSession::IdentifyByFirstLine(const ingest::Frame& frame) {
+  awaiting_first_line_ = false;
+  const bool too_long = frame.kind == ingest::Frame::Kind::kTooLong;
+  if (!too_long && ingest::IsValidVehicleId(frame.text)) {
+    parser_.SetConnectionVehicle(frame.text);
+    ++lines_[static_cast<size_t>(ingest::LineOutcome::kIdentified)];
+    return true;
+  }
+  ++lines_[static_cast<size_t>(too_long ? ingest::LineOutcome::kTooLong
+                                        : ingest::LineOutcome::kBadVehicleId)];
+  context_.registry.OnBadIdentification(source_, too_long ? std::string_view() : frame.text,
+                                        too_long);
+  return false;
+}
+
+// Nothing the connection sends can be attributed to a vehicle: the lines
+// already read are counted (every line has an outcome) and the connection
+// closes; none is acknowledged, so a device that buffers keeps its data.
+void DeviceSession::RejectUnidentified() {
+  ingest::Frame frame;
+  while (framer_.Next(&frame)) {
+    ++lines_seen_;
+    ++lines_[static_cast<size_t>(frame.kind == ingest::Frame::Kind::kTooLong
+                                     ? ingest::LineOutcome::kTooLong
+                                     : ingest::LineOutcome::kUnknownVehicle)];
+  }
+  Close(CloseReason::kBadIdentification);
 }
 
 void DeviceSession::PublishParsed() {

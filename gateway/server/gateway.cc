@@ -27,10 +27,15 @@ Gateway::Gateway(GatewayOptions options)
 Gateway::~Gateway() { Shutdown(); }
 
 absl::Status Gateway::Start() {
-  if (!options_.device.ack_listen.empty() && options_.journal.directory.empty()) {
-    return absl::InvalidArgumentError(
-        "--device_ack_listen needs the journal (--journal_dir): a device is only acknowledged "
-        "what is durable");
+  if (options_.journal.directory.empty()) {
+    for (const ListenerOptions& listener : EffectiveListeners(options_.device)) {
+      if (!listener.acks) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          options_.device.listeners.empty()
+              ? "--device_ack_listen"
+              : absl::StrCat("listener ", listener.address, ": ack=on"),
+          " needs the journal (--journal_dir): a device is only acknowledged what is durable"));
+    }
   }
   if (!options_.journal.directory.empty()) {
     // Sequences continue where the journal ends, and its newest records are
