@@ -278,11 +278,12 @@ void DeviceSession::Publish() {
   ack_target_ = std::max(ack_target_, result.commit_position);
   // Refused records were never published: nothing after them may be
   // acknowledged.
-  if (result.refused > 0) ack_queue_.Block();
+  if (result.refused > 0 || result.unavailable > 0) ack_queue_.Block();
   records_published_ += result.published;
   records_duplicate_ += result.duplicates;
   records_late_ += result.late;
   records_dropped_ += result.refused;
+  records_unavailable_ += result.unavailable;
   batch.Clear();
 }
 
@@ -300,6 +301,7 @@ void DeviceSession::FlushCounters() {
   add(c.records_duplicate, records_duplicate_);
   add(c.records_late, records_late_);
   add(c.records_dropped_at_shutdown, records_dropped_);
+  add(c.records_refused_unavailable, records_unavailable_);
   uint64_t discarded = framer_.bytes_discarded() - discarded_reported_;
   discarded_reported_ = framer_.bytes_discarded();
   add(c.bytes_discarded, discarded);

@@ -147,6 +147,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   uint64_t records_duplicate_ = 0;
   uint64_t records_late_ = 0;
   uint64_t records_dropped_ = 0;
+  uint64_t records_unavailable_ = 0;
   uint64_t discarded_reported_ = 0;
   uint64_t framed_reported_ = 0;
   // Acknowledgements (acks_ only; see QueueAck()).

@@ -83,6 +83,14 @@ struct JournalOptions {
   uint32_t max_payload_bytes = 64 << 10;
   // One sparse read-index entry every this many frames of a segment.
   uint32_t index_interval = 64;
+  // Group commit only: how many sequence numbers ahead of the next one the
+  // journal keeps durably leased (the LEASE file, docs/JOURNAL.md). Records
+  // delivered before their fsync may be lost to a crash; their numbers are
+  // never handed out again, because a restart continues at the lease. After a
+  // crash up to this many numbers are skipped (reported as a lost range);
+  // after a clean Close() none. Under kPerBatch nothing is delivered before
+  // it is durable, so the lease is exact and nothing is skipped.
+  uint64_t sequence_lease = uint64_t{1} << 20;
   // Called on the writer thread after each fsync with the new
   // durable_sequence(); values strictly increase. Must be quick, and must not
   // call Flush(), AwaitDurable() or Close() (they wait for this thread).
@@ -160,6 +168,18 @@ class Journal final {
   // nothing when none is queued. Thread-safe.
   void WakeWriter();
 
+  // Whether records up to `last_sequence` may be appended now: false while
+  // the sequence lease does not cover them yet (the writer extends it ahead
+  // of need; false means it could not, e.g. a failing disk). Numbering a
+  // record the journal refuses would let a restart reuse its number, so the
+  // hub asks before numbering. Lock-free.
+  bool CanAppend(uint64_t last_sequence) const {
+    return last_sequence < lease_.load(std::memory_order_acquire);
+  }
+  // Every sequence handed out so far is below this; durable (see
+  // sequence_lease). Lock-free.
+  uint64_t lease() const { return lease_.load(std::memory_order_acquire); }
+
   // The sequence the next appended record must have (1 for a new journal).
   uint64_t next_sequence() const { return next_sequence_.load(std::memory_order_acquire); }
   // Highest sequence known to be fsynced (0 if none); monotonic, lock-free.
@@ -236,6 +256,15 @@ class Journal final {
   // Scans the directory (recovery.cc) and sets up the segment list, the
   // sequences and the active segment from what it found.
   absl::Status Recover(RecoveryReport* report);
+  // After Recover(): reads the LEASE file, continues at its lease if
+  // recovery found less (the numbers in between are a lost range), and
+  // leases ahead. Open only.
+  absl::Status ApplyLease(RecoveryReport* report);
+  // Writes `lease` to the older slot of the LEASE file and fdatasyncs it;
+  // then lease() returns it. Open, the writer thread and Close only.
+  absl::Status WriteLease(uint64_t lease);
+  // Whether the writer should lease further ahead now.
+  bool LeaseLow() const;
   void WriterLoop();
   // Writer thread only: writes `frames` (whole frames) to the active
   // segment(s), rolling as needed.
@@ -270,6 +299,14 @@ class Journal final {
   std::vector<std::pair<uint64_t, uint64_t>> lost_ranges_ ABSL_GUARDED_BY(segments_mu_);
   std::atomic<uint64_t> oldest_{1};
   absl::Mutex retention_mu_ ABSL_ACQUIRED_BEFORE(segments_mu_);
+  // Retention stopped short of a segment because its successor held no
+  // durable record yet; the writer retries after the next fsync.
+  std::atomic<bool> retention_deferred_{false};
+
+  // The sequence lease (Open, the writer thread, Close).
+  std::unique_ptr<File> lease_file_;
+  uint64_t lease_generation_ = 0;
+  std::atomic<uint64_t> lease_{UINT64_MAX};
 
   // Writer-thread state.
   std::shared_ptr<Segment> active_;    // null until the first write of a new journal
