@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/hub/record_batch.h"
 
 namespace fixstream::gateway {
@@ -33,7 +34,7 @@ DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint6
       framer_(context.options.max_line_length),
       parser_(ingest::LineParserOptions{.pinned_format = context.options.pinned_format,
                                         .fix_time_window = context.options.fix_time_window}) {
-  last_read_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
+  last_read_ns_.store(MonotonicNanos(), std::memory_order_relaxed);
   if (acks_) context_.durability.AddWaiter();
 }
 
@@ -76,7 +77,7 @@ void DeviceSession::Expire(CloseReason reason) {
       case ReadState::kBudgetSpent:
         break;
     }
-    if (self->Expired(reason, absl::GetCurrentTimeNanos())) self->Close(reason);
+    if (self->Expired(reason, MonotonicNanos())) self->Close(reason);
   });
 }
 
@@ -170,14 +171,19 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
     if (ec) return ReadState::kError;
     framer_.CommitWrite(n);
     bytes_read_ += n;
-    const int64_t now = absl::GetCurrentTimeNanos();
-    last_read_ns_.store(now, std::memory_order_relaxed);
+    const int64_t now = absl::GetCurrentTimeNanos();  // the records' receive time
+    const int64_t monotonic = MonotonicNanos();       // the timeouts'
+    last_read_ns_.store(monotonic, std::memory_order_relaxed);
+    const uint64_t lines_before = lines_seen_;
     ProcessLines(now);
-    // A partial line starts the line timeout; completing it stops it.
-    if (framer_.buffered() == 0) {
+    // The line timeout measures how long the line now incomplete has waited:
+    // it began in this read if a line ended in it (or none was pending), and
+    // one being discarded as over-long counts too.
+    if (!framer_.in_line()) {
       partial_since_ns_.store(0, std::memory_order_relaxed);
-    } else if (partial_since_ns_.load(std::memory_order_relaxed) == 0) {
-      partial_since_ns_.store(now, std::memory_order_relaxed);
+    } else if (lines_seen_ != lines_before ||
+               partial_since_ns_.load(std::memory_order_relaxed) == 0) {
+      partial_since_ns_.store(monotonic, std::memory_order_relaxed);
     }
     total += n;
     if (total >= budget) return ReadState::kBudgetSpent;

@@ -56,10 +56,9 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(JournalOptions options,
   if (options.retention_bytes < 2 * options.segment_bytes) {
     // Retention must be able to keep a sealed segment while its successor
     // is being filled, or it deletes the last durable record.
-    return absl::InvalidArgumentError(
-        absl::StrCat("journal retention_bytes (", options.retention_bytes,
-                     ") must hold at least two segments of segment_bytes (", options.segment_bytes,
-                     ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "journal retention_bytes (", options.retention_bytes,
+        ") must hold at least two segments of segment_bytes (", options.segment_bytes, ")"));
   }
   if (options.index_interval == 0) options.index_interval = 1;
   if (options.sequence_lease == 0) options.sequence_lease = 1;
@@ -154,9 +153,9 @@ absl::Status Journal::Append(uint64_t first_sequence, absl::Span<const std::stri
   if (payloads.empty()) return absl::OkStatus();
   if (!CanAppend(first_sequence + payloads.size() - 1)) {
     writer_cv_.Signal();  // (it extends the lease when it can)
-    return absl::UnavailableError(absl::StrCat(
-        "journal sequence lease (", lease(), ") does not cover sequence ",
-        first_sequence + payloads.size() - 1, " yet: the writer could not extend it"));
+    return absl::UnavailableError(
+        absl::StrCat("journal sequence lease (", lease(), ") does not cover sequence ",
+                     first_sequence + payloads.size() - 1, " yet: the writer could not extend it"));
   }
   size_t at = pending_.size();
   pending_.resize(at + bytes);
@@ -190,11 +189,10 @@ void Journal::WriterLoop() {
       absl::MutexLock lock(&append_mu_);
       while (!stop_ && pending_.empty() && !sync_requested_ && (refuse_appends_ || !LeaseLow())) {
         // Wake for the group-commit deadline and for retention by age.
-        absl::Time deadline = next_retention_check_;
-        if (unsynced_bytes_ > 0) {
-          deadline = std::min(deadline, first_unsynced_ + options_.group_commit_interval);
-        }
-        if (writer_cv_.WaitWithDeadline(&append_mu_, deadline)) break;
+        Clock::time_point deadline = next_retention_check_;
+        if (unsynced_bytes_ > 0)
+          deadline = std::min(deadline, first_unsynced_ + GroupCommitInterval());
+        if (WaitForWork(deadline)) break;
       }
       frames.swap(pending_);
       last_sequence = pending_last_sequence_;
@@ -208,7 +206,7 @@ void Journal::WriterLoop() {
         SetWriterError(std::move(s));
       } else {
         written_sequence_ = last_sequence;
-        if (first_unsynced_ == absl::InfiniteFuture()) first_unsynced_ = absl::Now();
+        if (first_unsynced_ == Clock::time_point::max()) first_unsynced_ = Clock::now();
         unsynced_bytes_ += frames.size();
       }
     }
@@ -216,7 +214,7 @@ void Journal::WriterLoop() {
     if (unsynced_bytes_ > 0 && status().ok()) {
       const bool due = options_.durability == DurabilityPolicy::kPerBatch || sync_requested ||
                        stop || unsynced_bytes_ >= options_.group_commit_bytes ||
-                       absl::Now() >= first_unsynced_ + options_.group_commit_interval;
+                       Clock::now() >= first_unsynced_ + GroupCommitInterval();
       if (due) {
         if (absl::Status s = SyncActive(); !s.ok()) {
           SetWriterError(std::move(s));
@@ -232,9 +230,10 @@ void Journal::WriterLoop() {
         SetWriterError(std::move(s));
       }
     }
-    if (absl::Now() >= next_retention_check_) {
+    if (Clock::now() >= next_retention_check_) {
       EnforceRetention();
-      next_retention_check_ = absl::Now() + options_.retention_check_interval;
+      next_retention_check_ =
+          Clock::now() + absl::ToChronoNanoseconds(options_.retention_check_interval);
     }
     if (stop) break;
   }
@@ -289,7 +288,7 @@ absl::Status Journal::WriteFrames(const std::string& frames, absl::Time now) {
     }
     pos = end;
   }
-  if (rolled) next_retention_check_ = absl::Now();
+  if (rolled) next_retention_check_ = Clock::now();
   return absl::OkStatus();
 }
 
@@ -345,7 +344,7 @@ absl::Status Journal::SyncActive() {
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
   }
   unsynced_bytes_ = 0;
-  first_unsynced_ = absl::InfiniteFuture();
+  first_unsynced_ = Clock::time_point::max();
   return absl::OkStatus();
 }
 
@@ -356,7 +355,7 @@ void Journal::SetWriterError(absl::Status status) {
   // the writer would keep waking for their (past) group-commit deadline and
   // spin until Close().
   unsynced_bytes_ = 0;
-  first_unsynced_ = absl::InfiniteFuture();
+  first_unsynced_ = Clock::time_point::max();
   // Both at once (append_mu_ before durable_mu_, as in Append()): an
   // Append() that finds appends refused reports this error rather than
   // "journal is closed", and once a waiter has the error appends are refused.
@@ -459,8 +458,7 @@ bool Journal::LeaseLow() const {
 
 absl::Status Journal::ApplyLease(RecoveryReport* report) {
   const std::string path = absl::StrCat(options_.directory, "/", kLeaseFileName);
-  absl::StatusOr<std::unique_ptr<File>> file =
-      file_system_->Open(path, OpenMode::kCreateOrOpen);
+  absl::StatusOr<std::unique_ptr<File>> file = file_system_->Open(path, OpenMode::kCreateOrOpen);
   if (!file.ok()) return WithPath(file.status(), "cannot open journal lease file", path);
   char slots[2 * kLeaseSlotSize] = {};
   size_t have = 0;
@@ -473,7 +471,8 @@ absl::Status Journal::ApplyLease(RecoveryReport* report) {
   journal_format::LeaseRecord newest;
   for (size_t i = 0; i < 2; ++i) {
     if (have < i * kLeaseSlotSize + kLeaseRecordSize) continue;
-    const journal_format::LeaseRecord r = journal_format::DecodeLeaseRecord(slots + i * kLeaseSlotSize);
+    const journal_format::LeaseRecord r =
+        journal_format::DecodeLeaseRecord(slots + i * kLeaseSlotSize);
     if (r.intact && (!newest.intact || r.generation > newest.generation)) newest = r;
   }
   if (have > 0 && !newest.intact) {

@@ -30,6 +30,8 @@
 #define FIXSTREAM_GATEWAY_JOURNAL_JOURNAL_H_
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -48,6 +50,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "gateway/common/latency_histogram.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/journal/file_system.h"
 #include "gateway/journal/journal_format.h"
 
@@ -248,6 +251,7 @@ class Journal final {
   absl::Status status() const;
 
  private:
+  using Clock = std::chrono::steady_clock;
   using Segment = journal_internal::Segment;
   using Location = journal_internal::SegmentLocation;
 
@@ -266,6 +270,14 @@ class Journal final {
   // Whether the writer should lease further ahead now.
   bool LeaseLow() const;
   void WriterLoop();
+  // Waits on writer_cv_ until notified or `deadline` (monotonic); true at
+  // the deadline.
+  bool WaitForWork(Clock::time_point deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_) {
+    return writer_cv_.WaitUntil(append_mu_, deadline);
+  }
+  std::chrono::nanoseconds GroupCommitInterval() const {
+    return absl::ToChronoNanoseconds(options_.group_commit_interval);
+  }
   // Writer thread only: writes `frames` (whole frames) to the active
   // segment(s), rolling as needed.
   absl::Status WriteFrames(const std::string& frames, absl::Time now);
@@ -284,7 +296,10 @@ class Journal final {
 
   // Appends queue here; the writer swaps the buffer out.
   mutable absl::Mutex append_mu_;
-  absl::CondVar writer_cv_;
+  // Waited on with deadlines of the monotonic clock (absl's timed waits
+  // follow the wall clock: a step back would postpone fsyncs and
+  // acknowledgements); see WaitForWork().
+  MonotonicCondVar writer_cv_;
   std::string pending_ ABSL_GUARDED_BY(append_mu_);
   uint64_t pending_last_sequence_ ABSL_GUARDED_BY(append_mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(append_mu_) = false;
@@ -313,8 +328,10 @@ class Journal final {
   std::unique_ptr<File> active_file_;  // active_ opened for appending, if not sealed
   uint64_t unsynced_bytes_ = 0;
   uint64_t written_sequence_ = 0;  // last sequence written to a file
-  absl::Time first_unsynced_ = absl::InfiniteFuture();
-  absl::Time next_retention_check_;
+  // Deadlines of the writer, on the monotonic clock (wall time is only for
+  // retention by age, options_.now).
+  Clock::time_point first_unsynced_ = Clock::time_point::max();
+  Clock::time_point next_retention_check_;
   std::thread writer_;
 
   // Durability. Append() takes it under append_mu_ (for the writer's error).

@@ -488,7 +488,6 @@ TEST_F(JournalFaultTest, SegmentThatRetentionCannotDeleteIsLoggedAndAppendsGoOn)
   EXPECT_EQ(ReadAll(*j, j->oldest_sequence()), Expected(j->oldest_sequence(), 110));
 }
 
-
 // A journal directory just created survives a power loss only once its
 // parent's entries are on disk: Open() fsyncs the parent, and says so when
 // it cannot.
@@ -498,9 +497,8 @@ TEST_F(JournalFaultTest, TheParentOfANewJournalDirectoryIsSynced) {
   fs_.Inject(Fault(FaultOp::kSync, EIO).OnPath(dir_).Times(1));
   absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(o);
   ASSERT_FALSE(j.ok());
-  EXPECT_EQ(j.status().message(),
-            absl::StrCat("cannot fsync the parent of journal directory ", dir_, "/sub ", dir_,
-                         ": ", ErrnoText(EIO)));
+  EXPECT_EQ(j.status().message(), absl::StrCat("cannot fsync the parent of journal directory ",
+                                               dir_, "/sub ", dir_, ": ", ErrnoText(EIO)));
   fs_.Clear();
   j = Journal::Open(o);
   ASSERT_TRUE(j.ok()) << j.status();

@@ -748,7 +748,6 @@ TEST_F(JournalTest, ConcurrentReadsSeeAPrefixInOrderWhileAppending) {
   EXPECT_GT(j->stats().segments, 10u);
 }
 
-
 // --- The sequence lease ------------------------------------------------------
 
 // A snapshot of a live journal directory, as a crash (power loss included,
