@@ -13,6 +13,7 @@
 #include "asio.hpp"
 #include "gateway/common/host_port.h"
 #include "gateway/common/log.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/device/ack_queue.h"
 #include "gateway/device/device_session.h"
 #include "gateway/device/source_map.h"
@@ -208,6 +209,7 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   }
 
   mutable absl::Mutex mu;
+  MonotonicCondVar sessions_cv;  // a session left `sessions` (the drain waits)
   absl::flat_hash_map<uint64_t, SessionEntry> sessions ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<asio::ip::address, size_t> per_source ABSL_GUARDED_BY(mu);
 };
@@ -318,6 +320,7 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket, Listener& listener) {
 void DeviceServer::Impl::Unregister(uint64_t id, const asio::ip::address& source) {
   absl::MutexLock lock(&mu);
   sessions.erase(id);
+  sessions_cv.SignalAll();
   auto it = per_source.find(source);
   if (it != per_source.end() && --it->second == 0) per_source.erase(it);
 }
@@ -387,7 +390,7 @@ void DeviceServer::Impl::UpdateSourceMapEntries() {
 // One pass over every connection's activity stamps, instead of a timer per
 // connection re-armed on every read.
 void DeviceServer::Impl::Sweep() {
-  const int64_t now = absl::GetCurrentTimeNanos();
+  const int64_t now = MonotonicNanos();
   std::vector<std::pair<std::shared_ptr<DeviceSession>, CloseReason>> expired;
   {
     absl::MutexLock lock(&mu);
@@ -530,7 +533,7 @@ void DeviceServer::Stop(absl::Duration grace) {
     auto all_closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
       return impl_->sessions.empty();
     };
-    impl_->mu.AwaitWithTimeout(absl::Condition(&all_closed), grace);
+    impl_->sessions_cv.AwaitFor(impl_->mu, all_closed, grace);
   }
   std::vector<std::shared_ptr<DeviceSession>> sessions;
   {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/hub/record_batch.h"
 #include "ingest/location_record.h"
 
@@ -37,7 +38,7 @@ DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint6
       parser_(ingest::LineParserOptions{.pinned_format = listener.pinned_format,
                                         .fix_time_window = context.options.fix_time_window}) {
   if (!vehicle_id.empty()) parser_.SetConnectionVehicle(vehicle_id);
-  last_read_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
+  last_read_ns_.store(MonotonicNanos(), std::memory_order_relaxed);
   if (acks_) context_.durability.AddWaiter();
 }
 
@@ -82,7 +83,7 @@ void DeviceSession::Expire(CloseReason reason) {
       case ReadState::kBudgetSpent:
         break;
     }
-    if (self->Expired(reason, absl::GetCurrentTimeNanos())) self->Close(reason);
+    if (self->Expired(reason, MonotonicNanos())) self->Close(reason);
   });
 }
 
@@ -178,15 +179,20 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
     if (ec) return ReadState::kError;
     framer_.CommitWrite(n);
     bytes_read_ += n;
-    const int64_t now = absl::GetCurrentTimeNanos();
-    last_read_ns_.store(now, std::memory_order_relaxed);
+    const int64_t now = absl::GetCurrentTimeNanos();  // the records' receive time
+    const int64_t monotonic = MonotonicNanos();       // the timeouts'
+    last_read_ns_.store(monotonic, std::memory_order_relaxed);
+    const uint64_t lines_before = lines_seen_;
     ProcessLines(now);
     if (closed_) return ReadState::kClosed;
-    // A partial line starts the line timeout; completing it stops it.
-    if (framer_.buffered() == 0) {
+    // The line timeout measures how long the line now incomplete has waited:
+    // it began in this read if a line ended in it (or none was pending), and
+    // one being discarded as over-long counts too.
+    if (!framer_.in_line()) {
       partial_since_ns_.store(0, std::memory_order_relaxed);
-    } else if (partial_since_ns_.load(std::memory_order_relaxed) == 0) {
-      partial_since_ns_.store(now, std::memory_order_relaxed);
+    } else if (lines_seen_ != lines_before ||
+               partial_since_ns_.load(std::memory_order_relaxed) == 0) {
+      partial_since_ns_.store(monotonic, std::memory_order_relaxed);
     }
     total += n;
     if (total >= budget) return ReadState::kBudgetSpent;
@@ -326,11 +332,12 @@ void DeviceSession::Publish() {
   ack_target_ = std::max(ack_target_, result.commit_position);
   // Refused records were never published: nothing after them may be
   // acknowledged.
-  if (result.refused > 0) ack_queue_.Block();
+  if (result.refused > 0 || result.unavailable > 0) ack_queue_.Block();
   records_published_ += result.published;
   records_duplicate_ += result.duplicates;
   records_late_ += result.late;
   records_dropped_ += result.refused;
+  records_unavailable_ += result.unavailable;
   batch.Clear();
 }
 
@@ -348,6 +355,7 @@ void DeviceSession::FlushCounters() {
   add(c.records_duplicate, records_duplicate_);
   add(c.records_late, records_late_);
   add(c.records_dropped_at_shutdown, records_dropped_);
+  add(c.records_refused_unavailable, records_unavailable_);
   uint64_t discarded = framer_.bytes_discarded() - discarded_reported_;
   discarded_reported_ = framer_.bytes_discarded();
   add(c.bytes_discarded, discarded);

@@ -117,7 +117,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   void Expire(CloseReason reason);
 
   // Whether the timeout `reason` (kIdleTimeout or kLineTimeout) has expired
-  // at `now_ns` (Unix nanoseconds). Any thread (lock-free), for the server's
+  // at `now_ns` (MonotonicNanos()). Any thread (lock-free), for the server's
   // sweep.
   bool Expired(CloseReason reason, int64_t now_ns) const;
 
@@ -157,9 +157,10 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   ingest::LineParser parser_;
   int64_t receive_time_unix_ns_ = 0;
   bool closed_ = false;
-  // Read by the server's sweep from another thread.
+  // Read by the server's sweep from another thread. MonotonicNanos() (the
+  // timeouts never follow the wall clock).
   std::atomic<int64_t> last_read_ns_{0};
-  std::atomic<int64_t> partial_since_ns_{0};  // 0: no partial line buffered
+  std::atomic<int64_t> partial_since_ns_{0};  // when the current partial line began; 0: none
   // Counted locally, added to the shared counters once per read.
   std::array<uint64_t, ingest::kLineOutcomeCount> lines_{};
   uint64_t bytes_read_ = 0;
@@ -167,6 +168,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   uint64_t records_duplicate_ = 0;
   uint64_t records_late_ = 0;
   uint64_t records_dropped_ = 0;
+  uint64_t records_unavailable_ = 0;
   uint64_t discarded_reported_ = 0;
   uint64_t framed_reported_ = 0;
   // Acknowledgements (acks_ only; see QueueAck()).

@@ -10,6 +10,7 @@
 //   sum(lines) == lines framed (each line has exactly one outcome)
 //   lines[kPublished] == records_published + records_duplicate
 //                        + records_dropped_at_shutdown
+//                        + records_refused_unavailable
 #ifndef FIXSTREAM_GATEWAY_DEVICE_INGEST_COUNTERS_H_
 #define FIXSTREAM_GATEWAY_DEVICE_INGEST_COUNTERS_H_
 
@@ -68,6 +69,10 @@ struct IngestCounters {
   // Records parsed after the hub closed for shutdown (never silently lost:
   // counted here, and drain makes this 0 in a clean shutdown).
   std::atomic<uint64_t> records_dropped_at_shutdown{0};
+  // Records the store could not take (the journal could not extend its
+  // sequence lease: a failing disk). Not acknowledged, so acknowledging
+  // devices send them again.
+  std::atomic<uint64_t> records_refused_unavailable{0};
 
   // From reading a line's bytes to its record being published (numbered and
   // visible to subscribers); observed once per read with the read's record

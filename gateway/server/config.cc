@@ -445,8 +445,10 @@ absl::Status JournalFromFlags(const SettingOrigins& origins, JournalOptions& jou
           "must be group or batch", journal.durability),
       AtLeast(origins, "journal_group_commit_ms", absl::GetFlag(FLAGS_journal_group_commit_ms), 1),
       AtLeast(origins, "journal_segment_bytes", journal.segment_bytes, 1 << 20),
-      Check(journal.retention_bytes >= journal.segment_bytes, origins, "journal_retention_bytes",
-            "must be at least journal_segment_bytes"),
+      // Retention keeps the sealed segment until the next one holds a durable
+      // record: it must be able to hold both.
+      Check(journal.retention_bytes >= 2 * journal.segment_bytes, origins,
+            "journal_retention_bytes", "must be at least twice journal_segment_bytes"),
       AtLeast(origins, "journal_retention_hours", absl::GetFlag(FLAGS_journal_retention_hours), 1),
   });
 }

@@ -137,8 +137,7 @@ void Gateway::Shutdown() {
     // closed hub. Wait for that here rather than in Server::Shutdown, which
     // also waits for idle client connections to go away and would hold every
     // drain to its full deadline while any client keeps a channel open.
-    const absl::Time deadline = absl::Now() + options_.subscriber_drain_timeout;
-    if (!service_.AwaitStreamsEnded(deadline)) {
+    if (!service_.AwaitStreamsEnded(options_.subscriber_drain_timeout)) {
       LogWarning("drain timeout: cancelling subscribers that did not catch up");
     }
     // Calls still running now (slow subscribers, unary calls) are cancelled.

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "asio.hpp"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/store/embedded_store.h"
 #include "gtest/gtest.h"
 
@@ -283,7 +284,7 @@ TEST_F(DeviceSessionTest, DrainPublishesWhatWasSentAndClosesForShutdown) {
 TEST_F(DeviceSessionTest, IdleTimeoutUsesTheTimeOfTheLastRead) {
   options_.idle_timeout = absl::Seconds(30);
   Connect();
-  const int64_t now = absl::GetCurrentTimeNanos();
+  const int64_t now = MonotonicNanos();
   EXPECT_FALSE(session_->Expired(CloseReason::kIdleTimeout, now));
   EXPECT_TRUE(session_->Expired(CloseReason::kIdleTimeout, now + 31'000'000'000));
   EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, now + 31'000'000'000))
@@ -293,7 +294,7 @@ TEST_F(DeviceSessionTest, IdleTimeoutUsesTheTimeOfTheLastRead) {
 TEST_F(DeviceSessionTest, LineTimeoutRunsOnlyWhileAPartialLineWaits) {
   options_.line_timeout = absl::Seconds(5);
   Connect();
-  const int64_t later = absl::GetCurrentTimeNanos() + 60'000'000'000;
+  const int64_t later = MonotonicNanos() + 60'000'000'000;
   EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, later)) << "nothing buffered";
   Send("v1,2024");
   ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 7; }));
@@ -302,6 +303,38 @@ TEST_F(DeviceSessionTest, LineTimeoutRunsOnlyWhileAPartialLineWaits) {
   ASSERT_TRUE(WaitFor(
       [&] { return Lines(LineOutcome::kBadTimestamp) + Lines(LineOutcome::kMalformed) == 1; }));
   EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, later)) << "the line completed";
+}
+
+// A device whose writes end mid-line (normal for TCP) is not closed as long
+// as each line completes in time: the timeout measures the line waiting now,
+// not the first partial line since the buffer was last empty.
+TEST_F(DeviceSessionTest, LineTimeoutMeasuresTheLineWaitingNow) {
+  options_.line_timeout = absl::Seconds(5);
+  Connect();
+  Send("v1,2024");
+  ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 7; }));
+  const int64_t between = MonotonicNanos();
+  Send("-01-01\nv2,2024");  // the first line ends, the next one begins
+  ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 7 + 14; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Lines(LineOutcome::kBadTimestamp) + Lines(LineOutcome::kMalformed) == 1; }));
+  EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, between + 5'000'000'000 - 1))
+      << "the waiting line began after `between`";
+  EXPECT_TRUE(session_->Expired(CloseReason::kLineTimeout, MonotonicNanos() + 5'000'000'000));
+}
+
+// An over-long line is discarded as it arrives, so nothing is buffered; it
+// is still a line that has not ended, and a slow endless one is closed.
+TEST_F(DeviceSessionTest, AnOverLongLineBeingDiscardedKeepsTheLineTimeoutRunning) {
+  options_.line_timeout = absl::Seconds(5);
+  options_.max_line_length = 64;
+  Connect();
+  Send(std::string(100, 'x'));
+  ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 100; }));
+  EXPECT_TRUE(session_->Expired(CloseReason::kLineTimeout, MonotonicNanos() + 5'000'000'000));
+  Send("\n");  // its end: reported once, nothing waits any more
+  ASSERT_TRUE(WaitFor([&] { return Lines(LineOutcome::kTooLong) == 1; }));
+  EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, MonotonicNanos() + 60'000'000'000));
 }
 
 TEST_F(DeviceSessionTest, ExpireClosesAnIdleConnection) {

@@ -310,7 +310,10 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
       {"journal_segment_bytes", "1048575",
        "--journal_segment_bytes=1048575: must be at least 1048576"},
       {"journal_retention_bytes", "1048576",
-       "--journal_retention_bytes=1048576: must be at least journal_segment_bytes"},
+       "--journal_retention_bytes=1048576: must be at least twice journal_segment_bytes"},
+      // (One segment's worth: retention would delete the last durable record.)
+      {"journal_retention_bytes", "67108864",
+       "--journal_retention_bytes=67108864: must be at least twice journal_segment_bytes"},
       {"journal_retention_hours", "0", "--journal_retention_hours=0: must be at least 1"},
       {"max_subscribers", "0", "--max_subscribers=0: must be at least 1"},
   };
