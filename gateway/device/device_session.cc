@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -61,7 +62,12 @@ void DeviceSession::Start() {
 void DeviceSession::Drain() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     if (self->closed_) return;
-    self->ReadAvailable(/*budget=*/SIZE_MAX);
+    // What was sent before the drain began (queued in the kernel now) is
+    // read and published; a device that keeps sending cannot hold the
+    // shutdown (the rest is its to resend).
+    int queued = 0;
+    if (::ioctl(self->socket_.native_handle(), FIONREAD, &queued) != 0) queued = 0;
+    self->ReadAvailable(static_cast<size_t>(std::max(queued, 1)));
     self->Close(CloseReason::kShutdown);
   });
 }

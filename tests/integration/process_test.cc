@@ -329,6 +329,36 @@ TEST(ProcessTest, SecondSignalExitsAtOnce) {
   EXPECT_EQ(status, 128 + SIGTERM) << gateway.output();
 }
 
+// A device that never stops sending cannot hold the SIGTERM drain: what it
+// had sent when the drain began is read, then the connection closes, and
+// the gateway exits within its grace and a little more (issue #13: it used
+// to read until the sender stopped).
+TEST(ProcessTest, ADeviceThatNeverStopsSendingCannotHoldTheDrain) {
+  GatewayProcess gateway({"--drain_grace_ms=1000"});
+  ASSERT_NE(gateway.device_port(), 0) << gateway.output();
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> sent{0};
+  std::thread firehose([&] {
+    testing::TestConnection device(gateway.device_port());
+    std::string batch;
+    const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+    // JSON lines: the dearest to parse, so the sender outpaces the reader
+    // and the socket never runs dry.
+    for (int i = 0; i < 5000; ++i) batch += testing::JsonLine("firehose", now_ms - i, 10, 20, 1);
+    while (!stop.load() && device.Send(batch)) sent.fetch_add(1);
+  });
+  while (sent.load() < 20) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto start = std::chrono::steady_clock::now();
+  const int status = gateway.StopWith(SIGTERM);
+  const auto took = std::chrono::steady_clock::now() - start;
+  stop.store(true);
+  firehose.join();
+  EXPECT_EQ(status, 0) << gateway.output();
+  // (The grace, then a read of at most one socket buffer: about 1.1 s here.)
+  EXPECT_LT(took, std::chrono::seconds(4)) << gateway.output();
+  EXPECT_NE(gateway.output().find("shutdown"), std::string::npos) << gateway.output();
+}
+
 TEST(ProcessTest, BadFlagsFailAtStartNamingTheSetting) {
   for (const std::string& bad :
        {std::string("--device_listen=nonsense"), std::string("--device_format=xml"),
