@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/common/host_port.h"
 #include "gateway/common/log.h"
+#include "gateway/common/monotonic_clock.h"
 #include "proto/embedded/served_descriptor_set.h"
 
 namespace fixstream::gateway {
@@ -123,15 +124,26 @@ absl::Status Gateway::Start() {
 void Gateway::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // How long each phase took, logged at the end (a slow drain says where).
+  int64_t mark = MonotonicNanos();
+  std::string phases;
+  auto phase = [&](absl::string_view name) {
+    const int64_t now = MonotonicNanos();
+    absl::StrAppend(&phases, phases.empty() ? "" : ", ", name, " ", (now - mark) / 1'000'000,
+                    " ms");
+    mark = now;
+  };
   // Watch streams hear NOT_SERVING before the listener closes.
   health_.SetServing(false);
   device_server_.Stop(options_.device_drain_grace);
+  phase("devices");
   store_.Close();
   // Every record is in the journal's queue now: make it durable before the
   // (possibly long) subscriber drain.
   if (absl::Status status = store_.Flush(); !status.ok()) {
     LogError(absl::StrCat("journal flush at shutdown failed: ", status.ToString()));
   }
+  phase("journal flush");
   if (grpc_server_ != nullptr) {
     // Streams end by themselves once their subscribers caught up with the
     // closed hub. Wait for that here rather than in Server::Shutdown, which
@@ -140,14 +152,19 @@ void Gateway::Shutdown() {
     if (!service_.AwaitStreamsEnded(options_.subscriber_drain_timeout)) {
       LogWarning("drain timeout: cancelling subscribers that did not catch up");
     }
+    phase("subscribers");
     // Calls still running now (slow subscribers, unary calls) are cancelled.
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(100)));
     grpc_server_->Wait();
+    phase("gRPC server");
   }
   metrics_server_.reset();
+  phase("metrics server");
   if (absl::Status status = store_.CloseJournal(); !status.ok()) {
     LogError(absl::StrCat("journal close failed: ", status.ToString()));
   }
+  phase("journal close");
+  LogInfo(absl::StrCat("drain: ", phases));
 }
 
 }  // namespace fixstream::gateway

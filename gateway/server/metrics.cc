@@ -1,11 +1,18 @@
 #include "gateway/server/metrics.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <exception>
 #include <limits>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -290,10 +297,37 @@ prometheus::ClientMetric ToClientMetric(const LatencyHistogram& histogram) {
 }
 
 MetricsServer::MetricsServer(std::unique_ptr<prometheus::Exposer> exposer,
-                             std::shared_ptr<prometheus::Collectable> collectable, uint16_t port)
-    : exposer_(std::move(exposer)), collectable_(std::move(collectable)), port_(port) {}
+                             std::shared_ptr<prometheus::Collectable> collectable, uint16_t port,
+                             std::string wake_host)
+    : exposer_(std::move(exposer)),
+      collectable_(std::move(collectable)),
+      port_(port),
+      wake_host_(std::move(wake_host)) {}
 
-MetricsServer::~MetricsServer() = default;
+MetricsServer::~MetricsServer() {
+  // civetweb's listening thread polls its sockets with a 2 s timeout and
+  // sees the stop flag only then, so every shutdown waited up to 2 s here
+  // (the drain log's "metrics server" phase). A connection wakes it at once:
+  // connect every 20 ms until the server is gone.
+  std::atomic<bool> stopped{false};
+  std::thread waker([this, &stopped] {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port_);
+    if (::inet_pton(AF_INET, wake_host_.c_str(), &address.sin_addr) != 1) return;
+    for (int i = 0; i < 250 && !stopped.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (stopped.load()) break;
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) continue;
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+      ::close(fd);
+    }
+  });
+  exposer_.reset();
+  stopped.store(true);
+  waker.join();
+}
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     const std::string& listen, std::shared_ptr<prometheus::Collectable> collectable) {
@@ -315,8 +349,13 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     return absl::UnavailableError(absl::StrCat("cannot listen on --metrics_listen=", listen));
   }
   exposer->RegisterCollectable(collectable);
-  return std::unique_ptr<MetricsServer>(new MetricsServer(
-      std::move(exposer), std::move(collectable), static_cast<uint16_t>(ports.front())));
+  // Where the destructor connects to (see there): the listening address, or
+  // loopback for a wildcard one.
+  std::string wake_host = address->host;
+  if (wake_host.empty() || wake_host == "0.0.0.0" || wake_host == "*") wake_host = "127.0.0.1";
+  return std::unique_ptr<MetricsServer>(
+      new MetricsServer(std::move(exposer), std::move(collectable),
+                        static_cast<uint16_t>(ports.front()), std::move(wake_host)));
 }
 
 }  // namespace fixstream::gateway

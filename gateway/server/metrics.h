@@ -91,11 +91,13 @@ class MetricsServer final {
 
  private:
   MetricsServer(std::unique_ptr<prometheus::Exposer> exposer,
-                std::shared_ptr<prometheus::Collectable> collectable, uint16_t port);
+                std::shared_ptr<prometheus::Collectable> collectable, uint16_t port,
+                std::string wake_host);
 
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<prometheus::Collectable> collectable_;
   uint16_t port_;
+  std::string wake_host_;  // IPv4 address the destructor connects to
 };
 
 }  // namespace fixstream::gateway
