@@ -57,4 +57,8 @@ void LineParser::Flush(RecordSink& sink) { state_->nmea.Flush(sink); }
 
 std::string_view LineParser::identified_vehicle() const { return state_->nmea.vehicle_id(); }
 
+uint64_t LineParser::week_rollovers_corrected() const {
+  return state_->nmea.week_rollovers_corrected();
+}
+
 }  // namespace fixstream::ingest

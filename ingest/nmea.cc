@@ -57,6 +57,11 @@ LineOutcome ParsePosition(const NmeaSentence& s, size_t lat_index, LocationRecor
 
 bool ParseNmeaEnvelope(std::string_view line, NmeaSentence* sentence, LineOutcome* rejection) {
   *rejection = LineOutcome::kMalformed;
+  // Receivers behind modems end lines with "\r\r\n" (the framer keeps the
+  // first "\r"), some pad with blanks: none of it is part of the sentence.
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+    line.remove_suffix(1);
+  }
   if (line.size() < 2 || line[0] != '$') return false;
   // One pass, eight bytes at a time, finds the '*', rejects non-printable
   // bytes, XORs the checksum and records the commas, so the line is read
@@ -133,15 +138,27 @@ bool ParseNmeaEnvelope(std::string_view line, NmeaSentence* sentence, LineOutcom
   for (char c : address) {
     if (!IsUpper(c) && !IsDigit(c)) return false;
   }
-  const std::string_view type = address.size() == 5 ? address.substr(2) : std::string_view();
-  if (address.size() == 5 && IsUpper(address[0]) && IsUpper(address[1]) && type == "RMC") {
-    sentence->kind = NmeaSentence::Kind::kRmc;
-  } else if (address.size() == 5 && IsUpper(address[0]) && IsUpper(address[1]) && type == "GGA") {
-    sentence->kind = NmeaSentence::Kind::kGga;
-  } else if (address == "PFSID") {
-    sentence->kind = NmeaSentence::Kind::kIdentification;
-  } else {
-    sentence->kind = NmeaSentence::Kind::kOther;
+  NmeaSentence::Kind kind = NmeaSentence::Kind::kOther;
+  if (address.size() == 5) {
+    if (address == "PFSID") {
+      kind = NmeaSentence::Kind::kIdentification;
+    } else if (IsUpper(address[0]) && IsUpper(address[1])) {
+      const std::string_view type = address.substr(2);
+      if (type == "RMC") {
+        kind = NmeaSentence::Kind::kRmc;
+      } else if (type == "GGA") {
+        kind = NmeaSentence::Kind::kGga;
+      } else if (type == "GNS") {
+        kind = NmeaSentence::Kind::kGns;
+      } else if (type == "GLL") {
+        kind = NmeaSentence::Kind::kGll;
+      } else if (type == "ZDA") {
+        kind = NmeaSentence::Kind::kZda;
+      }
+    }
+  }
+  sentence->kind = kind;
+  if (kind == NmeaSentence::Kind::kOther) {
     sentence->field_count = 0;
     return true;
   }
@@ -226,16 +243,135 @@ LineOutcome ParseNmeaAngle(std::string_view text, double* degrees) {
   return LineOutcome::kPublished;
 }
 
+namespace {
+
+// What a mode indicator letter (RMC, GLL, one per constellation in GNS;
+// NMEA 2.3+) says about the fix.
+enum class Mode : uint8_t { kInvalid, kNoFix, kFix };
+
+Mode ParseModeLetter(char c, FixQuality* quality) {
+  switch (c) {
+    case 'A':  // autonomous
+    case 'P':  // precise
+      *quality = FixQuality::kGps;
+      return Mode::kFix;
+    case 'D':
+      *quality = FixQuality::kDgps;
+      return Mode::kFix;
+    case 'R':
+      *quality = FixQuality::kRtkFixed;
+      return Mode::kFix;
+    case 'F':
+      *quality = FixQuality::kRtkFloat;
+      return Mode::kFix;
+    case 'E':
+      *quality = FixQuality::kEstimated;
+      return Mode::kFix;
+    case 'N':  // not valid
+    case 'M':  // manual input
+    case 'S':  // simulator
+      return Mode::kNoFix;
+    default:
+      return Mode::kInvalid;
+  }
+}
+
+// A one-letter mode field (RMC, GLL): kPublished with the quality set (and
+// the presence bit), kPublished without it when the field is empty, kNoFix,
+// or kMalformed.
+LineOutcome ApplyModeField(std::string_view mode, LocationRecord* record) {
+  if (mode.empty()) return LineOutcome::kPublished;
+  FixQuality quality = FixQuality::kNone;
+  if (mode.size() != 1) return LineOutcome::kMalformed;
+  switch (ParseModeLetter(mode[0], &quality)) {
+    case Mode::kInvalid:
+      return LineOutcome::kMalformed;
+    case Mode::kNoFix:
+      return LineOutcome::kNoFix;
+    case Mode::kFix:
+      break;
+  }
+  record->fix_quality = quality;
+  record->present |= LocationRecord::kFixQuality;
+  return LineOutcome::kPublished;
+}
+
+// Places a time of day on the UTC day (the reference's, the day before or
+// the day after) that puts it nearest `reference`. This dates a 23:59:59 fix
+// after a 00:00:01 reference on the previous day.
+bool DateTimeOfDay(int64_t nanos_of_day, int64_t reference, int64_t* unix_ns) {
+  const __int128 ref = reference;
+  __int128 ref_day = ref / kNanosPerDay;
+  if (ref % kNanosPerDay < 0) --ref_day;
+  bool found = false;
+  __int128 best = 0;
+  for (int delta = -1; delta <= 1; ++delta) {
+    const __int128 candidate = (ref_day + delta) * kNanosPerDay + nanos_of_day;
+    if (candidate < 0 || candidate > std::numeric_limits<int64_t>::max()) continue;
+    const __int128 distance = candidate > ref ? candidate - ref : ref - candidate;
+    const __int128 best_distance = best > ref ? best - ref : ref - best;
+    if (!found || distance < best_distance) {
+      best = candidate;
+      found = true;
+    }
+  }
+  if (!found) return false;
+  *unix_ns = static_cast<int64_t>(best);
+  return true;
+}
+
+// Starts a record of a sentence with a time of day only.
+LineOutcome StartTimeOfDayRecord(std::string_view time, int64_t reference,
+                                 LocationRecord* record) {
+  record->Clear();
+  record->format = SourceFormat::kNmea;
+  int64_t nanos_of_day;
+  if (!ParseNmeaTimeOfDay(time, &nanos_of_day) ||
+      !DateTimeOfDay(nanos_of_day, reference, &record->fix_time_unix_ns)) {
+    return LineOutcome::kBadTimestamp;
+  }
+  return LineOutcome::kPublished;
+}
+
+// Satellites, HDOP and altitude (metres) at fields sats, sats + 1, sats + 2
+// of GGA and GNS; each may be empty (absent). GGA follows the altitude with
+// its unit, `unit_index` (0: GNS, no unit field).
+LineOutcome ParseSolution(const NmeaSentence& s, size_t sats, size_t unit_index,
+                          LocationRecord* record) {
+  if (!s.fields[sats].empty()) {
+    if (!ParseSmallUnsigned(s.fields[sats], &record->satellites)) return LineOutcome::kMalformed;
+    record->present |= LocationRecord::kSatellites;
+  }
+  bool present;
+  LineOutcome outcome = ParseOptional(s.fields[sats + 1], &record->hdop, &present);
+  if (outcome != LineOutcome::kPublished) return outcome;
+  if (present) record->present |= LocationRecord::kHdop;
+  outcome = ParseOptional(s.fields[sats + 2], &record->altitude_m, &present);
+  if (outcome != LineOutcome::kPublished) return outcome;
+  if (present) {
+    if (unit_index != 0 && s.fields[unit_index] != "M") return LineOutcome::kMalformed;
+    record->present |= LocationRecord::kAltitude;
+  }
+  return LineOutcome::kPublished;
+}
+
+}  // namespace
+
 LineOutcome ParseRmc(const NmeaSentence& s, LocationRecord* record) {
   // $--RMC,time,status,lat,N/S,lon,E/W,speed_kn,course,ddmmyy,magvar,E/W
   // [,mode[,nav_status]]: NMEA 2.3 and 4.1 append the last two.
-  if (s.field_count < 12 || s.field_count > 14) return LineOutcome::kMalformed;
+  if (s.field_count < 12) return LineOutcome::kMalformed;
   const std::string_view status = s.fields[2];
   if (status == "V") return LineOutcome::kNoFix;
   if (status != "A") return LineOutcome::kMalformed;
 
   record->Clear();
   record->format = SourceFormat::kNmea;
+  if (s.field_count > 12) {
+    // The mode says how valid the fix is that the status calls valid.
+    const LineOutcome outcome = ApplyModeField(s.fields[12], record);
+    if (outcome != LineOutcome::kPublished) return outcome;
+  }
   int64_t nanos_of_day;
   const std::string_view date = s.fields[9];
   if (!ParseNmeaTimeOfDay(s.fields[1], &nanos_of_day) || date.size() != 6) {
@@ -246,7 +382,9 @@ LineOutcome ParseRmc(const NmeaSentence& s, LocationRecord* record) {
   }
   const int day = (date[0] - '0') * 10 + (date[1] - '0');
   const int month = (date[2] - '0') * 10 + (date[3] - '0');
-  const int year = 2000 + (date[4] - '0') * 10 + (date[5] - '0');
+  const int yy = (date[4] - '0') * 10 + (date[5] - '0');
+  // NMEA predates 2000; no receiver dates a fix before 1980, GPS's epoch.
+  const int year = yy >= 80 ? 1900 + yy : 2000 + yy;
   int64_t midnight;
   if (!CivilToUnixNanos(year, month, day, 0, 0, 0, 0, &midnight)) {
     return LineOutcome::kBadTimestamp;
@@ -269,57 +407,143 @@ LineOutcome ParseRmc(const NmeaSentence& s, LocationRecord* record) {
   return IsInRange(*record) ? LineOutcome::kPublished : LineOutcome::kOutOfRange;
 }
 
-LineOutcome ParseGga(const NmeaSentence& s, int64_t receive_time_unix_ns, LocationRecord* record) {
+LineOutcome ParseGga(const NmeaSentence& s, int64_t reference_unix_ns, LocationRecord* record) {
   // $--GGA,time,lat,N/S,lon,E/W,quality,satellites,hdop,altitude,M,
-  //   geoid_separation,M,dgps_age,dgps_station
-  if (s.field_count != 15) return LineOutcome::kMalformed;
+  //   geoid_separation,M[,dgps_age[,dgps_station[,...]]]: receivers drop
+  //   the trailing DGPS fields (Saab R4: 14) or add one (SiRF TriG: 16).
+  if (s.field_count < 13) return LineOutcome::kMalformed;
   const std::string_view quality = s.fields[6];
   if (quality.size() != 1 || !IsDigit(quality[0])) return LineOutcome::kMalformed;
-  if (quality[0] == '0') return LineOutcome::kNoFix;
+  // 0 invalid, 7 manual input, 8 simulator: not a fix of this receiver.
+  static constexpr FixQuality kQualities[10] = {
+      FixQuality::kNone,      FixQuality::kGps,      FixQuality::kDgps,  FixQuality::kGps,
+      FixQuality::kRtkFixed,  FixQuality::kRtkFloat, FixQuality::kEstimated,
+      FixQuality::kNone,      FixQuality::kNone,     FixQuality::kDgps};
+  const FixQuality fix_quality = kQualities[quality[0] - '0'];
+  if (fix_quality == FixQuality::kNone) return LineOutcome::kNoFix;
 
-  record->Clear();
-  record->format = SourceFormat::kNmea;
-  int64_t nanos_of_day;
-  if (!ParseNmeaTimeOfDay(s.fields[1], &nanos_of_day)) return LineOutcome::kBadTimestamp;
-  // The receive day, the day before or the day after: whichever puts the fix
-  // nearest the receive time. This dates a 23:59:59 fix received at 00:00:01
-  // (device clock or network a little behind) on the previous day.
-  const __int128 receive = receive_time_unix_ns;
-  __int128 receive_day = receive / kNanosPerDay;
-  if (receive % kNanosPerDay < 0) --receive_day;
-  bool found = false;
-  __int128 best = 0;
-  for (int delta = -1; delta <= 1; ++delta) {
-    const __int128 candidate = (receive_day + delta) * kNanosPerDay + nanos_of_day;
-    if (candidate < 0 || candidate > std::numeric_limits<int64_t>::max()) continue;
-    const __int128 distance = candidate > receive ? candidate - receive : receive - candidate;
-    const __int128 best_distance = best > receive ? best - receive : receive - best;
-    if (!found || distance < best_distance) {
-      best = candidate;
-      found = true;
-    }
-  }
-  if (!found) return LineOutcome::kBadTimestamp;
-  record->fix_time_unix_ns = static_cast<int64_t>(best);
-
-  LineOutcome outcome = ParsePosition(s, 2, record);
+  LineOutcome outcome = StartTimeOfDayRecord(s.fields[1], reference_unix_ns, record);
   if (outcome != LineOutcome::kPublished) return outcome;
-  if (!s.fields[7].empty()) {
-    if (!ParseSmallUnsigned(s.fields[7], &record->satellites)) return LineOutcome::kMalformed;
-    record->present |= LocationRecord::kSatellites;
-  }
-  bool present;
-  outcome = ParseOptional(s.fields[8], &record->hdop, &present);
+  record->fix_quality = fix_quality;
+  record->present |= LocationRecord::kFixQuality;
+  outcome = ParsePosition(s, 2, record);
   if (outcome != LineOutcome::kPublished) return outcome;
-  if (present) record->present |= LocationRecord::kHdop;
-  outcome = ParseOptional(s.fields[9], &record->altitude_m, &present);
+  outcome = ParseSolution(s, 7, 10, record);
   if (outcome != LineOutcome::kPublished) return outcome;
-  if (present) {
-    if (s.fields[10] != "M") return LineOutcome::kMalformed;
-    record->present |= LocationRecord::kAltitude;
-  }
   return IsInRange(*record) ? LineOutcome::kPublished : LineOutcome::kOutOfRange;
 }
+
+LineOutcome ParseGns(const NmeaSentence& s, int64_t reference_unix_ns, LocationRecord* record) {
+  // $--GNS,time,lat,N/S,lon,E/W,mode,satellites,hdop,altitude,
+  //   geoid_separation,dgps_age,dgps_station[,nav_status]: one mode letter
+  //   per constellation (GPS, GLONASS, Galileo, BeiDou, ...).
+  if (s.field_count < 13) return LineOutcome::kMalformed;
+  const std::string_view mode = s.fields[6];
+  if (mode.empty()) return LineOutcome::kMalformed;
+  // The best constellation's mode is the fix's: RTK over DGPS over
+  // autonomous over estimated.
+  static constexpr uint8_t kPreference[] = {/*kNone*/ 0, /*kGps*/ 2, /*kDgps*/ 3,
+                                            /*kRtkFixed*/ 5, /*kRtkFloat*/ 4,
+                                            /*kEstimated*/ 1};
+  FixQuality best = FixQuality::kNone;
+  for (char c : mode) {
+    FixQuality quality = FixQuality::kNone;
+    const Mode m = ParseModeLetter(c, &quality);
+    if (m == Mode::kInvalid) return LineOutcome::kMalformed;
+    if (m == Mode::kFix && kPreference[static_cast<size_t>(quality)] >
+                               kPreference[static_cast<size_t>(best)]) {
+      best = quality;
+    }
+  }
+  if (best == FixQuality::kNone) return LineOutcome::kNoFix;
+
+  LineOutcome outcome = StartTimeOfDayRecord(s.fields[1], reference_unix_ns, record);
+  if (outcome != LineOutcome::kPublished) return outcome;
+  record->fix_quality = best;
+  record->present |= LocationRecord::kFixQuality;
+  outcome = ParsePosition(s, 2, record);
+  if (outcome != LineOutcome::kPublished) return outcome;
+  outcome = ParseSolution(s, 7, 0, record);
+  if (outcome != LineOutcome::kPublished) return outcome;
+  return IsInRange(*record) ? LineOutcome::kPublished : LineOutcome::kOutOfRange;
+}
+
+LineOutcome ParseGll(const NmeaSentence& s, int64_t reference_unix_ns, LocationRecord* record) {
+  // $--GLL,lat,N/S,lon,E/W,time,status[,mode]: NMEA 2.3 adds the mode;
+  // NMEA 1.x sent the position alone, which cannot be dated.
+  if (s.field_count == 5) return LineOutcome::kIgnored;
+  if (s.field_count < 7) return LineOutcome::kMalformed;
+  const std::string_view status = s.fields[6];
+  if (status == "V") return LineOutcome::kNoFix;
+  if (status != "A") return LineOutcome::kMalformed;
+  LineOutcome outcome = StartTimeOfDayRecord(s.fields[5], reference_unix_ns, record);
+  if (outcome != LineOutcome::kPublished) return outcome;
+  if (s.field_count > 7) {
+    outcome = ApplyModeField(s.fields[7], record);
+    if (outcome != LineOutcome::kPublished) return outcome;
+  }
+  outcome = ParsePosition(s, 1, record);
+  if (outcome != LineOutcome::kPublished) return outcome;
+  return IsInRange(*record) ? LineOutcome::kPublished : LineOutcome::kOutOfRange;
+}
+
+LineOutcome ParseZda(const NmeaSentence& s, int64_t* unix_ns) {
+  // $--ZDA,time,dd,mm,yyyy,zone_hours,zone_minutes (UTC; the zone is the
+  // local time's offset, not the fix's).
+  if (s.field_count < 5) return LineOutcome::kMalformed;
+  if (s.fields[1].empty() && s.fields[2].empty() && s.fields[3].empty() && s.fields[4].empty()) {
+    return LineOutcome::kNoFix;
+  }
+  int64_t nanos_of_day;
+  if (!ParseNmeaTimeOfDay(s.fields[1], &nanos_of_day)) return LineOutcome::kBadTimestamp;
+  uint32_t day, month, year;
+  if (s.fields[2].size() != 2 || s.fields[3].size() != 2 || s.fields[4].size() != 4 ||
+      !ParseSmallUnsigned(s.fields[2], &day) || !ParseSmallUnsigned(s.fields[3], &month) ||
+      !ParseSmallUnsigned(s.fields[4], &year)) {
+    return LineOutcome::kBadTimestamp;
+  }
+  int64_t midnight;
+  if (!CivilToUnixNanos(year, static_cast<int>(month), static_cast<int>(day), 0, 0, 0, 0,
+                        &midnight)) {
+    return LineOutcome::kBadTimestamp;
+  }
+  *unix_ns = midnight + nanos_of_day;
+  return LineOutcome::kPublished;
+}
+
+bool CorrectGpsWeekRollover(int64_t receive_unix_ns, const FixTimeWindow& window,
+                            int64_t* fix_unix_ns) {
+  if (CheckFixTime(*fix_unix_ns, receive_unix_ns, window) == LineOutcome::kPublished) return false;
+  const bool too_old = window.max_age_ns > 0 && *fix_unix_ns < receive_unix_ns - window.max_age_ns;
+  // Only a bounded window can say where the true date is.
+  if (window.max_age_ns <= 0 || window.max_lead_ns <= 0) return false;
+  const __int128 step = too_old ? kGpsWeekRolloverNanos : -kGpsWeekRolloverNanos;
+  for (int k = 1; k <= 8; ++k) {
+    const __int128 candidate = static_cast<__int128>(*fix_unix_ns) + step * k;
+    if (candidate < 0 || candidate > std::numeric_limits<int64_t>::max()) return false;
+    const int64_t moved = static_cast<int64_t>(candidate);
+    const LineOutcome check = CheckFixTime(moved, receive_unix_ns, window);
+    if (check == LineOutcome::kPublished) {
+      *fix_unix_ns = moved;
+      return true;
+    }
+    // Stepped over the window: no multiple fits.
+    if (check != (too_old ? LineOutcome::kFixTooOld : LineOutcome::kFixInFuture)) return false;
+  }
+  return false;
+}
+
+namespace {
+
+// GN (the combined solution) over GP (GPS, the constellation every receiver
+// tracks) over any single other constellation.
+uint8_t TalkerRank(std::string_view address) {
+  if (address[0] == 'G' && address[1] == 'N') return 0;
+  if (address[0] == 'G' && address[1] == 'P') return 1;
+  return 2;
+}
+
+}  // namespace
 
 LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_ns,
                                RecordSink& sink) {
@@ -327,36 +551,80 @@ LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_
   LineOutcome rejection;
   if (!ParseNmeaEnvelope(line, &sentence, &rejection)) return rejection;
 
+  using Kind = NmeaSentence::Kind;
   switch (sentence.kind) {
-    case NmeaSentence::Kind::kOther:
+    case Kind::kOther:
       return LineOutcome::kIgnored;
-    case NmeaSentence::Kind::kIdentification: {
+    case Kind::kIdentification: {
       if (sentence.field_count != 2) return LineOutcome::kMalformed;
       const std::string_view id = sentence.fields[1];
       if (!IsValidVehicleId(id)) return LineOutcome::kBadVehicleId;
       // A pending fix belongs to the vehicle it was read under; it must not
       // merge with, or be relabelled by, sentences of the new identity.
-      if (id != vehicle_id()) Flush(sink);
+      if (id != vehicle_id()) {
+        Flush(sink);
+        has_cycle_ = false;
+      }
       std::memcpy(vehicle_id_.data(), id.data(), id.size());
       vehicle_id_len_ = static_cast<uint8_t>(id.size());
       return LineOutcome::kIdentified;
     }
-    case NmeaSentence::Kind::kRmc:
-    case NmeaSentence::Kind::kGga:
+    case Kind::kZda: {
+      // A date for the sentences that have only a time of day. Kept even
+      // outside the accepted window: their fixes are then rejected as too
+      // old or in the future, rather than dated by the gateway's clock.
+      int64_t unix_ns;
+      const LineOutcome outcome = ParseZda(sentence, &unix_ns);
+      if (outcome != LineOutcome::kPublished) return outcome;
+      if (CorrectGpsWeekRollover(receive_time_unix_ns, window_, &unix_ns)) {
+        ++week_rollovers_corrected_;
+      }
+      has_date_ = true;
+      date_reference_ns_ = unix_ns;
+      return LineOutcome::kIgnored;
+    }
+    case Kind::kRmc:
+    case Kind::kGga:
+    case Kind::kGns:
+    case Kind::kGll:
       break;
   }
   // Checked before the fields so that a tracker that never identifies shows
   // up as unknown_vehicle for every position it sends, fix or not.
   if (vehicle_id_len_ == 0) return LineOutcome::kUnknownVehicle;
 
-  const bool is_rmc = sentence.kind == NmeaSentence::Kind::kRmc;
   // Two records alternate between "pending" and "being parsed", so starting
   // a new pending fix is an index flip rather than a record copy.
-  LocationRecord& pending = records_[pending_index_];
   LocationRecord& scratch = records_[pending_index_ ^ 1];
-  const LineOutcome outcome =
-      is_rmc ? ParseRmc(sentence, &scratch) : ParseGga(sentence, receive_time_unix_ns, &scratch);
+  const int64_t reference = has_date_ ? date_reference_ns_ : receive_time_unix_ns;
+  LineOutcome outcome;
+  switch (sentence.kind) {
+    case Kind::kRmc:
+      outcome = ParseRmc(sentence, &scratch);
+      if (outcome == LineOutcome::kPublished) {
+        if (CorrectGpsWeekRollover(receive_time_unix_ns, window_, &scratch.fix_time_unix_ns)) {
+          ++week_rollovers_corrected_;
+        }
+        // Kept even if the window rejects the fix: see kZda.
+        has_date_ = true;
+        date_reference_ns_ = scratch.fix_time_unix_ns;
+      }
+      break;
+    case Kind::kGga:
+      outcome = ParseGga(sentence, reference, &scratch);
+      break;
+    case Kind::kGns:
+      outcome = ParseGns(sentence, reference, &scratch);
+      break;
+    default:
+      outcome = ParseGll(sentence, reference, &scratch);
+      break;
+  }
   if (outcome != LineOutcome::kPublished) return outcome;
+  if (sentence.kind != Kind::kRmc && has_date_) {
+    // Carries the date across midnight for receivers that date rarely.
+    date_reference_ns_ = scratch.fix_time_unix_ns;
+  }
   if (const LineOutcome window =
           CheckFixTime(scratch.fix_time_unix_ns, receive_time_unix_ns, window_);
       window != LineOutcome::kPublished) {
@@ -364,35 +632,98 @@ LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_
   }
   scratch.set_vehicle_id(vehicle_id());
 
-  // GGA carries no date (it was dated from the receive clock), so an RMC and
-  // a GGA belong to one fix when their times of day agree; the merged record
-  // takes the RMC's date.
-  auto time_of_day = [](int64_t ns) {
-    const int64_t r = ns % kNanosPerDay;
-    return r < 0 ? r + kNanosPerDay : r;
-  };
-  if (has_pending_ && (is_rmc ? !pending_has_rmc_ : !pending_has_gga_) &&
-      time_of_day(pending.fix_time_unix_ns) == time_of_day(scratch.fix_time_unix_ns)) {
-    // RMC owns date, position, speed and course; GGA adds altitude,
-    // satellites and HDOP.
-    const LocationRecord& gga = is_rmc ? pending : scratch;
-    LocationRecord& merged = is_rmc ? scratch : pending;
-    constexpr uint32_t kGgaFields =
-        LocationRecord::kAltitude | LocationRecord::kSatellites | LocationRecord::kHdop;
-    merged.altitude_m = gga.altitude_m;
-    merged.satellites = gga.satellites;
-    merged.hdop = gga.hdop;
-    merged.present = (merged.present & ~kGgaFields) | (gga.present & kGgaFields);
-    has_pending_ = false;
-    sink.OnRecord(merged);
-    return LineOutcome::kMerged;
+  const std::string_view address = sentence.fields[0];
+  const uint32_t talker_key = static_cast<uint32_t>(sentence.kind) << 16 |
+                              static_cast<uint32_t>(static_cast<uint8_t>(address[0])) << 8 |
+                              static_cast<uint8_t>(address[1]);
+  const int64_t r = scratch.fix_time_unix_ns % kNanosPerDay;
+  return Accept(sentence.kind, talker_key, TalkerRank(address), r < 0 ? r + kNanosPerDay : r,
+                sink);
+}
+
+LineOutcome NmeaSession::Accept(NmeaSentence::Kind kind, uint32_t talker_key, uint8_t talker,
+                                int64_t nanos_of_day, RecordSink& sink) {
+  using Kind = NmeaSentence::Kind;
+  LocationRecord& scratch = records_[pending_index_ ^ 1];
+  // What this sentence can give, ranked (lower is better): the position
+  // from RMC, else GGA, GNS, GLL; speed, course and the date from RMC; the
+  // solution (altitude, satellites, HDOP) from GGA or GNS by talker first,
+  // so that a combined GNGNS beats a GPS-only GPGGA; the fix quality from
+  // the solution, else RMC's mode, else GLL's. Within a type, the talker
+  // ranks (GN, GP, others); a tie keeps the first.
+  const uint8_t type_rank = kind == Kind::kRmc   ? 0
+                            : kind == Kind::kGga ? 1
+                            : kind == Kind::kGns ? 2
+                                                 : 3;
+  const uint8_t position = static_cast<uint8_t>(type_rank * 3 + talker);
+  const uint8_t motion = kind == Kind::kRmc ? talker : kNoRank;
+  const uint8_t solution = kind == Kind::kGga   ? static_cast<uint8_t>(talker * 2)
+                           : kind == Kind::kGns ? static_cast<uint8_t>(talker * 2 + 1)
+                                                : kNoRank;
+  const uint8_t quality = !scratch.has(LocationRecord::kFixQuality) ? kNoRank
+                          : solution != kNoRank                     ? solution
+                          : kind == Kind::kRmc ? static_cast<uint8_t>(6 + talker)
+                                               : static_cast<uint8_t>(9 + talker);
+
+  bool joins = has_cycle_ && cycle_nanos_of_day_ == nanos_of_day;
+  if (joins) {
+    for (uint8_t i = 0; i < contributor_count_; ++i) {
+      // The same sentence again: a receiver's next fix of the same time, or
+      // a repeat; either way a record of its own.
+      if (contributors_[i] == talker_key) joins = false;
+    }
   }
-  Flush(sink);
-  pending_index_ ^= 1;
-  has_pending_ = true;
-  pending_has_rmc_ = is_rmc;
-  pending_has_gga_ = !is_rmc;
-  return LineOutcome::kPublished;
+  if (!joins) {
+    Flush(sink);
+    pending_index_ ^= 1;
+    has_cycle_ = true;
+    has_pending_ = true;
+    cycle_nanos_of_day_ = nanos_of_day;
+    contributors_[0] = talker_key;
+    contributor_count_ = 1;
+    position_rank_ = position;
+    motion_rank_ = motion;
+    solution_rank_ = solution;
+    quality_rank_ = quality;
+  } else {
+    if (contributor_count_ < contributors_.size()) contributors_[contributor_count_++] = talker_key;
+    // A cycle already emitted has no use for more of its sentences.
+    if (!has_pending_) return LineOutcome::kMerged;
+    LocationRecord& pending = records_[pending_index_];
+    if (position < position_rank_) {
+      pending.latitude = scratch.latitude;
+      pending.longitude = scratch.longitude;
+      position_rank_ = position;
+    }
+    if (motion < motion_rank_) {
+      // RMC's date is the receiver's; a time-of-day sentence's is inferred.
+      pending.fix_time_unix_ns = scratch.fix_time_unix_ns;
+      constexpr uint32_t kMotion = LocationRecord::kSpeed | LocationRecord::kHeading;
+      pending.speed_mps = scratch.speed_mps;
+      pending.heading_deg = scratch.heading_deg;
+      pending.present = (pending.present & ~kMotion) | (scratch.present & kMotion);
+      motion_rank_ = motion;
+    }
+    if (solution < solution_rank_) {
+      constexpr uint32_t kSolution =
+          LocationRecord::kAltitude | LocationRecord::kSatellites | LocationRecord::kHdop;
+      pending.altitude_m = scratch.altitude_m;
+      pending.satellites = scratch.satellites;
+      pending.hdop = scratch.hdop;
+      pending.present = (pending.present & ~kSolution) | (scratch.present & kSolution);
+      solution_rank_ = solution;
+    }
+    if (quality < quality_rank_) {
+      pending.fix_quality = scratch.fix_quality;
+      pending.present |= LocationRecord::kFixQuality;
+      quality_rank_ = quality;
+    }
+  }
+  // Complete: RMC's date and motion plus a GN or GP solution. Nothing a
+  // later sentence of the cycle could add is worth waiting for.
+  const bool complete = motion_rank_ != kNoRank && solution_rank_ < 4;
+  if (complete) Flush(sink);
+  return joins ? LineOutcome::kMerged : LineOutcome::kPublished;
 }
 
 void NmeaSession::Flush(RecordSink& sink) {

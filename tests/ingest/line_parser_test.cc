@@ -11,7 +11,7 @@ namespace fixstream::ingest {
 namespace {
 
 constexpr int64_t kS = 1'000'000'000;
-constexpr int64_t kClassicFix = 3920186119LL * kS;
+constexpr int64_t kClassicFix = 764426119LL * kS;
 constexpr std::string_view kCsv = "bus-17,2026-11-24T10:15:30Z,52.520008,13.404954,8.5";
 constexpr std::string_view kJson =
     R"({"vehicle_id":"bus-17","timestamp":"2026-11-24T10:15:30Z","lat":52.52,"lon":13.40})";
@@ -116,7 +116,7 @@ TEST(LineParserTest, CsvAfterPendingNmeaKeepsLineOrder) {
 }
 
 TEST(LineParserTest, GgaMergesWithRmcOfTheSameTimeOfDayWhateverTheReceiveDate) {
-  // The classic RMC is dated 2094-03-23; the GGA would be dated from a
+  // The classic RMC is dated 1994-03-23; the GGA would be dated from a
   // receive clock a year off. They still describe one fix.
   constexpr int64_t kReceivedMuchLater = kClassicFix + 400LL * 86'400 * kS;
   for (bool rmc_first : {true, false}) {

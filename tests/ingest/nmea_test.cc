@@ -11,8 +11,8 @@ namespace fixstream::ingest {
 namespace {
 
 constexpr int64_t kS = kNanosPerSecond;
-// The classic sentences' fix: 12:35:19 on 23.03.(20)94.
-constexpr int64_t kClassicFix = 3920186119LL * kS;
+// The classic sentences' fix: 12:35:19 on 23.03.1994 (two-digit years 80-99 are 19yy).
+constexpr int64_t kClassicFix = 764426119LL * kS;
 
 constexpr std::string_view kClassicRmc =
     "$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A";
@@ -30,7 +30,7 @@ TEST(ParseRmcTest, ParsesClassicSentence) {
   EXPECT_EQ(r.fix_time_unix_ns, kClassicFix);
   EXPECT_DOUBLE_EQ(r.latitude, 48 + 7.038 / 60);
   EXPECT_DOUBLE_EQ(r.longitude, 11 + 31.0 / 60);
-  EXPECT_DOUBLE_EQ(r.speed_mps, 22.4 * 0.514444);
+  EXPECT_DOUBLE_EQ(r.speed_mps, 22.4 * 1852.0 / 3600.0);
   EXPECT_DOUBLE_EQ(r.heading_deg, 84.4);
   EXPECT_EQ(r.present, LocationRecord::kSpeed | LocationRecord::kHeading);
 }
@@ -48,8 +48,9 @@ TEST(ParseGgaTest, ParsesClassicSentence) {
   EXPECT_DOUBLE_EQ(r.altitude_m, 545.4);
   EXPECT_EQ(r.satellites, 8u);
   EXPECT_DOUBLE_EQ(r.hdop, 0.9);
-  EXPECT_EQ(r.present,
-            LocationRecord::kAltitude | LocationRecord::kSatellites | LocationRecord::kHdop);
+  EXPECT_EQ(r.present, LocationRecord::kAltitude | LocationRecord::kSatellites |
+                           LocationRecord::kHdop | LocationRecord::kFixQuality);
+  EXPECT_EQ(r.fix_quality, FixQuality::kGps);
 }
 
 struct GgaDatingCase {
@@ -136,7 +137,7 @@ TEST(ParseNmeaEnvelopeTest, ClassifiesSentences) {
            Case{"$GPGSA,A,3,04,05,,09,12,,,24,,,,,2.5,1.3,2.1*39", NmeaSentence::Kind::kOther},
            Case{"$GPVTG,054.7,T,034.4,M,005.5,N,010.2,K*48", NmeaSentence::Kind::kOther},
            Case{"$GPTXT,01,01,02,ANTSTATUS=OK*3B", NmeaSentence::Kind::kOther},
-           Case{"$GPGLL,4916.45,N,12311.12,W,225444,A", NmeaSentence::Kind::kOther},
+           Case{"$GPGLL,4916.45,N,12311.12,W,225444,A", NmeaSentence::Kind::kGll},
        }) {
     NmeaSentence s;
     LineOutcome rejection;
@@ -358,14 +359,15 @@ TEST(NmeaSessionTest, MergesRmcThenGga) {
   const LocationRecord& r = sink.records[0];
   EXPECT_EQ(r.vehicle_id(), "bus-17");
   EXPECT_EQ(r.fix_time_unix_ns, kClassicFix);
-  EXPECT_DOUBLE_EQ(r.speed_mps, 22.4 * 0.514444);
+  EXPECT_DOUBLE_EQ(r.speed_mps, 22.4 * 1852.0 / 3600.0);
   EXPECT_DOUBLE_EQ(r.heading_deg, 84.4);
   EXPECT_DOUBLE_EQ(r.altitude_m, 545.4);
   EXPECT_EQ(r.satellites, 8u);
   EXPECT_DOUBLE_EQ(r.hdop, 0.9);
   EXPECT_EQ(r.present, LocationRecord::kSpeed | LocationRecord::kHeading |
                            LocationRecord::kAltitude | LocationRecord::kSatellites |
-                           LocationRecord::kHdop);
+                           LocationRecord::kHdop | LocationRecord::kFixQuality);
+  EXPECT_EQ(r.fix_quality, FixQuality::kGps);
   session.Flush(sink);
   EXPECT_EQ(sink.records.size(), 1u);  // nothing pending after a merge
 }
@@ -385,7 +387,7 @@ TEST(NmeaSessionTest, MergesGgaThenRmcUsingRmcPosition) {
   const LocationRecord& r = sink.records[0];
   EXPECT_EQ(r.fix_time_unix_ns, 1795515330LL * kS);
   EXPECT_DOUBLE_EQ(r.latitude, 52 + 31.20048 / 60);
-  EXPECT_DOUBLE_EQ(r.speed_mps, 0.123 * 0.514444);
+  EXPECT_DOUBLE_EQ(r.speed_mps, 0.123 * 1852.0 / 3600.0);
   EXPECT_DOUBLE_EQ(r.heading_deg, 270.5);
   EXPECT_DOUBLE_EQ(r.altitude_m, 34.5);
   EXPECT_EQ(r.satellites, 12u);
