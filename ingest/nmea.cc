@@ -355,6 +355,14 @@ LineOutcome ParseSolution(const NmeaSentence& s, size_t sats, size_t unit_index,
   return LineOutcome::kPublished;
 }
 
+// A satellite fix (anything but estimated) computed from no satellites is a
+// receiver repeating its last position while it has none (Hemisphere
+// receivers send quality 1 with "00" satellites); gpsd reports no fix then.
+bool NoSatellitesForSatelliteFix(const LocationRecord& record) {
+  return record.has(LocationRecord::kSatellites) && record.satellites == 0 &&
+         record.fix_quality != FixQuality::kEstimated;
+}
+
 }  // namespace
 
 LineOutcome ParseRmc(const NmeaSentence& s, LocationRecord* record) {
@@ -430,6 +438,7 @@ LineOutcome ParseGga(const NmeaSentence& s, int64_t reference_unix_ns, LocationR
   if (outcome != LineOutcome::kPublished) return outcome;
   outcome = ParseSolution(s, 7, 10, record);
   if (outcome != LineOutcome::kPublished) return outcome;
+  if (NoSatellitesForSatelliteFix(*record)) return LineOutcome::kNoFix;
   return IsInRange(*record) ? LineOutcome::kPublished : LineOutcome::kOutOfRange;
 }
 
@@ -465,6 +474,7 @@ LineOutcome ParseGns(const NmeaSentence& s, int64_t reference_unix_ns, LocationR
   if (outcome != LineOutcome::kPublished) return outcome;
   outcome = ParseSolution(s, 7, 0, record);
   if (outcome != LineOutcome::kPublished) return outcome;
+  if (NoSatellitesForSatelliteFix(*record)) return LineOutcome::kNoFix;
   return IsInRange(*record) ? LineOutcome::kPublished : LineOutcome::kOutOfRange;
 }
 
