@@ -59,8 +59,11 @@ bool ParseNmeaEnvelope(std::string_view line, NmeaSentence* sentence, LineOutcom
   *rejection = LineOutcome::kMalformed;
   // Receivers behind modems end lines with "\r\r\n" (the framer keeps the
   // first "\r"), some pad with blanks: none of it is part of the sentence.
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
-    line.remove_suffix(1);
+  // One compare for the usual line, which ends in a checksum digit.
+  if (!line.empty() && static_cast<unsigned char>(line.back()) <= ' ') {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.remove_suffix(1);
+    }
   }
   if (line.size() < 2 || line[0] != '$') return false;
   // One pass, eight bytes at a time, finds the '*', rejects non-printable
@@ -140,21 +143,30 @@ bool ParseNmeaEnvelope(std::string_view line, NmeaSentence* sentence, LineOutcom
   }
   NmeaSentence::Kind kind = NmeaSentence::Kind::kOther;
   if (address.size() == 5) {
-    if (address == "PFSID") {
-      kind = NmeaSentence::Kind::kIdentification;
-    } else if (IsUpper(address[0]) && IsUpper(address[1])) {
-      const std::string_view type = address.substr(2);
-      if (type == "RMC") {
-        kind = NmeaSentence::Kind::kRmc;
-      } else if (type == "GGA") {
-        kind = NmeaSentence::Kind::kGga;
-      } else if (type == "GNS") {
-        kind = NmeaSentence::Kind::kGns;
-      } else if (type == "GLL") {
-        kind = NmeaSentence::Kind::kGll;
-      } else if (type == "ZDA") {
-        kind = NmeaSentence::Kind::kZda;
-      }
+    // The three type letters as one number: one compare per type.
+    constexpr auto kType = [](const char* t) {
+      return static_cast<uint32_t>(t[0]) << 16 | static_cast<uint32_t>(t[1]) << 8 |
+             static_cast<uint32_t>(t[2]);
+    };
+    const uint32_t type = kType(address.data() + 2);
+    if (address[0] == 'P') {
+      // Proprietary ("P" + maker): only ours is read.
+      if (address == "PFSID") kind = NmeaSentence::Kind::kIdentification;
+    } else if (type == kType("RMC")) {
+      kind = NmeaSentence::Kind::kRmc;
+    } else if (type == kType("GGA")) {
+      kind = NmeaSentence::Kind::kGga;
+    } else if (type == kType("GNS")) {
+      kind = NmeaSentence::Kind::kGns;
+    } else if (type == kType("GLL")) {
+      kind = NmeaSentence::Kind::kGll;
+    } else if (type == kType("ZDA")) {
+      kind = NmeaSentence::Kind::kZda;
+    }
+    // A talker is two letters ("GP", "GN", "IN"); the address's characters
+    // are upper case or digits (checked above).
+    if (kind != NmeaSentence::Kind::kIdentification && !(IsUpper(address[0]) && IsUpper(address[1]))) {
+      kind = NmeaSentence::Kind::kOther;
     }
   }
   sentence->kind = kind;
@@ -220,26 +232,31 @@ LineOutcome ParseNmeaAngle(std::string_view text, double* degrees) {
   if (p != end) {
     if (*p != '.') return LineOutcome::kMalformed;
     ++p;
-    const char* const fraction_begin = p;
-    while (p != end && IsDigit(*p)) {
-      // Digits past the 12th are below a micrometre; they are checked for
-      // syntax but not accumulated, so long inputs cannot overflow.
-      if (fraction_digits < 12) {
-        fraction = fraction * 10 + static_cast<uint64_t>(*p - '0');
-        ++fraction_digits;
-      }
-      ++p;
+    const size_t digits = static_cast<size_t>(end - p);
+    if (digits == 0) return LineOutcome::kMalformed;
+    // Digits past the 12th are below a micrometre; they are checked for
+    // syntax but not accumulated, so long inputs cannot overflow. Two
+    // counted loops: no per-digit test of the count.
+    fraction_digits = digits < 12 ? digits : 12;
+    for (size_t i = 0; i < fraction_digits; ++i) {
+      const auto digit = static_cast<unsigned char>(p[i] - '0');
+      if (digit > 9) return LineOutcome::kMalformed;
+      fraction = fraction * 10 + digit;
     }
-    if (p != end || p == fraction_begin) return LineOutcome::kMalformed;
+    for (size_t i = fraction_digits; i < digits; ++i) {
+      if (!IsDigit(p[i])) return LineOutcome::kMalformed;
+    }
   }
   const uint64_t whole_degrees = whole / 100;
   const uint64_t whole_minutes = whole % 100;
   if (whole_minutes >= 60) return LineOutcome::kOutOfRange;
   // whole_minutes * 10^12 + fraction < 2^53, so the numerator is exact.
+  // scale * 60 < 2^53 is exact too: one division, rounded once, gives
+  // minutes / 60 (two divisions would round twice and cost twice).
   const double scale = internal::kExactPowersOfTen[fraction_digits];
-  const double minutes =
-      (static_cast<double>(whole_minutes) * scale + static_cast<double>(fraction)) / scale;
-  *degrees = static_cast<double>(whole_degrees) + minutes / 60.0;
+  *degrees = static_cast<double>(whole_degrees) +
+             (static_cast<double>(whole_minutes) * scale + static_cast<double>(fraction)) /
+                 (scale * 60.0);
   return LineOutcome::kPublished;
 }
 
@@ -249,40 +266,39 @@ namespace {
 // NMEA 2.3+) says about the fix.
 enum class Mode : uint8_t { kInvalid, kNoFix, kFix };
 
+struct ModeReading {
+  Mode mode = Mode::kInvalid;
+  FixQuality quality = FixQuality::kNone;
+};
+
+// Indexed by the letter: a lookup, not a switch, on the path of every RMC.
+constexpr std::array<ModeReading, 256> kModeLetters = [] {
+  std::array<ModeReading, 256> table{};
+  table['A'] = {Mode::kFix, FixQuality::kGps};  // autonomous
+  table['P'] = {Mode::kFix, FixQuality::kGps};  // precise
+  table['D'] = {Mode::kFix, FixQuality::kDgps};
+  table['R'] = {Mode::kFix, FixQuality::kRtkFixed};
+  table['F'] = {Mode::kFix, FixQuality::kRtkFloat};
+  table['E'] = {Mode::kFix, FixQuality::kEstimated};
+  table['N'] = {Mode::kNoFix, FixQuality::kNone};  // not valid
+  table['M'] = {Mode::kNoFix, FixQuality::kNone};  // manual input
+  table['S'] = {Mode::kNoFix, FixQuality::kNone};  // simulator
+  return table;
+}();
+
 Mode ParseModeLetter(char c, FixQuality* quality) {
-  switch (c) {
-    case 'A':  // autonomous
-    case 'P':  // precise
-      *quality = FixQuality::kGps;
-      return Mode::kFix;
-    case 'D':
-      *quality = FixQuality::kDgps;
-      return Mode::kFix;
-    case 'R':
-      *quality = FixQuality::kRtkFixed;
-      return Mode::kFix;
-    case 'F':
-      *quality = FixQuality::kRtkFloat;
-      return Mode::kFix;
-    case 'E':
-      *quality = FixQuality::kEstimated;
-      return Mode::kFix;
-    case 'N':  // not valid
-    case 'M':  // manual input
-    case 'S':  // simulator
-      return Mode::kNoFix;
-    default:
-      return Mode::kInvalid;
-  }
+  const ModeReading& reading = kModeLetters[static_cast<unsigned char>(c)];
+  *quality = reading.quality;
+  return reading.mode;
 }
 
 // A one-letter mode field (RMC, GLL): kPublished with the quality set (and
 // the presence bit), kPublished without it when the field is empty, kNoFix,
 // or kMalformed.
-LineOutcome ApplyModeField(std::string_view mode, LocationRecord* record) {
+inline LineOutcome ApplyModeField(std::string_view mode, LocationRecord* record) {
   if (mode.empty()) return LineOutcome::kPublished;
-  FixQuality quality = FixQuality::kNone;
   if (mode.size() != 1) return LineOutcome::kMalformed;
+  FixQuality quality = FixQuality::kNone;
   switch (ParseModeLetter(mode[0], &quality)) {
     case Mode::kInvalid:
       return LineOutcome::kMalformed;
@@ -555,6 +571,26 @@ uint8_t TalkerRank(std::string_view address) {
 
 }  // namespace
 
+// What a sentence can give a cycle's record, ranked (lower is better; see
+// the order in Accept), by kind (kRmc, kGga, kGns, kGll) and talker rank.
+constexpr NmeaSession::Ranks NmeaSession::RanksOf(size_t kind, uint8_t talker) {
+  Ranks r;
+  r.position = static_cast<uint8_t>(kind * 3 + talker);
+  r.motion = kind == 0 ? talker : kNoRank;
+  r.solution = kind == 1   ? static_cast<uint8_t>(talker * 2)
+               : kind == 2 ? static_cast<uint8_t>(talker * 2 + 1)
+                           : kNoRank;
+  r.quality = kind == 0 ? static_cast<uint8_t>(6 + talker)
+              : kind == 3 ? static_cast<uint8_t>(9 + talker)
+                          : r.solution;
+  return r;
+}
+
+static_assert(static_cast<int>(NmeaSentence::Kind::kRmc) == 0 &&
+              static_cast<int>(NmeaSentence::Kind::kGga) == 1 &&
+              static_cast<int>(NmeaSentence::Kind::kGns) == 2 &&
+              static_cast<int>(NmeaSentence::Kind::kGll) == 3);
+
 LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_ns,
                                RecordSink& sink) {
   NmeaSentence& sentence = sentence_;
@@ -606,76 +642,57 @@ LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_
   // Two records alternate between "pending" and "being parsed", so starting
   // a new pending fix is an index flip rather than a record copy.
   LocationRecord& scratch = records_[pending_index_ ^ 1];
-  const int64_t reference = has_date_ ? date_reference_ns_ : receive_time_unix_ns;
   LineOutcome outcome;
-  switch (sentence.kind) {
-    case Kind::kRmc:
-      outcome = ParseRmc(sentence, &scratch);
-      if (outcome == LineOutcome::kPublished) {
-        if (CorrectGpsWeekRollover(receive_time_unix_ns, window_, &scratch.fix_time_unix_ns)) {
-          ++week_rollovers_corrected_;
-        }
-        // Kept even if the window rejects the fix: see kZda.
-        has_date_ = true;
-        date_reference_ns_ = scratch.fix_time_unix_ns;
-      }
-      break;
-    case Kind::kGga:
-      outcome = ParseGga(sentence, reference, &scratch);
-      break;
-    case Kind::kGns:
-      outcome = ParseGns(sentence, reference, &scratch);
-      break;
-    default:
-      outcome = ParseGll(sentence, reference, &scratch);
-      break;
-  }
-  if (outcome != LineOutcome::kPublished) return outcome;
-  if (sentence.kind != Kind::kRmc && has_date_) {
-    // Carries the date across midnight for receivers that date rarely.
+  LineOutcome window;
+  if (sentence.kind == Kind::kRmc) {
+    outcome = ParseRmc(sentence, &scratch);
+    if (outcome != LineOutcome::kPublished) return outcome;
+    window = CheckFixTime(scratch.fix_time_unix_ns, receive_time_unix_ns, window_);
+    if (window != LineOutcome::kPublished &&
+        CorrectGpsWeekRollover(receive_time_unix_ns, window_, &scratch.fix_time_unix_ns)) {
+      ++week_rollovers_corrected_;
+      window = LineOutcome::kPublished;
+    }
+    // Kept even if the window rejects the fix: see kZda.
+    has_date_ = true;
     date_reference_ns_ = scratch.fix_time_unix_ns;
+  } else {
+    const int64_t reference = has_date_ ? date_reference_ns_ : receive_time_unix_ns;
+    outcome = sentence.kind == Kind::kGga   ? ParseGga(sentence, reference, &scratch)
+              : sentence.kind == Kind::kGns ? ParseGns(sentence, reference, &scratch)
+                                            : ParseGll(sentence, reference, &scratch);
+    if (outcome != LineOutcome::kPublished) return outcome;
+    // Carries the date across midnight for receivers that date rarely.
+    if (has_date_) date_reference_ns_ = scratch.fix_time_unix_ns;
+    window = CheckFixTime(scratch.fix_time_unix_ns, receive_time_unix_ns, window_);
   }
-  if (const LineOutcome window =
-          CheckFixTime(scratch.fix_time_unix_ns, receive_time_unix_ns, window_);
-      window != LineOutcome::kPublished) {
-    return window;
-  }
+  if (window != LineOutcome::kPublished) return window;
   scratch.set_vehicle_id(vehicle_id());
 
+  static constexpr auto kRankTable = [] {
+    std::array<std::array<Ranks, 3>, 4> table{};
+    for (size_t kind = 0; kind < 4; ++kind) {
+      for (uint8_t talker = 0; talker < 3; ++talker) table[kind][talker] = RanksOf(kind, talker);
+    }
+    return table;
+  }();
   const std::string_view address = sentence.fields[0];
   const uint32_t talker_key = static_cast<uint32_t>(sentence.kind) << 16 |
                               static_cast<uint32_t>(static_cast<uint8_t>(address[0])) << 8 |
                               static_cast<uint8_t>(address[1]);
-  const int64_t r = scratch.fix_time_unix_ns % kNanosPerDay;
-  return Accept(sentence.kind, talker_key, TalkerRank(address), r < 0 ? r + kNanosPerDay : r,
-                sink);
+  Ranks ranks = kRankTable[static_cast<size_t>(sentence.kind)][TalkerRank(address)];
+  if (!scratch.has(LocationRecord::kFixQuality)) ranks.quality = kNoRank;
+  return Accept(talker_key, ranks, sink);
 }
 
-LineOutcome NmeaSession::Accept(NmeaSentence::Kind kind, uint32_t talker_key, uint8_t talker,
-                                int64_t nanos_of_day, RecordSink& sink) {
-  using Kind = NmeaSentence::Kind;
+LineOutcome NmeaSession::Accept(uint32_t talker_key, Ranks ranks, RecordSink& sink) {
   LocationRecord& scratch = records_[pending_index_ ^ 1];
-  // What this sentence can give, ranked (lower is better): the position
-  // from RMC, else GGA, GNS, GLL; speed, course and the date from RMC; the
-  // solution (altitude, satellites, HDOP) from GGA or GNS by talker first,
-  // so that a combined GNGNS beats a GPS-only GPGGA; the fix quality from
-  // the solution, else RMC's mode, else GLL's. Within a type, the talker
-  // ranks (GN, GP, others); a tie keeps the first.
-  const uint8_t type_rank = kind == Kind::kRmc   ? 0
-                            : kind == Kind::kGga ? 1
-                            : kind == Kind::kGns ? 2
-                                                 : 3;
-  const uint8_t position = static_cast<uint8_t>(type_rank * 3 + talker);
-  const uint8_t motion = kind == Kind::kRmc ? talker : kNoRank;
-  const uint8_t solution = kind == Kind::kGga   ? static_cast<uint8_t>(talker * 2)
-                           : kind == Kind::kGns ? static_cast<uint8_t>(talker * 2 + 1)
-                                                : kNoRank;
-  const uint8_t quality = !scratch.has(LocationRecord::kFixQuality) ? kNoRank
-                          : solution != kNoRank                     ? solution
-                          : kind == Kind::kRmc ? static_cast<uint8_t>(6 + talker)
-                                               : static_cast<uint8_t>(9 + talker);
-
-  bool joins = has_cycle_ && cycle_nanos_of_day_ == nanos_of_day;
+  // One fix time of day is one cycle. A time-of-day sentence's date is
+  // inferred, so the date may differ from the RMC's; fix times less than a
+  // day apart (the usual next cycle) differ in their time of day too.
+  const int64_t delta = scratch.fix_time_unix_ns - cycle_fix_time_ns_;
+  bool joins = has_cycle_ && (delta == 0 || ((delta <= -kNanosPerDay || delta >= kNanosPerDay) &&
+                                             delta % kNanosPerDay == 0));
   if (joins) {
     for (uint8_t i = 0; i < contributor_count_; ++i) {
       // The same sentence again: a receiver's next fix of the same time, or
@@ -688,52 +705,55 @@ LineOutcome NmeaSession::Accept(NmeaSentence::Kind kind, uint32_t talker_key, ui
     pending_index_ ^= 1;
     has_cycle_ = true;
     has_pending_ = true;
-    cycle_nanos_of_day_ = nanos_of_day;
+    cycle_fix_time_ns_ = scratch.fix_time_unix_ns;
     contributors_[0] = talker_key;
     contributor_count_ = 1;
-    position_rank_ = position;
-    motion_rank_ = motion;
-    solution_rank_ = solution;
-    quality_rank_ = quality;
-  } else {
-    if (contributor_count_ < contributors_.size()) contributors_[contributor_count_++] = talker_key;
-    // A cycle already emitted has no use for more of its sentences.
-    if (!has_pending_) return LineOutcome::kMerged;
-    LocationRecord& pending = records_[pending_index_];
-    if (position < position_rank_) {
-      pending.latitude = scratch.latitude;
-      pending.longitude = scratch.longitude;
-      position_rank_ = position;
-    }
-    if (motion < motion_rank_) {
-      // RMC's date is the receiver's; a time-of-day sentence's is inferred.
-      pending.fix_time_unix_ns = scratch.fix_time_unix_ns;
-      constexpr uint32_t kMotion = LocationRecord::kSpeed | LocationRecord::kHeading;
-      pending.speed_mps = scratch.speed_mps;
-      pending.heading_deg = scratch.heading_deg;
-      pending.present = (pending.present & ~kMotion) | (scratch.present & kMotion);
-      motion_rank_ = motion;
-    }
-    if (solution < solution_rank_) {
-      constexpr uint32_t kSolution =
-          LocationRecord::kAltitude | LocationRecord::kSatellites | LocationRecord::kHdop;
-      pending.altitude_m = scratch.altitude_m;
-      pending.satellites = scratch.satellites;
-      pending.hdop = scratch.hdop;
-      pending.present = (pending.present & ~kSolution) | (scratch.present & kSolution);
-      solution_rank_ = solution;
-    }
-    if (quality < quality_rank_) {
-      pending.fix_quality = scratch.fix_quality;
-      pending.present |= LocationRecord::kFixQuality;
-      quality_rank_ = quality;
-    }
+    ranks_ = ranks;
+    return LineOutcome::kPublished;
+  }
+  if (contributor_count_ < contributors_.size()) contributors_[contributor_count_++] = talker_key;
+  // A cycle already emitted has no use for more of its sentences.
+  if (!has_pending_) return LineOutcome::kMerged;
+
+  // Each part of the record comes from the best sentence that has it: the
+  // position from RMC, else GGA, GNS, GLL; speed, course and the date from
+  // RMC; the solution (altitude, satellites, HDOP) from GGA or GNS by talker
+  // first, so that a combined GNGNS beats a GPS-only GPGGA; the fix quality
+  // from the solution, else RMC's mode, else GLL's. Within a type the
+  // talker ranks (GN, GP, others); a tie keeps the first.
+  LocationRecord& pending = records_[pending_index_];
+  if (ranks.position < ranks_.position) {
+    pending.latitude = scratch.latitude;
+    pending.longitude = scratch.longitude;
+    ranks_.position = ranks.position;
+  }
+  if (ranks.motion < ranks_.motion) {
+    // RMC's date is the receiver's; a time-of-day sentence's is inferred.
+    pending.fix_time_unix_ns = scratch.fix_time_unix_ns;
+    constexpr uint32_t kMotion = LocationRecord::kSpeed | LocationRecord::kHeading;
+    pending.speed_mps = scratch.speed_mps;
+    pending.heading_deg = scratch.heading_deg;
+    pending.present = (pending.present & ~kMotion) | (scratch.present & kMotion);
+    ranks_.motion = ranks.motion;
+  }
+  if (ranks.solution < ranks_.solution) {
+    constexpr uint32_t kSolution =
+        LocationRecord::kAltitude | LocationRecord::kSatellites | LocationRecord::kHdop;
+    pending.altitude_m = scratch.altitude_m;
+    pending.satellites = scratch.satellites;
+    pending.hdop = scratch.hdop;
+    pending.present = (pending.present & ~kSolution) | (scratch.present & kSolution);
+    ranks_.solution = ranks.solution;
+  }
+  if (ranks.quality < ranks_.quality) {
+    pending.fix_quality = scratch.fix_quality;
+    pending.present |= LocationRecord::kFixQuality;
+    ranks_.quality = ranks.quality;
   }
   // Complete: RMC's date and motion plus a GN or GP solution. Nothing a
   // later sentence of the cycle could add is worth waiting for.
-  const bool complete = motion_rank_ != kNoRank && solution_rank_ < 4;
-  if (complete) Flush(sink);
-  return joins ? LineOutcome::kMerged : LineOutcome::kPublished;
+  if (ranks_.motion != kNoRank && ranks_.solution < 4) Flush(sink);
+  return LineOutcome::kMerged;
 }
 
 void NmeaSession::Flush(RecordSink& sink) {

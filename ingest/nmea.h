@@ -35,9 +35,10 @@ inline constexpr double kMetresPerSecondPerKnot = 1852.0 / 3600.0;
 // firmware that pivots it wrongly) report dates a multiple of this early.
 inline constexpr int64_t kGpsWeekRolloverNanos = 1024 * 7 * kNanosPerDay;
 
-// More fields than any sentence we read has (RMC 4.1 has 14, GNS 4.1 14, a
-// SiRF GGA 16); a sentence we read with more is malformed.
-inline constexpr size_t kMaxNmeaFields = 24;
+// The most fields, address included, of a sentence we read: RMC (NMEA 4.1)
+// and GNS have up to 14, GGA 15 and a SiRF TriG's GGA 16. A sentence we read
+// with more is malformed (in gpsd's corpus only spliced lines have more).
+inline constexpr size_t kMaxNmeaFields = 16;
 
 struct NmeaSentence {
   enum class Kind : uint8_t { kRmc, kGga, kGns, kGll, kZda, kIdentification, kOther };
@@ -120,10 +121,22 @@ class NmeaSession final {
   uint64_t week_rollovers_corrected() const { return week_rollovers_corrected_; }
 
  private:
-  // Merges `scratch` (parsed from a sentence of `kind`, talker rank `talker`)
-  // into the cycle, emitting and starting fixes as needed.
-  LineOutcome Accept(NmeaSentence::Kind kind, uint32_t talker_key, uint8_t talker,
-                     int64_t nanos_of_day, RecordSink& sink);
+  // Which sentence gave each part of the pending record: lower is better,
+  // kNoRank for none yet (see Accept()).
+  struct Ranks {
+    uint8_t position;
+    uint8_t motion;    // speed, course, the receiver's date: RMC
+    uint8_t solution;  // altitude, satellites, HDOP: GGA, GNS
+    uint8_t quality;
+  };
+  static constexpr uint8_t kNoRank = 255;
+  // The ranks of a sentence of kind `kind` (kRmc..kGll) and talker rank
+  // `talker` (GN 0, GP 1, others 2).
+  static constexpr Ranks RanksOf(size_t kind, uint8_t talker);
+
+  // Merges `scratch` (parsed from a sentence with key `talker_key`: its kind
+  // and talker) into the cycle, emitting and starting fixes as needed.
+  LineOutcome Accept(uint32_t talker_key, Ranks ranks, RecordSink& sink);
 
   FixTimeWindow window_;
   std::array<char, kMaxVehicleIdLength> vehicle_id_{};
@@ -141,14 +154,8 @@ class NmeaSession final {
   // (their data is not needed any more).
   bool has_cycle_ = false;
   bool has_pending_ = false;
-  int64_t cycle_nanos_of_day_ = 0;
-  // Which sentence gave each part of the pending record; lower is better
-  // (kNoRank: none yet). See Accept() for the order.
-  static constexpr uint8_t kNoRank = 255;
-  uint8_t position_rank_ = kNoRank;
-  uint8_t motion_rank_ = kNoRank;
-  uint8_t solution_rank_ = kNoRank;
-  uint8_t quality_rank_ = kNoRank;
+  int64_t cycle_fix_time_ns_ = 0;  // of the cycle's first sentence
+  Ranks ranks_{};
   // The (kind, talker) pairs the cycle has read: a second one of a pair is
   // a new fix, not part of this one.
   std::array<uint32_t, 8> contributors_{};
