@@ -627,6 +627,7 @@ LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_
       }
       has_date_ = true;
       date_reference_ns_ = unix_ns;
+      date_reference_receive_ns_ = receive_time_unix_ns;
       return LineOutcome::kIgnored;
     }
     case Kind::kRmc:
@@ -656,14 +657,30 @@ LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_
     // Kept even if the window rejects the fix: see kZda.
     has_date_ = true;
     date_reference_ns_ = scratch.fix_time_unix_ns;
+    date_reference_receive_ns_ = receive_time_unix_ns;
   } else {
-    const int64_t reference = has_date_ ? date_reference_ns_ : receive_time_unix_ns;
+    // The receiver's latest date, moved on by the time the gateway's clock
+    // says has passed since (so a gap of hours dates right), else the
+    // gateway's clock itself.
+    int64_t reference = receive_time_unix_ns;
+    if (has_date_) {
+      const __int128 projected = static_cast<__int128>(date_reference_ns_) +
+                                 (static_cast<__int128>(receive_time_unix_ns) -
+                                  date_reference_receive_ns_);
+      reference = projected < 0 ? 0
+                  : projected > std::numeric_limits<int64_t>::max()
+                      ? std::numeric_limits<int64_t>::max()
+                      : static_cast<int64_t>(projected);
+    }
     outcome = sentence.kind == Kind::kGga   ? ParseGga(sentence, reference, &scratch)
               : sentence.kind == Kind::kGns ? ParseGns(sentence, reference, &scratch)
                                             : ParseGll(sentence, reference, &scratch);
     if (outcome != LineOutcome::kPublished) return outcome;
     // Carries the date across midnight for receivers that date rarely.
-    if (has_date_) date_reference_ns_ = scratch.fix_time_unix_ns;
+    if (has_date_) {
+      date_reference_ns_ = scratch.fix_time_unix_ns;
+      date_reference_receive_ns_ = receive_time_unix_ns;
+    }
     window = CheckFixTime(scratch.fix_time_unix_ns, receive_time_unix_ns, window_);
   }
   if (window != LineOutcome::kPublished) return window;

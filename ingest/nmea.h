@@ -144,9 +144,12 @@ class NmeaSession final {
   uint64_t week_rollovers_corrected_ = 0;
 
   // The latest instant the receiver dated (RMC, ZDA), carried forward by the
-  // fixes dated from it; time-of-day sentences take its nearest day.
+  // fixes dated from it, and the receive time it was read at. A time-of-day
+  // sentence takes the day nearest that instant plus the receive time
+  // elapsed since.
   bool has_date_ = false;
   int64_t date_reference_ns_ = 0;
+  int64_t date_reference_receive_ns_ = 0;
 
   // The cycle: the sentences of one fix time. Its record is pending until
   // complete (RMC plus a GN/GP GGA or GNS), a sentence of another fix time

@@ -263,7 +263,9 @@ TEST(RecordCodecTest, FrameMarkedLateKeepsFixQualityLastAndCanonical) {
     const v1::LocationRecord& r = response.records(0);
     EXPECT_TRUE(r.late()) << q;
     EXPECT_EQ(r.has_fix_quality(), q >= 0) << q;
-    if (q >= 0) EXPECT_EQ(static_cast<int>(r.fix_quality()), q);
+    if (q >= 0) {
+      EXPECT_EQ(static_cast<int>(r.fix_quality()), q);
+    }
     std::string canonical;
     ASSERT_TRUE(response.SerializeToString(&canonical));
     EXPECT_EQ(canonical, bytes) << q;
