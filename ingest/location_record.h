@@ -73,7 +73,8 @@ struct LocationRecord {
   double accuracy_m = 0;         // horizontal accuracy radius, metres, >= 0
   uint32_t satellites = 0;       // satellites used in the fix
   double hdop = 0;               // horizontal dilution of precision, >= 0
-  FixQuality fix_quality = FixQuality::kNone;  // NMEA only; see FixQuality
+  // How the receiver computed the fix (NMEA only; see FixQuality).
+  FixQuality fix_quality = FixQuality::kNone;
 };
 
 }  // namespace fixstream::ingest

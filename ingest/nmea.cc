@@ -165,7 +165,8 @@ bool ParseNmeaEnvelope(std::string_view line, NmeaSentence* sentence, LineOutcom
     }
     // A talker is two letters ("GP", "GN", "IN"); the address's characters
     // are upper case or digits (checked above).
-    if (kind != NmeaSentence::Kind::kIdentification && !(IsUpper(address[0]) && IsUpper(address[1]))) {
+    if (kind != NmeaSentence::Kind::kIdentification &&
+        !(IsUpper(address[0]) && IsUpper(address[1]))) {
       kind = NmeaSentence::Kind::kOther;
     }
   }
@@ -254,9 +255,9 @@ LineOutcome ParseNmeaAngle(std::string_view text, double* degrees) {
   // scale * 60 < 2^53 is exact too: one division, rounded once, gives
   // minutes / 60 (two divisions would round twice and cost twice).
   const double scale = internal::kExactPowersOfTen[fraction_digits];
-  *degrees = static_cast<double>(whole_degrees) +
-             (static_cast<double>(whole_minutes) * scale + static_cast<double>(fraction)) /
-                 (scale * 60.0);
+  *degrees =
+      static_cast<double>(whole_degrees) +
+      (static_cast<double>(whole_minutes) * scale + static_cast<double>(fraction)) / (scale * 60.0);
   return LineOutcome::kPublished;
 }
 
@@ -337,8 +338,7 @@ bool DateTimeOfDay(int64_t nanos_of_day, int64_t reference, int64_t* unix_ns) {
 }
 
 // Starts a record of a sentence with a time of day only.
-LineOutcome StartTimeOfDayRecord(std::string_view time, int64_t reference,
-                                 LocationRecord* record) {
+LineOutcome StartTimeOfDayRecord(std::string_view time, int64_t reference, LocationRecord* record) {
   record->Clear();
   record->format = SourceFormat::kNmea;
   int64_t nanos_of_day;
@@ -440,9 +440,9 @@ LineOutcome ParseGga(const NmeaSentence& s, int64_t reference_unix_ns, LocationR
   if (quality.size() != 1 || !IsDigit(quality[0])) return LineOutcome::kMalformed;
   // 0 invalid, 7 manual input, 8 simulator: not a fix of this receiver.
   static constexpr FixQuality kQualities[10] = {
-      FixQuality::kNone,      FixQuality::kGps,      FixQuality::kDgps,  FixQuality::kGps,
-      FixQuality::kRtkFixed,  FixQuality::kRtkFloat, FixQuality::kEstimated,
-      FixQuality::kNone,      FixQuality::kNone,     FixQuality::kDgps};
+      FixQuality::kNone,     FixQuality::kGps,      FixQuality::kDgps,      FixQuality::kGps,
+      FixQuality::kRtkFixed, FixQuality::kRtkFloat, FixQuality::kEstimated, FixQuality::kNone,
+      FixQuality::kNone,     FixQuality::kDgps};
   const FixQuality fix_quality = kQualities[quality[0] - '0'];
   if (fix_quality == FixQuality::kNone) return LineOutcome::kNoFix;
 
@@ -467,7 +467,7 @@ LineOutcome ParseGns(const NmeaSentence& s, int64_t reference_unix_ns, LocationR
   if (mode.empty()) return LineOutcome::kMalformed;
   // The best constellation's mode is the fix's: RTK over DGPS over
   // autonomous over estimated.
-  static constexpr uint8_t kPreference[] = {/*kNone*/ 0, /*kGps*/ 2, /*kDgps*/ 3,
+  static constexpr uint8_t kPreference[] = {/*kNone*/ 0,     /*kGps*/ 2,      /*kDgps*/ 3,
                                             /*kRtkFixed*/ 5, /*kRtkFloat*/ 4,
                                             /*kEstimated*/ 1};
   FixQuality best = FixQuality::kNone;
@@ -475,8 +475,8 @@ LineOutcome ParseGns(const NmeaSentence& s, int64_t reference_unix_ns, LocationR
     FixQuality quality = FixQuality::kNone;
     const Mode m = ParseModeLetter(c, &quality);
     if (m == Mode::kInvalid) return LineOutcome::kMalformed;
-    if (m == Mode::kFix && kPreference[static_cast<size_t>(quality)] >
-                               kPreference[static_cast<size_t>(best)]) {
+    if (m == Mode::kFix &&
+        kPreference[static_cast<size_t>(quality)] > kPreference[static_cast<size_t>(best)]) {
       best = quality;
     }
   }
@@ -580,7 +580,7 @@ constexpr NmeaSession::Ranks NmeaSession::RanksOf(size_t kind, uint8_t talker) {
   r.solution = kind == 1   ? static_cast<uint8_t>(talker * 2)
                : kind == 2 ? static_cast<uint8_t>(talker * 2 + 1)
                            : kNoRank;
-  r.quality = kind == 0 ? static_cast<uint8_t>(6 + talker)
+  r.quality = kind == 0   ? static_cast<uint8_t>(6 + talker)
               : kind == 3 ? static_cast<uint8_t>(9 + talker)
                           : r.solution;
   return r;
@@ -664,9 +664,9 @@ LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_
     // gateway's clock itself.
     int64_t reference = receive_time_unix_ns;
     if (has_date_) {
-      const __int128 projected = static_cast<__int128>(date_reference_ns_) +
-                                 (static_cast<__int128>(receive_time_unix_ns) -
-                                  date_reference_receive_ns_);
+      const __int128 projected =
+          static_cast<__int128>(date_reference_ns_) +
+          (static_cast<__int128>(receive_time_unix_ns) - date_reference_receive_ns_);
       reference = projected < 0 ? 0
                   : projected > std::numeric_limits<int64_t>::max()
                       ? std::numeric_limits<int64_t>::max()

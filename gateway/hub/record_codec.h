@@ -72,8 +72,9 @@ void PatchSequence(char* frame, const EncodedRecordLayout& layout, uint64_t sequ
 
 // Writes `frame` (whose layout is `layout`) to `out` with LocationRecord.late
 // = true inserted before the fields numbered above it (layout.tail_size
-// bytes, which the encoder writes last), so the result is still canonical. `out` must have room for layout.size + 3 bytes. Returns
-// the new frame's layout.
+// bytes, which the encoder writes last), so the result is still canonical.
+// `out` must have room for layout.size + 3 bytes. Returns the new frame's
+// layout.
 EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLayout& layout,
                                         char* out);
 

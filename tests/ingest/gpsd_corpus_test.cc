@@ -19,12 +19,12 @@
 // of 60 years either side, so that captures from 1999-2025 are accepted;
 // lines are fed as the framer would cut them (one trailing "\r" removed),
 // and the session is flushed once at the end (one read of the whole file).
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -256,8 +256,8 @@ TEST(GpsdCorpusTest, PublishesWhatGpsdCallsAFixAndNothingElse) {
     }
     session.Flush(sink);
     const Figures f = Compare(sink.records, GpsdReports(chk));
-    std::printf("%-34s %5d %5d %7d %5d %5d %9d %10d\n", name.c_str(), f.gpsd_fixes,
-                f.fixes_covered, f.records, f.records_exact, f.records_no_fix, f.records_elsewhere,
+    std::printf("%-34s %5d %5d %7d %5d %5d %9d %10d\n", name.c_str(), f.gpsd_fixes, f.fixes_covered,
+                f.records, f.records_exact, f.records_no_fix, f.records_elsewhere,
                 f.records_unreported);
     total.gpsd_fixes += f.gpsd_fixes;
     total.fixes_covered += f.fixes_covered;
@@ -272,9 +272,10 @@ TEST(GpsdCorpusTest, PublishesWhatGpsdCallsAFixAndNothingElse) {
   std::printf("%-34s %5d %5d %7d %5d %5d %9d %10d\n", "total", total.gpsd_fixes,
               total.fixes_covered, total.records, total.records_exact, total.records_no_fix,
               total.records_elsewhere, total.records_unreported);
-  std::printf("gpsd fixes published: %.1f %%; records matching gpsd exactly: %.1f %%; "
-              "records gpsd calls no fix: %d\n",
-              found, exact, total.records_no_fix);
+  std::printf(
+      "gpsd fixes published: %.1f %%; records matching gpsd exactly: %.1f %%; "
+      "records gpsd calls no fix: %d\n",
+      found, exact, total.records_no_fix);
   EXPECT_EQ(total.records_no_fix, 0);
   EXPECT_GE(found, 97.0);
   EXPECT_GE(exact, 97.0);

@@ -164,6 +164,20 @@ TEST(LineParserTest, FixTimesOutsideTheWindowAreRejectedForEveryFormat) {
   EXPECT_EQ(sink.records.size(), 4u);
 }
 
+// A "\r\r\n" line ending leaves a "\r" after framing: NMEA ignores it
+// (receivers behind modems send it), JSON reads it as whitespace, and CSV
+// keeps its strict syntax (the last field is not a number).
+TEST(LineParserTest, TrailingCarriageReturnPerFormat) {
+  LineParser parser;
+  RecordCollector sink;
+  ASSERT_EQ(parser.Parse("$PFSID,bus-17", 0, sink), LineOutcome::kIdentified);
+  EXPECT_EQ(parser.Parse(std::string(kRmc) + "\r", kClassicFix, sink), LineOutcome::kPublished);
+  EXPECT_EQ(parser.Parse(std::string(kJson) + "\r", 0, sink), LineOutcome::kPublished);
+  EXPECT_EQ(parser.Parse(std::string(kCsv) + "\r", 0, sink), LineOutcome::kMalformed);
+  parser.Flush(sink);
+  EXPECT_EQ(sink.records.size(), 2u);
+}
+
 TEST(LineParserTest, BinaryGarbageIsRejectedNeverCrashes) {
   LineParser parser;
   RecordCollector sink;

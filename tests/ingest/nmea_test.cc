@@ -580,18 +580,22 @@ INSTANTIATE_TEST_SUITE_P(
         GgaCase{"13 fields",
                 WithChecksum("GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M"),
                 LineOutcome::kPublished, FixQuality::kGps, 8},
-        GgaCase{"12 fields", WithChecksum("GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9"),
+        GgaCase{"12 fields",
+                WithChecksum("GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9"),
                 LineOutcome::kMalformed, FixQuality::kNone, -1},
         // nmea-rtk, ublox-f9p-hpnmea, skytraq: RTK qualities.
-        GgaCase{"rtk fixed",
-                WithChecksum("GNGGA,024513.00,4404.13965120,N,12118.84700280,W,4,12,0.58,1113.112,M,"
-                             "-21.380,M,1.0,0000"),
-                LineOutcome::kPublished, FixQuality::kRtkFixed, 12},
-        GgaCase{"rtk float",
-                WithChecksum("GNGGA,024513.00,4404.13965120,N,12118.84700280,W,5,12,0.58,1113.112,M,"
-                             "-21.380,M,1.0,0000"),
-                LineOutcome::kPublished, FixQuality::kRtkFloat, 12},
-        GgaCase{"pps", WithChecksum("GPGGA,123519,4807.038,N,01131.000,E,3,08,0.9,545.4,M,46.9,M,,"),
+        GgaCase{
+            "rtk fixed",
+            WithChecksum("GNGGA,024513.00,4404.13965120,N,12118.84700280,W,4,12,0.58,1113.112,M,"
+                         "-21.380,M,1.0,0000"),
+            LineOutcome::kPublished, FixQuality::kRtkFixed, 12},
+        GgaCase{
+            "rtk float",
+            WithChecksum("GNGGA,024513.00,4404.13965120,N,12118.84700280,W,5,12,0.58,1113.112,M,"
+                         "-21.380,M,1.0,0000"),
+            LineOutcome::kPublished, FixQuality::kRtkFloat, 12},
+        GgaCase{"pps",
+                WithChecksum("GPGGA,123519,4807.038,N,01131.000,E,3,08,0.9,545.4,M,46.9,M,,"),
                 LineOutcome::kPublished, FixQuality::kGps, 8},
         GgaCase{"sbas 9",
                 WithChecksum("GPGGA,123519,4807.038,N,01131.000,E,9,08,0.9,545.4,M,46.9,M,,"),
@@ -645,8 +649,9 @@ TEST(NmeaRmcModeTest, MapsEveryModeLetter) {
                             ModeCase{'M', LineOutcome::kNoFix, FixQuality::kNone},
                             ModeCase{'S', LineOutcome::kNoFix, FixQuality::kNone},
                             ModeCase{'X', LineOutcome::kMalformed, FixQuality::kNone}}) {
-    const std::string line = WithChecksum(std::string("GNRMC,101530.00,A,5231.20048,N,01324.29724,E,") +
-                                          "0.123,270.5,241126,,," + c.mode);
+    const std::string line =
+        WithChecksum(std::string("GNRMC,101530.00,A,5231.20048,N,01324.29724,E,") +
+                     "0.123,270.5,241126,,," + c.mode);
     const Fed fed = Feed({line});
     ASSERT_EQ(fed.outcomes[0], c.outcome) << c.mode;
     if (c.outcome != LineOutcome::kPublished) continue;
@@ -663,9 +668,9 @@ TEST(NmeaRmcModeTest, MapsEveryModeLetter) {
     EXPECT_FALSE(fed.records[0].has(LocationRecord::kFixQuality)) << line;
   }
   // garmin-10x: status V with mode E is no fix (the status rules).
-  EXPECT_EQ(Feed({"$GPRMC,165010.000,V,4143.6057,N,08338.0788,W,0.60,231.03,180710,,,E*67"})
-                .outcomes[0],
-            LineOutcome::kNoFix);
+  EXPECT_EQ(
+      Feed({"$GPRMC,165010.000,V,4143.6057,N,08338.0788,W,0.60,231.03,180710,,,E*67"}).outcomes[0],
+      LineOutcome::kNoFix);
 }
 
 // Item 4: GNS and GLL, for receivers that send nothing else.
@@ -676,12 +681,12 @@ TEST(NmeaGnsGllTest, EricssonGnsAndGllMakeOneRecord) {
       Feed({"$GNZDA,213712.000,12,02,2026,,*4B",
             "$GNGNS,213712.000,4111.59903,N,11156.54809,W,AANN,13,0.93,01482.5,-016.5,,*52",
             "$GNGLL,4111.59903,N,11156.54809,W,213712.000,A,A*50"});
-  EXPECT_EQ(fed.outcomes, (std::vector{LineOutcome::kIgnored, LineOutcome::kPublished,
-                                       LineOutcome::kMerged}));
+  EXPECT_EQ(fed.outcomes,
+            (std::vector{LineOutcome::kIgnored, LineOutcome::kPublished, LineOutcome::kMerged}));
   ASSERT_EQ(fed.records.size(), 1u);
   const LocationRecord& r = fed.records[0];
   EXPECT_EQ(r.fix_time_unix_ns, 1'770'932'232LL * kS);  // 2026-02-12T21:37:12Z, ZDA's date
-  EXPECT_NEAR(r.latitude, 41.193317167, 1e-9);           // gpsd's reading
+  EXPECT_NEAR(r.latitude, 41.193317167, 1e-9);          // gpsd's reading
   EXPECT_NEAR(r.longitude, -111.942468167, 1e-9);
   EXPECT_EQ(r.satellites, 13u);
   EXPECT_DOUBLE_EQ(r.hdop, 0.93);
@@ -762,8 +767,8 @@ TEST(NmeaDatingTest, GgaOnlyReceiverIsDatedByItsZda) {
   ASSERT_EQ(fed.records.size(), 1u);
   EXPECT_EQ(fed.records[0].fix_time_unix_ns, 1'341'378'694LL * kS);  // 2012-07-04T05:11:34Z
   // With the gateway's default 30-day window the fix is too old, not today.
-  const Fed windowed = Feed({kZda, kGga}, kNow, {.max_age_ns = 30 * kNanosPerDay,
-                                                 .max_lead_ns = 15 * 60 * kS});
+  const Fed windowed =
+      Feed({kZda, kGga}, kNow, {.max_age_ns = 30 * kNanosPerDay, .max_lead_ns = 15 * 60 * kS});
   EXPECT_EQ(windowed.outcomes[1], LineOutcome::kFixTooOld);
   EXPECT_TRUE(windowed.records.empty());
   // Without any date the receive clock's nearest day dates it.
@@ -809,8 +814,9 @@ TEST(NmeaDatingTest, DateCarriesOverMidnightAndGaps) {
 TEST(NmeaDatingTest, GgaBeforeMidnightAfterRmcOfTheNextDay) {
   // A late GGA of 23:59:59 after the RMC of 00:00:00 belongs to the day
   // before (constructed).
-  const Fed fed = Feed({WithChecksum("GPRMC,000000,A,4807.038,N,01131.000,E,1.0,,251126,,,A"),
-                        WithChecksum("GPGGA,235959,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")});
+  const Fed fed =
+      Feed({WithChecksum("GPRMC,000000,A,4807.038,N,01131.000,E,1.0,,251126,,,A"),
+            WithChecksum("GPGGA,235959,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")});
   ASSERT_EQ(fed.records.size(), 2u);
   EXPECT_EQ(fed.records[1].fix_time_unix_ns, 1'795'564'799LL * kS);
 }
@@ -832,8 +838,8 @@ TEST(NmeaMergeTest, GpsAndGlonassGgaOfOneFixAreOneRecord) {
     std::vector<LineOutcome> outcomes;
     for (std::string_view line : order) outcomes.push_back(session.Parse(line, kNow, sink));
     session.Flush(sink);
-    EXPECT_EQ(outcomes, (std::vector{LineOutcome::kPublished, LineOutcome::kMerged,
-                                     LineOutcome::kMerged}));
+    EXPECT_EQ(outcomes,
+              (std::vector{LineOutcome::kPublished, LineOutcome::kMerged, LineOutcome::kMerged}));
     ASSERT_EQ(sink.records.size(), 1u);
     const LocationRecord& r = sink.records[0];
     EXPECT_EQ(r.satellites, 8u) << "the GPS talker's count, not the last one's";
@@ -845,14 +851,14 @@ TEST(NmeaMergeTest, GpsAndGlonassGgaOfOneFixAreOneRecord) {
 
 TEST(NmeaMergeTest, CombinedGnsBeatsSingleConstellationGga) {
   // telit-pls83-w, one cycle as framed ("\r\r\n" leaves a "\r").
-  const Fed fed = Feed(
-      {"$GPGGA,043539.00,4333.190206,N,00127.618380,E,1,05,1.3,250.8,M,50.0,M,,*62\r",
-       "$GAGGA,043539.00,4333.190206,N,00127.618380,E,1,01,1.3,250.8,M,50.0,M,,*77\r",
-       "$GNGNS,043539.00,4333.190206,N,00127.618380,E,AAAAN,14,1.3,250.8,50.0,,,V*62\r",
-       "$GPVTG,,T,1.7,M,0.0,N,0.0,K,A*0B\r",
-       "$GPRMC,043539.00,A,4333.190206,N,00127.618380,E,0.0,,040925,1.7,W,A,V*7C\r",
-       "$GARMC,043539.00,A,4333.190206,N,00127.618380,E,0.0,,040925,1.7,W,A,V*6D\r",
-       "$GPGGA,043540.00,4333.190199,N,00127.618384,E,1,05,1.3,250.8,M,50.0,M,,*6D\r"});
+  const Fed fed =
+      Feed({"$GPGGA,043539.00,4333.190206,N,00127.618380,E,1,05,1.3,250.8,M,50.0,M,,*62\r",
+            "$GAGGA,043539.00,4333.190206,N,00127.618380,E,1,01,1.3,250.8,M,50.0,M,,*77\r",
+            "$GNGNS,043539.00,4333.190206,N,00127.618380,E,AAAAN,14,1.3,250.8,50.0,,,V*62\r",
+            "$GPVTG,,T,1.7,M,0.0,N,0.0,K,A*0B\r",
+            "$GPRMC,043539.00,A,4333.190206,N,00127.618380,E,0.0,,040925,1.7,W,A,V*7C\r",
+            "$GARMC,043539.00,A,4333.190206,N,00127.618380,E,0.0,,040925,1.7,W,A,V*6D\r",
+            "$GPGGA,043540.00,4333.190199,N,00127.618384,E,1,05,1.3,250.8,M,50.0,M,,*6D\r"});
   EXPECT_EQ(fed.outcomes,
             (std::vector{LineOutcome::kPublished, LineOutcome::kMerged, LineOutcome::kMerged,
                          LineOutcome::kIgnored, LineOutcome::kMerged, LineOutcome::kMerged,
@@ -879,9 +885,9 @@ TEST(NmeaMergeTest, CompleteCycleIsEmittedAtOnceAndLaterSentencesMerge) {
   ASSERT_EQ(sink.records.size(), 1u);  // complete: out before the flush
   EXPECT_EQ(sink.records[0].satellites, 11u);
   EXPECT_EQ(sink.records[0].fix_quality, FixQuality::kDgps);
-  EXPECT_EQ(session.Parse(WithChecksum("GPGLL,5957.0062,N,01100.6429,E,120213.000,A,D"), kNow,
-                          sink),
-            LineOutcome::kMerged);
+  EXPECT_EQ(
+      session.Parse(WithChecksum("GPGLL,5957.0062,N,01100.6429,E,120213.000,A,D"), kNow, sink),
+      LineOutcome::kMerged);
   session.Flush(sink);
   EXPECT_EQ(sink.records.size(), 1u);
 }
@@ -977,14 +983,13 @@ TEST(CorrectGpsWeekRolloverTest, MovesOnlyIntoTheWindow) {
 TEST(NmeaRmcYearTest, TwoDigitYearsPivotAt1980) {
   for (const auto& [date, year] : {std::pair{"010180", 1980}, std::pair{"311299", 1999},
                                    std::pair{"010100", 2000}, std::pair{"311279", 2079}}) {
-    const Fed fed =
-        Feed({WithChecksum(std::string("GPRMC,000000,A,4807.038,N,01131.000,E,1.0,,") + date +
-                           ",,,A")},
-             kNow, {});
+    const Fed fed = Feed(
+        {WithChecksum(std::string("GPRMC,000000,A,4807.038,N,01131.000,E,1.0,,") + date + ",,,A")},
+        kNow, {});
     ASSERT_EQ(fed.records.size(), 1u) << date;
     int64_t want;
-    ASSERT_TRUE(CivilToUnixNanos(year, date[2] == '0' ? 1 : 12, date[0] == '0' ? 1 : 31, 0, 0, 0,
-                                 0, &want));
+    ASSERT_TRUE(CivilToUnixNanos(year, date[2] == '0' ? 1 : 12, date[0] == '0' ? 1 : 31, 0, 0, 0, 0,
+                                 &want));
     EXPECT_EQ(fed.records[0].fix_time_unix_ns, want) << date;
   }
 }
