@@ -382,6 +382,11 @@ bool NoSatellitesForSatelliteFix(const LocationRecord& record) {
 }  // namespace
 
 LineOutcome ParseRmc(const NmeaSentence& s, LocationRecord* record) {
+  RmcDateCache cache;
+  return ParseRmc(s, &cache, record);
+}
+
+LineOutcome ParseRmc(const NmeaSentence& s, RmcDateCache* cache, LocationRecord* record) {
   // $--RMC,time,status,lat,N/S,lon,E/W,speed_kn,course,ddmmyy,magvar,E/W
   // [,mode[,nav_status]]: NMEA 2.3 and 4.1 append the last two.
   if (s.field_count < 12) return LineOutcome::kMalformed;
@@ -401,19 +406,26 @@ LineOutcome ParseRmc(const NmeaSentence& s, LocationRecord* record) {
   if (!ParseNmeaTimeOfDay(s.fields[1], &nanos_of_day) || date.size() != 6) {
     return LineOutcome::kBadTimestamp;
   }
-  for (char c : date) {
-    if (!IsDigit(c)) return LineOutcome::kBadTimestamp;
+  // A receiver sends one date all day: the last one's midnight is kept.
+  uint64_t key = 0;
+  std::memcpy(&key, date.data(), 6);
+  if (key != cache->date) {
+    for (char c : date) {
+      if (!IsDigit(c)) return LineOutcome::kBadTimestamp;
+    }
+    const int day = (date[0] - '0') * 10 + (date[1] - '0');
+    const int month = (date[2] - '0') * 10 + (date[3] - '0');
+    const int yy = (date[4] - '0') * 10 + (date[5] - '0');
+    // NMEA predates 2000; no receiver dates a fix before 1980, GPS's epoch.
+    const int year = yy >= 80 ? 1900 + yy : 2000 + yy;
+    int64_t midnight;
+    if (!CivilToUnixNanos(year, month, day, 0, 0, 0, 0, &midnight)) {
+      return LineOutcome::kBadTimestamp;
+    }
+    cache->date = key;
+    cache->midnight_unix_ns = midnight;
   }
-  const int day = (date[0] - '0') * 10 + (date[1] - '0');
-  const int month = (date[2] - '0') * 10 + (date[3] - '0');
-  const int yy = (date[4] - '0') * 10 + (date[5] - '0');
-  // NMEA predates 2000; no receiver dates a fix before 1980, GPS's epoch.
-  const int year = yy >= 80 ? 1900 + yy : 2000 + yy;
-  int64_t midnight;
-  if (!CivilToUnixNanos(year, month, day, 0, 0, 0, 0, &midnight)) {
-    return LineOutcome::kBadTimestamp;
-  }
-  record->fix_time_unix_ns = midnight + nanos_of_day;
+  record->fix_time_unix_ns = cache->midnight_unix_ns + nanos_of_day;
 
   LineOutcome outcome = ParsePosition(s, 3, record);
   if (outcome != LineOutcome::kPublished) return outcome;
@@ -646,7 +658,7 @@ LineOutcome NmeaSession::Parse(std::string_view line, int64_t receive_time_unix_
   LineOutcome outcome;
   LineOutcome window;
   if (sentence.kind == Kind::kRmc) {
-    outcome = ParseRmc(sentence, &scratch);
+    outcome = ParseRmc(sentence, &rmc_date_, &scratch);
     if (outcome != LineOutcome::kPublished) return outcome;
     window = CheckFixTime(scratch.fix_time_unix_ns, receive_time_unix_ns, window_);
     if (window != LineOutcome::kPublished &&

@@ -61,6 +61,16 @@ bool ParseNmeaEnvelope(std::string_view line, NmeaSentence* sentence, LineOutcom
 // Precondition: sentence.kind == kRmc.
 LineOutcome ParseRmc(const NmeaSentence& sentence, LocationRecord* record);
 
+// The midnight of the last RMC date parsed (a receiver sends the same date
+// all day). 0 holds no date: six date bytes never pack to 0.
+struct RmcDateCache {
+  uint64_t date = 0;  // the "ddmmyy" bytes, little-endian
+  int64_t midnight_unix_ns = 0;
+};
+
+// ParseRmc with `*cache` for the date (read and updated).
+LineOutcome ParseRmc(const NmeaSentence& sentence, RmcDateCache* cache, LocationRecord* record);
+
 // Parses a GGA sentence's fields (13 or more; the optional ones that are
 // present are read) into `*record`, dating its time of day with the UTC day
 // (the reference's day, or the day before or after) that puts the fix
@@ -142,6 +152,7 @@ class NmeaSession final {
   std::array<char, kMaxVehicleIdLength> vehicle_id_{};
   uint8_t vehicle_id_len_ = 0;
   uint64_t week_rollovers_corrected_ = 0;
+  RmcDateCache rmc_date_;
 
   // The latest instant the receiver dated (RMC, ZDA), carried forward by the
   // fixes dated from it, and the receive time it was read at. A time-of-day

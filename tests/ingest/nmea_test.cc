@@ -994,6 +994,23 @@ TEST(NmeaRmcYearTest, TwoDigitYearsPivotAt1980) {
   }
 }
 
+TEST(NmeaRmcDateTest, EachLinesDateIsReadWhateverTheLastOnesWas) {
+  // The session keeps the last date's midnight; a new date must replace it
+  // and a bad one must not pass for it.
+  const Fed fed = Feed({WithChecksum("GPRMC,235959,A,4807.038,N,01131.000,E,1.0,,241126,,,A"),
+                        WithChecksum("GPRMC,000000,A,4807.038,N,01131.000,E,1.0,,251126,,,A"),
+                        WithChecksum("GPRMC,000001,A,4807.038,N,01131.000,E,1.0,,2511x6,,,A"),
+                        WithChecksum("GPRMC,000002,A,4807.038,N,01131.000,E,1.0,,251126,,,A"),
+                        WithChecksum("GPRMC,000003,A,4807.038,N,01131.000,E,1.0,,320126,,,A")});
+  EXPECT_EQ(fed.outcomes, (std::vector{LineOutcome::kPublished, LineOutcome::kPublished,
+                                       LineOutcome::kBadTimestamp, LineOutcome::kPublished,
+                                       LineOutcome::kBadTimestamp}));
+  ASSERT_EQ(fed.records.size(), 3u);
+  EXPECT_EQ(fed.records[0].fix_time_unix_ns, 1'795'564'799LL * kS);
+  EXPECT_EQ(fed.records[1].fix_time_unix_ns, 1'795'564'800LL * kS);
+  EXPECT_EQ(fed.records[2].fix_time_unix_ns, 1'795'564'802LL * kS);
+}
+
 TEST(FixQualityNameTest, NamesEveryQuality) {
   EXPECT_EQ(FixQualityName(FixQuality::kNone), "none");
   EXPECT_EQ(FixQualityName(FixQuality::kGps), "gps");
