@@ -892,6 +892,27 @@ TEST(NmeaMergeTest, CompleteCycleIsEmittedAtOnceAndLaterSentencesMerge) {
   EXPECT_EQ(sink.records.size(), 1u);
 }
 
+TEST(NmeaMergeTest, SentencesOfACycleAfterItsRecordWentOutAreMerged) {
+  // The gateway flushes at the end of each read: a GGA read alone goes out,
+  // and its RMC in the next read makes no second record of that fix time.
+  NmeaSession session;
+  RecordCollector sink;
+  session.Parse("$PFSID,bus-17", kClassicFix, sink);
+  EXPECT_EQ(session.Parse(kClassicGga, kClassicFix, sink), LineOutcome::kPublished);
+  session.Flush(sink);
+  EXPECT_EQ(session.Parse(kClassicRmc, kClassicFix, sink), LineOutcome::kMerged);
+  session.Flush(sink);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_TRUE(sink.records[0].has(LocationRecord::kAltitude));
+  // The next second is a new cycle.
+  EXPECT_EQ(session.Parse(WithChecksum("GPRMC,123520,A,4807.038,N,01131.000,E,022.4,084.4,"
+                                       "230394,003.1,W"),
+                          kClassicFix, sink),
+            LineOutcome::kPublished);
+  session.Flush(sink);
+  EXPECT_EQ(sink.records.size(), 2u);
+}
+
 // Item 7: GPS week rollover.
 TEST(NmeaWeekRolloverTest, CorrectsDatesMultiplesOf1024WeeksOffIntoTheWindow) {
   // april6_2019: a Telit HE910 on 2019-04-07 reports 1999-08-22.
