@@ -108,12 +108,15 @@ metric() {
 # own journal directory under WORK (EXTRA_FLAGS may override it); sets
 # GW_PID, DEVICE_PORT, GRPC_PORT, METRICS_PORT.
 start_gateway() {
-  local name=$1 log_file
+  local name=$1 log_file extra=()
   shift
+  # BENCH_GATEWAY_FLAGS: extra flags for every gateway a bench starts (an
+  # experiment: e.g. "--journal_dir=" to take the journal out of the picture).
+  read -r -a extra <<<"${BENCH_GATEWAY_FLAGS:-}"
   log_file="$WORK/gateway-$name.log"
   : >"$log_file"
   "$GATEWAY" --device_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
-    --journal_dir="$WORK/journal-${name//[^A-Za-z0-9-]/_}" "$@" 2>>"$log_file" &
+    --journal_dir="$WORK/journal-${name//[^A-Za-z0-9-]/_}" "$@" "${extra[@]}" 2>>"$log_file" &
   GW_PID=$!
   PIDS+=("$GW_PID")
   DEVICE_PORT=""

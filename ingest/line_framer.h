@@ -67,6 +67,9 @@ class LineFramer final {
 
   // Bytes currently buffered and not yet returned as lines.
   size_t buffered() const { return end_ - begin_; }
+  // A line has begun and not ended: its bytes are buffered, or it is an
+  // over-long one whose bytes are being discarded.
+  bool in_line() const { return buffered() > 0 || discarding_; }
   // Bytes of over-long or unterminated lines dropped so far (terminators of
   // dropped over-long lines included).
   uint64_t bytes_discarded() const { return bytes_discarded_; }

@@ -26,18 +26,19 @@ enum class LineOutcome : uint8_t {
   kEmpty,          // an empty line (only "\n" or "\r\n")
   kNoFix,          // RMC status V, or GGA fix quality 0: the device had no fix
   // Rejections (errors in the input).
-  kMalformed,       // wrong number of fields, unparsable number, bad syntax
-  kBadChecksum,     // NMEA *hh checksum present and wrong
-  kBadTimestamp,    // unparsable or impossible date/time
-  kBadVehicleId,    // vehicle id empty, too long or with characters outside [A-Za-z0-9._:-]
-  kOutOfRange,      // lat/lon/speed/heading/... outside its valid range or not finite
-  kUnknownVehicle,  // NMEA position on a connection that has not identified itself
-  kWrongFormat,     // line format differs from the listener's pinned format
-  kTooLong,         // line longer than the maximum line length (rest discarded)
-  kUnterminated,    // bytes without a final newline when the connection closed
-  kFixTooOld,       // fix time older than the accepted window before the receive time
-  kFixInFuture,     // fix time later than the accepted window after the receive time
-  kCount,           // number of outcomes; not an outcome
+  kMalformed,        // wrong number of fields, unparsable number, bad syntax
+  kBadChecksum,      // NMEA *hh checksum present and wrong
+  kBadTimestamp,     // unparsable or impossible date/time
+  kBadVehicleId,     // vehicle id empty, too long or with characters outside [A-Za-z0-9._:-]
+  kOutOfRange,       // lat/lon/speed/heading/... outside its valid range or not finite
+  kUnknownVehicle,   // NMEA position on a connection that has not identified itself
+  kWrongFormat,      // line format differs from the listener's pinned format
+  kTooLong,          // line longer than the maximum line length (rest discarded)
+  kUnterminated,     // bytes without a final newline when the connection closed
+  kFixTooOld,        // fix time older than the accepted window before the receive time
+  kFixInFuture,      // fix time later than the accepted window after the receive time
+  kVehicleMismatch,  // a line naming another vehicle than the connection's fixed identity
+  kCount,            // number of outcomes; not an outcome
 };
 
 inline constexpr size_t kLineOutcomeCount = static_cast<size_t>(LineOutcome::kCount);

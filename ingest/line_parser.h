@@ -3,9 +3,10 @@
 // format, parses and validates it, and hands finished records to a sink.
 //
 // Per-connection state lives here: the vehicle id named by the connection's
-// identification line ($PFSID, see docs/PROTOCOL.md) for NMEA, the date the
-// receiver last sent (RMC, ZDA), and the pending NMEA fix that the sentences
-// of one fix time (RMC, GGA, GNS, GLL, from one or more talkers) merge into.
+// identification line ($PFSID, see docs/PROTOCOL.md) for NMEA, or the
+// connection's fixed vehicle (SetConnectionVehicle); the date the receiver
+// last sent (RMC, ZDA); and the pending NMEA fix that the sentences of one
+// fix time (RMC, GGA, GNS, GLL, from one or more talkers) merge into.
 // A pending fix is emitted when it is complete (an RMC and a GN/GP GGA or
 // GNS), when a sentence of another fix or a CSV/JSON record arrives (records
 // keep the order of their lines), or on Flush() (the gateway flushes at the
@@ -68,6 +69,14 @@ class LineParser final {
   // that were corrected into the accepted window (GPS week rollover; see
   // docs/PROTOCOL.md). Each corrected line keeps its own outcome.
   uint64_t week_rollovers_corrected() const;
+
+  // Fixes the connection's vehicle, for a listener that identifies its
+  // connections itself (by source address or by their first line): NMEA
+  // positions are attributed to `id`, and a line naming another vehicle (a
+  // CSV or JSON record, a $PFSID) is rejected as kVehicleMismatch; a $PFSID
+  // naming `id` itself is kIdentified and changes nothing. Precondition:
+  // IsValidVehicleId(id), and no line parsed yet.
+  void SetConnectionVehicle(std::string_view id);
 
  private:
   struct State;

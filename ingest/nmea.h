@@ -125,6 +125,12 @@ class NmeaSession final {
   void Flush(RecordSink& sink);
 
   std::string_view vehicle_id() const { return {vehicle_id_.data(), vehicle_id_len_}; }
+  // Names the connection's vehicle as a $PFSID line would, for a listener
+  // that knows it otherwise (source address, first line). Precondition:
+  // IsValidVehicleId(id), and no fix pending (before the first sentence).
+  void SetVehicleId(std::string_view id) {
+    vehicle_id_len_ = static_cast<uint8_t>(id.copy(vehicle_id_.data(), vehicle_id_.size()));
+  }
 
   // RMC and ZDA dates moved by a multiple of 1024 weeks into the accepted
   // window (see CorrectGpsWeekRollover) on this connection.

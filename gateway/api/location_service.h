@@ -25,6 +25,7 @@
 #include "fixstream/v1/location.grpc.pb.h"
 #include "gateway/api/subscriber_executor.h"
 #include "gateway/api/subscription_counters.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/hub/record_store.h"
 
 namespace fixstream::gateway {
@@ -61,16 +62,19 @@ class StreamTracker final {
   void Remove() {
     absl::MutexLock lock(&mu_);
     --live_;
+    ended_.SignalAll();
   }
-  // Returns true once no stream is live, false if `deadline` passed first.
-  bool AwaitNone(absl::Time deadline) {
+  // Returns true once no stream is live, false if `timeout` (monotonic)
+  // passed first.
+  bool AwaitNone(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
     auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; };
-    return mu_.AwaitWithDeadline(absl::Condition(&none), deadline);
+    return ended_.AwaitFor(mu_, none, timeout);
   }
 
  private:
   absl::Mutex mu_;
+  MonotonicCondVar ended_;
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -96,8 +100,9 @@ class LocationService final
                                          v1::ListVehiclesResponse* response) override;
 
   // After the store closed, streams end once their subscriber has received
-  // everything. Returns true when all have ended before `deadline`.
-  bool AwaitStreamsEnded(absl::Time deadline) { return streams_.AwaitNone(deadline); }
+  // everything. Returns true when all have ended within `timeout`
+  // (monotonic).
+  bool AwaitStreamsEnded(absl::Duration timeout) { return streams_.AwaitNone(timeout); }
 
  private:
   RecordStore& store_;

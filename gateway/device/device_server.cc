@@ -7,13 +7,16 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "asio.hpp"
 #include "gateway/common/host_port.h"
 #include "gateway/common/log.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/device/ack_queue.h"
 #include "gateway/device/device_session.h"
+#include "gateway/device/source_map.h"
 
 namespace fixstream::gateway {
 
@@ -35,6 +38,50 @@ std::vector<std::unique_ptr<asio::io_context>> MakeContexts(size_t threads) {
 }
 
 }  // namespace
+
+std::string_view IdentificationName(Identification identification) {
+  switch (identification) {
+    case Identification::kPfsid:
+      return "pfsid";
+    case Identification::kSourceAddress:
+      return "source_address";
+    case Identification::kFirstLine:
+      return "first_line";
+  }
+  return "unknown";
+}
+
+std::string DescribeListener(const ListenerOptions& listener) {
+  const std::string_view format = listener.pinned_format.has_value()
+                                      ? ingest::SourceFormatName(*listener.pinned_format)
+                                      : std::string_view("auto");
+  const std::string_view ident = IdentificationName(listener.identification);
+  return absl::StrCat(
+      listener.address, " format=", absl::string_view(format.data(), format.size()),
+      " ident=", absl::string_view(ident.data(), ident.size()),
+      listener.identification == Identification::kSourceAddress ? ":" : "",
+      listener.identification == Identification::kSourceAddress ? listener.source_map : "",
+      " ack=", listener.acks ? "on" : "off");
+}
+
+std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& options) {
+  if (!options.listeners.empty()) return options.listeners;
+  std::vector<ListenerOptions> listeners;
+  listeners.push_back(ListenerOptions{.address = options.listen,
+                                      .pinned_format = options.pinned_format,
+                                      .identification = Identification::kPfsid,
+                                      .source_map = {},
+                                      .acks = false});
+  if (!options.ack_listen.empty()) {
+    // As before the listener list, --device_format pins both.
+    listeners.push_back(ListenerOptions{.address = options.ack_listen,
+                                        .pinned_format = options.pinned_format,
+                                        .identification = Identification::kPfsid,
+                                        .source_map = {},
+                                        .acks = true});
+  }
+  return listeners;
+}
 
 struct DeviceServer::Impl final : DeviceSession::Registry {
   Impl(DeviceServerOptions o, RecordStore& s, IngestCounters& c)
@@ -66,6 +113,20 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
           "connection are only counted");
     });
   }
+  void OnBadIdentification(const asio::ip::address& source, std::string_view first_line,
+                           bool too_long) override {
+    close_logs[static_cast<size_t>(CloseReason::kBadIdentification)].Log([&] {
+      constexpr size_t kShown = 40;
+      const absl::string_view shown(first_line.data(), std::min(first_line.size(), kShown));
+      return absl::StrCat(
+          "device connection from ", source.to_string(),
+          " closed: bad_identification: on a first_line listener the first line must be the "
+          "device id (1 to 64 characters of A-Z a-z 0-9 . _ : -), got ",
+          too_long ? "a line over --max_line_length"
+                   : absl::StrCat("'", absl::CHexEscape(shown),
+                                  first_line.size() > kShown ? "...'" : "'"));
+    });
+  }
 
   // The context a new connection lives on: round robin. Connections are
   // long-lived, so counts stay even.
@@ -73,23 +134,28 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
     return *contexts[next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
   }
 
-  // A device listener: the plain one, or the acknowledging one.
+  // A device listener. Everything in it belongs to the accept strand.
   struct Listener {
-    explicit Listener(asio::strand<asio::io_context::executor_type>& strand, bool with_acks)
-        : acceptor(strand), retry_timer(strand), acks(with_acks) {}
+    Listener(asio::strand<asio::io_context::executor_type>& strand, ListenerOptions o)
+        : acceptor(strand), retry_timer(strand), options(std::move(o)) {}
     tcp::acceptor acceptor;
     asio::steady_timer retry_timer;
-    const bool acks;
+    const ListenerOptions options;
+    // kSourceAddress: the mapping, polled for changes by ScheduleReload().
+    std::unique_ptr<SourceMapFile> source_map;
   };
 
-  absl::StatusOr<uint16_t> Listen(Listener& listener, const std::string& address,
-                                  std::string_view flag);
+  absl::StatusOr<uint16_t> Listen(Listener& listener, std::string_view flag);
   void Accept(Listener& listener);
-  void OnAccepted(tcp::socket socket, bool acks);
+  void OnAccepted(tcp::socket socket, Listener& listener);
   void ScheduleSweep();
+  void ScheduleReload();
+  void ReloadSourceMaps();
+  void UpdateSourceMapEntries();
   void Sweep();
   void Unregister(uint64_t id, const asio::ip::address& source);
   void CloseRefused(tcp::socket& socket, CloseReason reason, const asio::ip::address& source);
+  void CloseSocket(tcp::socket& socket, CloseReason reason);
 
   struct SessionEntry {
     std::weak_ptr<DeviceSession> session;
@@ -109,6 +175,7 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   std::vector<std::unique_ptr<Listener>> listeners;
   bool listening = false;  // accept strand only
   asio::steady_timer sweep_timer;
+  asio::steady_timer reload_timer{accept_strand};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_connection_id{1};
@@ -120,25 +187,29 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
       RateLimitedLog{LogLevel::kInfo},    RateLimitedLog{LogLevel::kInfo},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
-      RateLimitedLog{LogLevel::kInfo}};
+      RateLimitedLog{LogLevel::kInfo},    RateLimitedLog{LogLevel::kWarning},
+      RateLimitedLog{LogLevel::kWarning}};
   // The first line of a connection rejected for its fix time (a tracker's
   // clock, a stale example).
   RateLimitedLog fix_time_log{LogLevel::kInfo};
 
-  // Logs a connection closed for a limit or a timeout.
-  void LogClose(CloseReason reason, const asio::ip::address& source) {
+  // Logs a connection closed for a limit or a timeout; `detail`, if any,
+  // follows the reason.
+  void LogClose(CloseReason reason, const asio::ip::address& source,
+                absl::string_view detail = {}) {
     if (reason == CloseReason::kPeerClosed || reason == CloseReason::kShutdown ||
-        reason == CloseReason::kError) {
-      return;  // routine: counted, not logged
+        reason == CloseReason::kError || reason == CloseReason::kBadIdentification) {
+      return;  // routine: counted, not logged (bad_identification: OnBadIdentification)
     }
     close_logs[static_cast<size_t>(reason)].Log([&] {
       const std::string_view name = CloseReasonName(reason);
       return absl::StrCat("device connection from ", source.to_string(),
-                          " closed: ", absl::string_view(name.data(), name.size()));
+                          " closed: ", absl::string_view(name.data(), name.size()), detail);
     });
   }
 
   mutable absl::Mutex mu;
+  MonotonicCondVar sessions_cv;  // a session left `sessions` (the drain waits)
   absl::flat_hash_map<uint64_t, SessionEntry> sessions ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<asio::ip::address, size_t> per_source ABSL_GUARDED_BY(mu);
 };
@@ -152,7 +223,7 @@ void DeviceServer::Impl::Accept(Listener& listener) {
           // Accepted just before StopAccepting closed the listener: the device
           // may already have sent data, so it is served and drained like any
           // other connection, but the accept loop is not re-armed.
-          OnAccepted(std::move(socket), listener.acks);
+          OnAccepted(std::move(socket), listener);
           return;
         }
         if (!acceptor.is_open()) return;
@@ -170,7 +241,7 @@ void DeviceServer::Impl::Accept(Listener& listener) {
           });
           return;
         }
-        OnAccepted(std::move(socket), listener.acks);
+        OnAccepted(std::move(socket), listener);
         Accept(listener);
       });
 }
@@ -178,6 +249,10 @@ void DeviceServer::Impl::Accept(Listener& listener) {
 void DeviceServer::Impl::CloseRefused(tcp::socket& socket, CloseReason reason,
                                       const asio::ip::address& source) {
   LogClose(reason, source);
+  CloseSocket(socket, reason);
+}
+
+void DeviceServer::Impl::CloseSocket(tcp::socket& socket, CloseReason reason) {
   counters.CountClosed(reason);
   // Linger 0: a reset frees the descriptor and kernel state at once, which is
   // what a flood needs.
@@ -186,7 +261,9 @@ void DeviceServer::Impl::CloseRefused(tcp::socket& socket, CloseReason reason,
   socket.close(ignored);
 }
 
-void DeviceServer::Impl::OnAccepted(tcp::socket socket, bool acks) {
+// On the accept strand (the accept handler, or StopAccepting's drain of the
+// backlog), which also owns the source maps.
+void DeviceServer::Impl::OnAccepted(tcp::socket socket, Listener& listener) {
   counters.connections_accepted.fetch_add(1, std::memory_order_relaxed);
   asio::error_code ec;
   const tcp::endpoint remote = socket.remote_endpoint(ec);
@@ -195,6 +272,21 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket, bool acks) {
     return;
   }
   const asio::ip::address source = remote.address();
+  std::string_view vehicle;
+  if (listener.source_map != nullptr) {
+    vehicle = listener.source_map->map().Lookup(source);
+    if (vehicle.empty()) {
+      // Nothing it sends could be attributed. Refused rather than counted
+      // line by line as unknown_vehicle: an acknowledging device keeps its
+      // buffer until the operator maps it, instead of being told its lines
+      // are settled.
+      LogClose(CloseReason::kUnmappedSource, source,
+               absl::StrCat(": the address is in no entry of ", listener.source_map->path(),
+                            " (listener ", listener.options.address, ")"));
+      CloseSocket(socket, CloseReason::kUnmappedSource);
+      return;
+    }
+  }
   const uint64_t id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
   std::shared_ptr<DeviceSession> session;
   {
@@ -216,7 +308,9 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket, bool acks) {
       return;
     }
     ++from_source;
-    session = std::make_shared<DeviceSession>(std::move(socket), source, id, acks, session_context);
+    // `vehicle` is copied by the session: a reload may replace the map.
+    session = std::make_shared<DeviceSession>(std::move(socket), source, id, listener.options,
+                                              vehicle, session_context);
     sessions.emplace(id, SessionEntry{session, session.get()});
   }
   counters.connections_active.fetch_add(1, std::memory_order_relaxed);
@@ -226,6 +320,7 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket, bool acks) {
 void DeviceServer::Impl::Unregister(uint64_t id, const asio::ip::address& source) {
   absl::MutexLock lock(&mu);
   sessions.erase(id);
+  sessions_cv.SignalAll();
   auto it = per_source.find(source);
   if (it != per_source.end() && --it->second == 0) per_source.erase(it);
 }
@@ -248,10 +343,54 @@ void DeviceServer::Impl::ScheduleSweep() {
   });
 }
 
+void DeviceServer::Impl::ScheduleReload() {
+  reload_timer.expires_after(ToChrono(options.source_map_poll_interval));
+  reload_timer.async_wait([this](const asio::error_code& ec) {
+    if (ec || !listening) return;
+    ReloadSourceMaps();
+    ScheduleReload();
+  });
+}
+
+// A changed map applies to connections accepted from now on; open ones keep
+// the vehicle they were accepted as.
+void DeviceServer::Impl::ReloadSourceMaps() {
+  for (auto& listener : listeners) {
+    if (listener->source_map == nullptr) continue;
+    SourceMapFile& file = *listener->source_map;
+    const size_t before = file.map().size();
+    std::string error;
+    switch (file.CheckForChange(&error)) {
+      case SourceMapFile::Change::kNone:
+        break;
+      case SourceMapFile::Change::kReloaded:
+        counters.source_map_reloads.fetch_add(1, std::memory_order_relaxed);
+        LogInfo(absl::StrCat("source map ", file.path(), " reloaded for listener ",
+                             listener->options.address, ": ", file.map().size(), " entries (were ",
+                             before, ")"));
+        break;
+      case SourceMapFile::Change::kFailed:
+        counters.source_map_reload_failures.fetch_add(1, std::memory_order_relaxed);
+        LogError(absl::StrCat("source map reload failed: ", error, "; keeping the previous map (",
+                              before, " entries) for listener ", listener->options.address));
+        break;
+    }
+  }
+  UpdateSourceMapEntries();
+}
+
+void DeviceServer::Impl::UpdateSourceMapEntries() {
+  uint64_t entries = 0;
+  for (auto& listener : listeners) {
+    if (listener->source_map != nullptr) entries += listener->source_map->map().size();
+  }
+  counters.source_map_entries.store(entries, std::memory_order_relaxed);
+}
+
 // One pass over every connection's activity stamps, instead of a timer per
 // connection re-armed on every read.
 void DeviceServer::Impl::Sweep() {
-  const int64_t now = absl::GetCurrentTimeNanos();
+  const int64_t now = MonotonicNanos();
   std::vector<std::pair<std::shared_ptr<DeviceSession>, CloseReason>> expired;
   {
     absl::MutexLock lock(&mu);
@@ -273,8 +412,8 @@ DeviceServer::DeviceServer(DeviceServerOptions options, RecordStore& store,
 
 DeviceServer::~DeviceServer() { Stop(); }
 
-absl::StatusOr<uint16_t> DeviceServer::Impl::Listen(Listener& listener, const std::string& address,
-                                                    std::string_view flag) {
+absl::StatusOr<uint16_t> DeviceServer::Impl::Listen(Listener& listener, std::string_view flag) {
+  const std::string& address = listener.options.address;
   const std::string flag_name(flag);
   absl::StatusOr<HostPort> hp = ParseHostPort(flag_name, address);
   if (!hp.ok()) return hp.status();
@@ -302,28 +441,42 @@ absl::StatusOr<uint16_t> DeviceServer::Impl::Listen(Listener& listener, const st
 
 absl::StatusOr<uint16_t> DeviceServer::Start() {
   Impl& impl = *impl_;
-  impl.listeners.push_back(std::make_unique<Impl::Listener>(impl.accept_strand, false));
-  absl::StatusOr<uint16_t> port =
-      impl.Listen(*impl.listeners.back(), impl.options.listen, "device_listen");
-  if (!port.ok()) return port.status();
-  if (!impl.options.ack_listen.empty()) {
-    impl.listeners.push_back(std::make_unique<Impl::Listener>(impl.accept_strand, true));
-    absl::StatusOr<uint16_t> ack_port =
-        impl.Listen(*impl.listeners.back(), impl.options.ack_listen, "device_ack_listen");
-    if (!ack_port.ok()) return ack_port.status();
-    ack_port_ = *ack_port;
+  const bool legacy = impl.options.listeners.empty();
+  listeners_ = EffectiveListeners(impl.options);
+  bool any_source_map = false;
+  for (const ListenerOptions& options : listeners_) {
+    auto listener = std::make_unique<Impl::Listener>(impl.accept_strand, options);
+    if (options.identification == Identification::kSourceAddress) {
+      listener->source_map = std::make_unique<SourceMapFile>(options.source_map);
+      if (absl::Status status = listener->source_map->Load(); !status.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "listener ", options.address, ": ident=source_address: ", status.message()));
+      }
+      LogInfo(absl::StrCat("source map ", options.source_map, " loaded for listener ",
+                           options.address, ": ", listener->source_map->map().size(), " entries"));
+      any_source_map = true;
+    }
+    absl::StatusOr<uint16_t> port = impl.Listen(*listener, !legacy        ? "listeners"
+                                                           : options.acks ? "device_ack_listen"
+                                                                          : "device_listen");
+    if (!port.ok()) return port.status();
+    if (options.acks && ack_port_ == 0) ack_port_ = *port;
+    ports_.push_back(*port);
+    impl.listeners.push_back(std::move(listener));
   }
+  impl.UpdateSourceMapEntries();
   for (auto& context : impl_->contexts) impl_->work.emplace_back(context->get_executor());
-  asio::post(impl_->accept_strand, [impl = impl_.get()] {
+  asio::post(impl_->accept_strand, [impl = impl_.get(), any_source_map] {
     impl->listening = true;
     for (auto& listener : impl->listeners) impl->Accept(*listener);
     impl->ScheduleSweep();
+    if (any_source_map) impl->ScheduleReload();
   });
   for (auto& context : impl_->contexts) {
     impl_->threads.emplace_back([context = context.get()] { context->run(); });
   }
   accepting_.store(true, std::memory_order_release);
-  return *port;
+  return ports_.front();
 }
 
 void DeviceServer::OnDurable(uint64_t durable_sequence) {
@@ -350,13 +503,14 @@ void DeviceServer::StopAccepting() {
       while (!ec) {
         tcp::socket socket(impl->NextContext());
         listener->acceptor.accept(socket, ec);
-        if (!ec) impl->OnAccepted(std::move(socket), listener->acks);
+        if (!ec) impl->OnAccepted(std::move(socket), *listener);
       }
       asio::error_code ignored;
       listener->acceptor.close(ignored);
       listener->retry_timer.cancel();
     }
     impl->sweep_timer.cancel();
+    impl->reload_timer.cancel();
     done.set_value();
   });
   done.get_future().wait();
@@ -379,7 +533,7 @@ void DeviceServer::Stop(absl::Duration grace) {
     auto all_closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
       return impl_->sessions.empty();
     };
-    impl_->mu.AwaitWithTimeout(absl::Condition(&all_closed), grace);
+    impl_->sessions_cv.AwaitFor(impl_->mu, all_closed, grace);
   }
   std::vector<std::shared_ptr<DeviceSession>> sessions;
   {

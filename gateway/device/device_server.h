@@ -27,16 +27,54 @@
 
 namespace fixstream::gateway {
 
+// How a listener's connections say which vehicle they are
+// (docs/PROTOCOL.md, "Identification").
+enum class Identification : uint8_t {
+  // CSV and JSON lines name their vehicle; an NMEA connection names it with
+  // a $PFSID line first.
+  kPfsid,
+  // The remote address, looked up in the listener's source map
+  // (source_map.h); a connection from an unmapped address is refused.
+  kSourceAddress,
+  // The connection's first line is its device id (IMEI, serial); a first
+  // line that is not a valid id closes the connection.
+  kFirstLine,
+};
+
+// "pfsid", "source_address", "first_line" (as in the configuration).
+std::string_view IdentificationName(Identification identification);
+
+// One device listener.
+struct ListenerOptions {
+  std::string address;  // HOST:PORT; port 0 picks an ephemeral port
+  // If set, lines of other formats are rejected as wrong_format.
+  std::optional<ingest::SourceFormat> pinned_format;
+  Identification identification = Identification::kPfsid;
+  std::string source_map;  // the mapping file, for kSourceAddress
+  // Connections are sent acknowledgement lines `ACK <n>\n` once their
+  // first n lines are durable (docs/PROTOCOL.md). Acknowledgements follow
+  // OnDurable() calls, so this needs a journal.
+  bool acks = false;
+};
+
+// "0.0.0.0:7878 format=auto ident=pfsid ack=off", the configuration's
+// syntax (docs/OPERATIONS.md), for logs.
+std::string DescribeListener(const ListenerOptions& listener);
+
 struct DeviceServerOptions {
+  // The listeners. When empty, the legacy fields below make them: `listen`
+  // (pinned to `pinned_format`), then `ack_listen` if set, both identified
+  // by $PFSID.
+  std::vector<ListenerOptions> listeners;
   std::string listen = "0.0.0.0:7878";  // HOST:PORT; port 0 picks an ephemeral port
-  // A second listener (HOST:PORT; empty: none) whose connections are sent
-  // acknowledgement lines `ACK <n>\n` once their first n lines are durable
-  // (docs/PROTOCOL.md). Acknowledgements follow OnDurable() calls, so this
-  // needs a journal.
+  // A second listener (HOST:PORT; empty: none) whose connections are
+  // acknowledged (ListenerOptions::acks).
   std::string ack_listen;
+  // How often source maps are checked for changes (SourceMapFile).
+  absl::Duration source_map_poll_interval = absl::Seconds(1);
   size_t io_threads = 0;  // 0: hardware concurrency
   size_t max_line_length = 4096;
-  std::optional<ingest::SourceFormat> pinned_format;
+  std::optional<ingest::SourceFormat> pinned_format;  // of `listen`
   ingest::FixTimeWindow fix_time_window;
   size_t read_chunk = 64 * 1024;    // bytes per read(2)
   size_t read_budget = 256 * 1024;  // bytes per wakeup before yielding to other connections
@@ -53,6 +91,9 @@ struct DeviceServerOptions {
   int keepalive_probes = 6;
 };
 
+// options.listeners, or the listeners the legacy fields describe.
+std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& options);
+
 // Thread safety: Start/Stop from one controlling thread; the rest is
 // internal. The store and counters must outlive the server.
 class DeviceServer final {
@@ -62,10 +103,15 @@ class DeviceServer final {
   DeviceServer(const DeviceServer&) = delete;
   DeviceServer& operator=(const DeviceServer&) = delete;
 
-  // Binds, listens and starts the I/O threads. Returns the bound port of
-  // `listen`.
+  // Loads the listeners' source maps, binds, listens and starts the I/O
+  // threads. Returns the bound port of the first listener.
   absl::StatusOr<uint16_t> Start();
-  // Bound port of `ack_listen` after Start(); 0 when there is none.
+  // After Start(): the listeners (EffectiveListeners) and their bound ports,
+  // in order.
+  const std::vector<ListenerOptions>& listeners() const { return listeners_; }
+  const std::vector<uint16_t>& ports() const { return ports_; }
+  // Bound port of the first acknowledging listener after Start(); 0 when
+  // there is none.
   uint16_t ack_port() const { return ack_port_; }
 
   // Every record up to the commit position `durable_sequence` is committed
@@ -91,6 +137,8 @@ class DeviceServer final {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> accepting_{false};
+  std::vector<ListenerOptions> listeners_;
+  std::vector<uint16_t> ports_;
   uint16_t ack_port_ = 0;
 };
 

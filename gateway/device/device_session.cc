@@ -8,7 +8,9 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/hub/record_batch.h"
+#include "ingest/location_record.h"
 
 namespace fixstream::gateway {
 
@@ -23,17 +25,20 @@ thread_local RecordBatch tls_batch;
 
 }  // namespace
 
-DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint64_t id, bool acks,
+DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint64_t id,
+                             const ListenerOptions& listener, std::string_view vehicle_id,
                              const Context& context)
     : socket_(std::move(socket)),
       source_(std::move(source)),
       id_(id),
-      acks_(acks),
+      acks_(listener.acks),
+      awaiting_first_line_(listener.identification == Identification::kFirstLine),
       context_(context),
       framer_(context.options.max_line_length),
-      parser_(ingest::LineParserOptions{.pinned_format = context.options.pinned_format,
+      parser_(ingest::LineParserOptions{.pinned_format = listener.pinned_format,
                                         .fix_time_window = context.options.fix_time_window}) {
-  last_read_ns_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
+  if (!vehicle_id.empty()) parser_.SetConnectionVehicle(vehicle_id);
+  last_read_ns_.store(MonotonicNanos(), std::memory_order_relaxed);
   if (acks_) context_.durability.AddWaiter();
 }
 
@@ -72,11 +77,13 @@ void DeviceSession::Expire(CloseReason reason) {
       case ReadState::kError:
         self->Close(CloseReason::kError);
         return;
+      case ReadState::kClosed:
+        return;
       case ReadState::kWouldBlock:
       case ReadState::kBudgetSpent:
         break;
     }
-    if (self->Expired(reason, absl::GetCurrentTimeNanos())) self->Close(reason);
+    if (self->Expired(reason, MonotonicNanos())) self->Close(reason);
   });
 }
 
@@ -152,6 +159,8 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
     case ReadState::kError:
       Close(CloseReason::kError);
       return;
+    case ReadState::kClosed:
+      return;
   }
 }
 
@@ -170,14 +179,20 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
     if (ec) return ReadState::kError;
     framer_.CommitWrite(n);
     bytes_read_ += n;
-    const int64_t now = absl::GetCurrentTimeNanos();
-    last_read_ns_.store(now, std::memory_order_relaxed);
+    const int64_t now = absl::GetCurrentTimeNanos();  // the records' receive time
+    const int64_t monotonic = MonotonicNanos();       // the timeouts'
+    last_read_ns_.store(monotonic, std::memory_order_relaxed);
+    const uint64_t lines_before = lines_seen_;
     ProcessLines(now);
-    // A partial line starts the line timeout; completing it stops it.
-    if (framer_.buffered() == 0) {
+    if (closed_) return ReadState::kClosed;
+    // The line timeout measures how long the line now incomplete has waited:
+    // it began in this read if a line ended in it (or none was pending), and
+    // one being discarded as over-long counts too.
+    if (!framer_.in_line()) {
       partial_since_ns_.store(0, std::memory_order_relaxed);
-    } else if (partial_since_ns_.load(std::memory_order_relaxed) == 0) {
-      partial_since_ns_.store(now, std::memory_order_relaxed);
+    } else if (lines_seen_ != lines_before ||
+               partial_since_ns_.load(std::memory_order_relaxed) == 0) {
+      partial_since_ns_.store(monotonic, std::memory_order_relaxed);
     }
     total += n;
     if (total >= budget) return ReadState::kBudgetSpent;
@@ -191,6 +206,13 @@ inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
   ingest::Frame frame;
   while (framer_.Next(&frame)) {
     ++lines_seen_;
+    // One predictable branch per line; true only until a first-line
+    // listener's connection sent its id.
+    if (awaiting_first_line_) [[unlikely]] {
+      if (IdentifyByFirstLine(frame)) continue;
+      RejectUnidentified();
+      return;
+    }
     const ingest::LineOutcome outcome =
         frame.kind == ingest::Frame::Kind::kTooLong
             ? ingest::LineOutcome::kTooLong
@@ -205,6 +227,38 @@ inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
   }
   PublishParsed();
   if (acks_) QueueAck();
+}
+
+// The first line of a first-line listener's connection is its device id,
+// validated as a vehicle id (no $PFSID, no trimming: the framer already
+// took the line terminator).
+bool DeviceSession::IdentifyByFirstLine(const ingest::Frame& frame) {
+  awaiting_first_line_ = false;
+  const bool too_long = frame.kind == ingest::Frame::Kind::kTooLong;
+  if (!too_long && ingest::IsValidVehicleId(frame.text)) {
+    parser_.SetConnectionVehicle(frame.text);
+    ++lines_[static_cast<size_t>(ingest::LineOutcome::kIdentified)];
+    return true;
+  }
+  ++lines_[static_cast<size_t>(too_long ? ingest::LineOutcome::kTooLong
+                                        : ingest::LineOutcome::kBadVehicleId)];
+  context_.registry.OnBadIdentification(source_, too_long ? std::string_view() : frame.text,
+                                        too_long);
+  return false;
+}
+
+// Nothing the connection sends can be attributed to a vehicle: the lines
+// already read are counted (every line has an outcome) and the connection
+// closes; none is acknowledged, so a device that buffers keeps its data.
+void DeviceSession::RejectUnidentified() {
+  ingest::Frame frame;
+  while (framer_.Next(&frame)) {
+    ++lines_seen_;
+    ++lines_[static_cast<size_t>(frame.kind == ingest::Frame::Kind::kTooLong
+                                     ? ingest::LineOutcome::kTooLong
+                                     : ingest::LineOutcome::kUnknownVehicle)];
+  }
+  Close(CloseReason::kBadIdentification);
 }
 
 void DeviceSession::PublishParsed() {
@@ -278,11 +332,12 @@ void DeviceSession::Publish() {
   ack_target_ = std::max(ack_target_, result.commit_position);
   // Refused records were never published: nothing after them may be
   // acknowledged.
-  if (result.refused > 0) ack_queue_.Block();
+  if (result.refused > 0 || result.unavailable > 0) ack_queue_.Block();
   records_published_ += result.published;
   records_duplicate_ += result.duplicates;
   records_late_ += result.late;
   records_dropped_ += result.refused;
+  records_unavailable_ += result.unavailable;
   batch.Clear();
 }
 
@@ -300,6 +355,7 @@ void DeviceSession::FlushCounters() {
   add(c.records_duplicate, records_duplicate_);
   add(c.records_late, records_late_);
   add(c.records_dropped_at_shutdown, records_dropped_);
+  add(c.records_refused_unavailable, records_unavailable_);
   uint64_t discarded = framer_.bytes_discarded() - discarded_reported_;
   discarded_reported_ = framer_.bytes_discarded();
   add(c.bytes_discarded, discarded);

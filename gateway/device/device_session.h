@@ -11,6 +11,13 @@
 // half-closes, the session stays open until the last acknowledgement is
 // written.
 //
+// Identification (docs/PROTOCOL.md): a connection whose vehicle the server
+// found from its source address starts with that vehicle fixed in its
+// parser; one on a first-line listener takes its first line as its device
+// id and fixes that, or, if the line is not a valid id, counts it as
+// bad_vehicle_id, the rest of what it read as unknown_vehicle, and closes
+// (bad_identification) without acknowledging anything.
+//
 // Lifetime: created with std::make_shared, then Start(). From then on the
 // session is kept alive only by the shared_ptr captured in its pending
 // handler (or by itself while half-closed with acknowledgements
@@ -23,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "asio.hpp"
 #include "gateway/device/ack_queue.h"
@@ -59,6 +67,11 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     virtual void OnFirstFixTimeRejection(ingest::LineOutcome outcome,
                                          const asio::ip::address& source,
                                          int64_t receive_time_unix_ns) = 0;
+    // On a first-line listener, the connection's first line is not a valid
+    // device id (`too_long`: it was over the maximum line length, and
+    // `first_line` is empty); the session closes next. On its thread.
+    virtual void OnBadIdentification(const asio::ip::address& source, std::string_view first_line,
+                                     bool too_long) = 0;
 
    protected:
     ~Registry() = default;
@@ -74,10 +87,13 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     Registry& registry;
   };
 
-  // `acks`: the connection came in on the acknowledging listener. The caller
-  // has counted the connection as accepted and active; the session counts
-  // its bytes, lines, records and close (IngestCounters).
-  DeviceSession(asio::ip::tcp::socket socket, asio::ip::address source, uint64_t id, bool acks,
+  // `listener`: the one the connection came in on (read in the constructor
+  // only). `vehicle_id`: the connection's vehicle if the server knows it
+  // (source address), else empty. The caller has counted the connection as
+  // accepted and active; the session counts its bytes, lines, records and
+  // close (IngestCounters).
+  DeviceSession(asio::ip::tcp::socket socket, asio::ip::address source, uint64_t id,
+                const ListenerOptions& listener, std::string_view vehicle_id,
                 const Context& context);
   ~DeviceSession();
   DeviceSession(const DeviceSession&) = delete;
@@ -101,7 +117,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   void Expire(CloseReason reason);
 
   // Whether the timeout `reason` (kIdleTimeout or kLineTimeout) has expired
-  // at `now_ns` (Unix nanoseconds). Any thread (lock-free), for the server's
+  // at `now_ns` (MonotonicNanos()). Any thread (lock-free), for the server's
   // sweep.
   bool Expired(CloseReason reason, int64_t now_ns) const;
 
@@ -110,13 +126,16 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   void OnTargetDurable() override;
 
  private:
-  enum class ReadState { kWouldBlock, kBudgetSpent, kPeerClosed, kError };
+  // kClosed: the session closed itself while processing what it read.
+  enum class ReadState { kWouldBlock, kBudgetSpent, kPeerClosed, kError, kClosed };
 
   void SetKeepalive();
   void WaitReadable();
   void OnReadable(const asio::error_code& ec);
   ReadState ReadAvailable(size_t budget);
   void ProcessLines(int64_t receive_time_unix_ns);
+  bool IdentifyByFirstLine(const ingest::Frame& frame);
+  void RejectUnidentified();
   void OnRecord(const ingest::LocationRecord& record) override;
   void PublishParsed();
   void Publish();
@@ -131,15 +150,17 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   asio::ip::tcp::socket socket_;
   const asio::ip::address source_;
   const uint64_t id_;
-  const bool acks_;         // accepted on the acknowledging listener
-  const Context& context_;  // one reference, not five: sessions stay small
+  const bool acks_;           // accepted on an acknowledging listener
+  bool awaiting_first_line_;  // first-line listener, id line not read yet
+  const Context& context_;    // one reference, not five: sessions stay small
   ingest::LineFramer framer_;
   ingest::LineParser parser_;
   int64_t receive_time_unix_ns_ = 0;
   bool closed_ = false;
-  // Read by the server's sweep from another thread.
+  // Read by the server's sweep from another thread. MonotonicNanos() (the
+  // timeouts never follow the wall clock).
   std::atomic<int64_t> last_read_ns_{0};
-  std::atomic<int64_t> partial_since_ns_{0};  // 0: no partial line buffered
+  std::atomic<int64_t> partial_since_ns_{0};  // when the current partial line began; 0: none
   // Counted locally, added to the shared counters once per read.
   std::array<uint64_t, ingest::kLineOutcomeCount> lines_{};
   uint64_t bytes_read_ = 0;
@@ -147,6 +168,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   uint64_t records_duplicate_ = 0;
   uint64_t records_late_ = 0;
   uint64_t records_dropped_ = 0;
+  uint64_t records_unavailable_ = 0;
   uint64_t discarded_reported_ = 0;
   uint64_t framed_reported_ = 0;
   // Acknowledgements (acks_ only; see QueueAck()).

@@ -10,6 +10,7 @@
 //   sum(lines) == lines framed (each line has exactly one outcome)
 //   lines[kPublished] == records_published + records_duplicate
 //                        + records_dropped_at_shutdown
+//                        + records_refused_unavailable
 #ifndef FIXSTREAM_GATEWAY_DEVICE_INGEST_COUNTERS_H_
 #define FIXSTREAM_GATEWAY_DEVICE_INGEST_COUNTERS_H_
 
@@ -27,13 +28,15 @@ namespace fixstream::gateway {
 // Why a device connection ended. Connections refused by a limit are accepted
 // by the kernel, then closed at once under their limit's reason.
 enum class CloseReason : uint8_t {
-  kPeerClosed = 0,   // the device closed (EOF)
-  kError,            // reset or other socket error
-  kIdleTimeout,      // no bytes for --idle_timeout_ms
-  kLineTimeout,      // a partial line waited longer than --line_timeout_ms (slow drip)
-  kConnectionLimit,  // over --max_connections
-  kSourceLimit,      // over --max_connections_per_source
-  kShutdown,         // the gateway drained
+  kPeerClosed = 0,     // the device closed (EOF)
+  kError,              // reset or other socket error
+  kIdleTimeout,        // no bytes for --idle_timeout_ms
+  kLineTimeout,        // a partial line waited longer than --line_timeout_ms (slow drip)
+  kConnectionLimit,    // over --max_connections
+  kSourceLimit,        // over --max_connections_per_source
+  kShutdown,           // the gateway drained
+  kUnmappedSource,     // source-address listener: the address is in no entry of its map
+  kBadIdentification,  // first-line listener: the first line is not a valid device id
   kCount,
 };
 inline constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCount);
@@ -41,8 +44,8 @@ inline constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCo
 // Stable snake_case name, used as a metrics label.
 inline std::string_view CloseReasonName(CloseReason reason) {
   constexpr std::string_view kNames[] = {
-      "peer_closed",      "error",        "idle_timeout", "line_timeout",
-      "connection_limit", "source_limit", "shutdown"};
+      "peer_closed",  "error",    "idle_timeout",    "line_timeout",      "connection_limit",
+      "source_limit", "shutdown", "unmapped_source", "bad_identification"};
   static_assert(std::size(kNames) == kCloseReasonCount);
   return kNames[static_cast<size_t>(reason)];
 }
@@ -66,11 +69,22 @@ struct IngestCounters {
   // Records parsed after the hub closed for shutdown (never silently lost:
   // counted here, and drain makes this 0 in a clean shutdown).
   std::atomic<uint64_t> records_dropped_at_shutdown{0};
+  // Records the store could not take (the journal could not extend its
+  // sequence lease: a failing disk). Not acknowledged, so acknowledging
+  // devices send them again.
+  std::atomic<uint64_t> records_refused_unavailable{0};
 
   // From reading a line's bytes to its record being published (numbered and
   // visible to subscribers); observed once per read with the read's record
   // count.
   LatencyHistogram receive_to_publish;
+
+  // Source maps (source-address listeners): reloads after a change of the
+  // file, reloads that failed (the old map stays), and the entries of all
+  // maps in use now.
+  std::atomic<uint64_t> source_map_reloads{0};
+  std::atomic<uint64_t> source_map_reload_failures{0};
+  std::atomic<uint64_t> source_map_entries{0};
 
   // A connection closed (after being accepted, or refused at once).
   void CountClosed(CloseReason reason) {

@@ -139,6 +139,10 @@ Hub::PublishResult Hub::Publish(RecordBatch& batch) {
       return result;
     }
     uint64_t sequence = head_.load(std::memory_order_relaxed);
+    if (log_ != nullptr && !log_->CanAppend(sequence + batch.entries.size() - 1)) {
+      result.unavailable = batch.entries.size();
+      return result;
+    }
     const int64_t now = absl::GetCurrentTimeNanos();
     log_frames_.clear();
     for (const BatchEntry& in : batch.entries) {
@@ -190,6 +194,14 @@ void Hub::AttachLog(RecordLog* log, uint64_t next_sequence) {
   absl::MutexLock lock(&mu_);
   assert(oldest_ == head_.load(std::memory_order_relaxed));
   log_ = log;
+  head_.store(next_sequence, std::memory_order_release);
+  readable_end_.store(next_sequence, std::memory_order_release);
+  oldest_ = next_sequence;
+}
+
+void Hub::SkipTo(uint64_t next_sequence) {
+  absl::MutexLock lock(&mu_);
+  assert(next_sequence >= head_.load(std::memory_order_relaxed));
   head_.store(next_sequence, std::memory_order_release);
   readable_end_.store(next_sequence, std::memory_order_release);
   oldest_ = next_sequence;

@@ -104,6 +104,9 @@ class Hub final {
     virtual ~RecordLog() = default;
     virtual void Append(uint64_t first_sequence, const std::vector<std::string_view>& frames) = 0;
     virtual void AfterPublish() {}
+    // Whether records up to `last_sequence` may be numbered now (the
+    // journal's sequence lease covers them). Called under the hub's lock.
+    virtual bool CanAppend(uint64_t /*last_sequence*/) const { return true; }
   };
 
   // The first record published gets `first_sequence` (after a restart: the
@@ -122,6 +125,9 @@ class Hub final {
     size_t duplicates = 0;  // same vehicle and fix time as a remembered record
     size_t late = 0;        // published, marked late
     size_t refused = 0;     // the hub was closed: nothing was published
+    // The log could not take them (RecordLog::CanAppend): nothing was
+    // published, so no number was given that a restart could reuse.
+    size_t unavailable = 0;
     // head() right after this batch: every record this batch published, or
     // whose duplicate it dropped, has a smaller sequence.
     uint64_t next_sequence = 0;
@@ -184,6 +190,13 @@ class Hub final {
   // survive a restart. Not written to the log again. Returns the number of
   // frames restored; stops at the first frame that does not decode.
   size_t Restore(std::string_view frames);
+
+  // At start-up, after Restore(): the next record gets `next_sequence`
+  // (>= head()), the numbers in between are skipped (the journal's sequence
+  // lease after a crash). The ring's contiguous sequences end there, so it
+  // empties; the vehicle registry (latest positions, duplicate windows)
+  // stays. Before anything is published.
+  void SkipTo(uint64_t next_sequence);
 
   // Sequence the next published record will get (so head()-1 was the last).
   uint64_t head() const { return head_.load(std::memory_order_acquire); }

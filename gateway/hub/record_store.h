@@ -81,6 +81,9 @@ class RecordStore {
     size_t duplicates = 0;  // same vehicle and fix time as a remembered record: dropped
     size_t late = 0;        // published, marked late
     size_t refused = 0;     // the store was closed: nothing was published
+    // The store could not take them now (embedded: the journal's sequence
+    // lease could not be extended, a failing disk): nothing was published.
+    size_t unavailable = 0;
     // Once the commit callback reported a position >= commit_position,
     // every record this batch published (and every record before it) is
     // committed, and a duplicate it dropped was committed before. 0 when

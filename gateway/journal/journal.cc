@@ -18,6 +18,9 @@ namespace fixstream::gateway {
 
 namespace {
 
+using journal_format::kLeaseFileName;
+using journal_format::kLeaseRecordSize;
+using journal_format::kLeaseSlotSize;
 using journal_internal::SyncDirectory;
 using journal_internal::WithPath;
 using journal_internal::WriteFully;
@@ -50,13 +53,21 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(JournalOptions options,
   if (options.segment_bytes < kSegmentHeaderSize + kFrameHeaderSize) {
     return absl::InvalidArgumentError("journal segment_bytes is too small");
   }
+  if (options.retention_bytes < 2 * options.segment_bytes) {
+    // Retention must be able to keep a sealed segment while its successor
+    // is being filled, or it deletes the last durable record.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "journal retention_bytes (", options.retention_bytes,
+        ") must hold at least two segments of segment_bytes (", options.segment_bytes, ")"));
+  }
   if (options.index_interval == 0) options.index_interval = 1;
+  if (options.sequence_lease == 0) options.sequence_lease = 1;
   std::unique_ptr<Journal> journal(new Journal(std::move(options)));
   if (absl::Status s = journal->Lock(); !s.ok()) return s;
   RecoveryReport local_report;
-  if (absl::Status s = journal->Recover(report != nullptr ? report : &local_report); !s.ok()) {
-    return s;
-  }
+  RecoveryReport* used_report = report != nullptr ? report : &local_report;
+  if (absl::Status s = journal->Recover(used_report); !s.ok()) return s;
+  if (absl::Status s = journal->ApplyLease(used_report); !s.ok()) return s;
   journal->writer_ = std::thread([j = journal.get()] { j->WriterLoop(); });
   return journal;
 }
@@ -65,6 +76,21 @@ absl::Status Journal::Lock() {
   const std::string& dir = options_.directory;
   if (absl::Status s = file_system_->CreateDirectories(dir); !s.ok()) {
     return WithPath(s, "cannot create journal directory", dir);
+  }
+  // A directory just created exists after a power loss only once its
+  // parent's entries are on disk.
+  {
+    std::string parent = dir;
+    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+    const size_t slash = parent.rfind('/');
+    parent = slash == std::string::npos ? "." : slash == 0 ? "/" : parent.substr(0, slash);
+    absl::StatusOr<std::unique_ptr<File>> parent_dir =
+        file_system_->Open(parent, OpenMode::kDirectory);
+    absl::Status synced = parent_dir.ok() ? (*parent_dir)->Sync() : parent_dir.status();
+    if (!synced.ok()) {
+      return WithPath(synced, absl::StrCat("cannot fsync the parent of journal directory ", dir),
+                      parent);
+    }
   }
   const std::string lock_path = dir + "/LOCK";
   absl::StatusOr<std::unique_ptr<File>> lock_file =
@@ -125,6 +151,12 @@ absl::Status Journal::Append(uint64_t first_sequence, absl::Span<const std::stri
         "journal append out of order: sequence ", first_sequence, " given, ", next, " expected"));
   }
   if (payloads.empty()) return absl::OkStatus();
+  if (!CanAppend(first_sequence + payloads.size() - 1)) {
+    writer_cv_.Signal();  // (it extends the lease when it can)
+    return absl::UnavailableError(
+        absl::StrCat("journal sequence lease (", lease(), ") does not cover sequence ",
+                     first_sequence + payloads.size() - 1, " yet: the writer could not extend it"));
+  }
   size_t at = pending_.size();
   pending_.resize(at + bytes);
   char* out = pending_.data();
@@ -155,13 +187,12 @@ void Journal::WriterLoop() {
     bool sync_requested = false;
     {
       absl::MutexLock lock(&append_mu_);
-      while (!stop_ && pending_.empty() && !sync_requested_) {
+      while (!stop_ && pending_.empty() && !sync_requested_ && (refuse_appends_ || !LeaseLow())) {
         // Wake for the group-commit deadline and for retention by age.
-        absl::Time deadline = next_retention_check_;
-        if (unsynced_bytes_ > 0) {
-          deadline = std::min(deadline, first_unsynced_ + options_.group_commit_interval);
-        }
-        if (writer_cv_.WaitWithDeadline(&append_mu_, deadline)) break;
+        Clock::time_point deadline = next_retention_check_;
+        if (unsynced_bytes_ > 0)
+          deadline = std::min(deadline, first_unsynced_ + GroupCommitInterval());
+        if (WaitForWork(deadline)) break;
       }
       frames.swap(pending_);
       last_sequence = pending_last_sequence_;
@@ -175,7 +206,7 @@ void Journal::WriterLoop() {
         SetWriterError(std::move(s));
       } else {
         written_sequence_ = last_sequence;
-        if (first_unsynced_ == absl::InfiniteFuture()) first_unsynced_ = absl::Now();
+        if (first_unsynced_ == Clock::time_point::max()) first_unsynced_ = Clock::now();
         unsynced_bytes_ += frames.size();
       }
     }
@@ -183,18 +214,26 @@ void Journal::WriterLoop() {
     if (unsynced_bytes_ > 0 && status().ok()) {
       const bool due = options_.durability == DurabilityPolicy::kPerBatch || sync_requested ||
                        stop || unsynced_bytes_ >= options_.group_commit_bytes ||
-                       absl::Now() >= first_unsynced_ + options_.group_commit_interval;
+                       Clock::now() >= first_unsynced_ + GroupCommitInterval();
       if (due) {
         if (absl::Status s = SyncActive(); !s.ok()) {
           SetWriterError(std::move(s));
         } else {
           PublishDurable(written_sequence_);
+          if (retention_deferred_.exchange(false)) EnforceRetention();
         }
       }
     }
-    if (absl::Now() >= next_retention_check_) {
+    if (LeaseLow() && status().ok()) {
+      const uint64_t next = next_sequence_.load(std::memory_order_acquire);
+      if (absl::Status s = WriteLease(next + options_.sequence_lease); !s.ok()) {
+        SetWriterError(std::move(s));
+      }
+    }
+    if (Clock::now() >= next_retention_check_) {
       EnforceRetention();
-      next_retention_check_ = absl::Now() + options_.retention_check_interval;
+      next_retention_check_ =
+          Clock::now() + absl::ToChronoNanoseconds(options_.retention_check_interval);
     }
     if (stop) break;
   }
@@ -249,7 +288,7 @@ absl::Status Journal::WriteFrames(const std::string& frames, absl::Time now) {
     }
     pos = end;
   }
-  if (rolled) next_retention_check_ = absl::Now();
+  if (rolled) next_retention_check_ = Clock::now();
   return absl::OkStatus();
 }
 
@@ -305,7 +344,7 @@ absl::Status Journal::SyncActive() {
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
   }
   unsynced_bytes_ = 0;
-  first_unsynced_ = absl::InfiniteFuture();
+  first_unsynced_ = Clock::time_point::max();
   return absl::OkStatus();
 }
 
@@ -316,7 +355,7 @@ void Journal::SetWriterError(absl::Status status) {
   // the writer would keep waking for their (past) group-commit deadline and
   // spin until Close().
   unsynced_bytes_ = 0;
-  first_unsynced_ = absl::InfiniteFuture();
+  first_unsynced_ = Clock::time_point::max();
   // Both at once (append_mu_ before durable_mu_, as in Append()): an
   // Append() that finds appends refused reports this error rather than
   // "journal is closed", and once a waiter has the error appends are refused.
@@ -384,7 +423,14 @@ absl::Status Journal::Close() {
       writer_cv_.Signal();
     }
     writer_.join();
+    // Everything handed out is durable: a restart continues exactly here.
+    if (result.ok() && status().ok() && lease_file_ != nullptr) {
+      if (absl::Status s = WriteLease(next_sequence_.load(std::memory_order_acquire)); !s.ok()) {
+        LogError(s.ToString());
+      }
+    }
   }
+  lease_file_.reset();
   active_file_.reset();
   active_.reset();
   {
@@ -404,6 +450,95 @@ absl::Status Journal::Close() {
   return result;
 }
 
+bool Journal::LeaseLow() const {
+  if (options_.durability != DurabilityPolicy::kGroupCommit || lease_file_ == nullptr) return false;
+  const uint64_t lease = lease_.load(std::memory_order_acquire);
+  return next_sequence_.load(std::memory_order_acquire) + options_.sequence_lease / 2 >= lease;
+}
+
+absl::Status Journal::ApplyLease(RecoveryReport* report) {
+  const std::string path = absl::StrCat(options_.directory, "/", kLeaseFileName);
+  absl::StatusOr<std::unique_ptr<File>> file = file_system_->Open(path, OpenMode::kCreateOrOpen);
+  if (!file.ok()) return WithPath(file.status(), "cannot open journal lease file", path);
+  char slots[2 * kLeaseSlotSize] = {};
+  size_t have = 0;
+  while (have < sizeof slots) {
+    absl::StatusOr<size_t> n = (*file)->ReadAt(have, sizeof slots - have, slots + have);
+    if (!n.ok()) return WithPath(n.status(), "cannot read journal lease file", path);
+    if (*n == 0) break;
+    have += *n;
+  }
+  journal_format::LeaseRecord newest;
+  for (size_t i = 0; i < 2; ++i) {
+    if (have < i * kLeaseSlotSize + kLeaseRecordSize) continue;
+    const journal_format::LeaseRecord r =
+        journal_format::DecodeLeaseRecord(slots + i * kLeaseSlotSize);
+    if (r.intact && (!newest.intact || r.generation > newest.generation)) newest = r;
+  }
+  if (have > 0 && !newest.intact) {
+    // Without it the journal cannot know which numbers were handed out
+    // before a crash; continuing could give them to other records.
+    return absl::DataLossError(absl::StrCat(
+        "journal lease file ", path, " is damaged (no intact slot in ", have,
+        " bytes): the gateway cannot tell which sequence numbers were already handed out. "
+        "If losing that guarantee is acceptable, delete the file and restart"));
+  }
+  lease_file_ = std::move(*file);
+  lease_generation_ = newest.intact ? newest.generation : 0;
+  uint64_t next = next_sequence_.load(std::memory_order_relaxed);
+  if (newest.intact && newest.lease > next) {
+    // Numbers up to the lease may have been handed out (and delivered)
+    // before a crash lost their records: continue after them.
+    const std::pair<uint64_t, uint64_t> skipped{next, newest.lease - 1};
+    LogWarning(absl::StrCat("journal ", options_.directory, ": continuing at the sequence lease ",
+                            newest.lease, "; sequences ", skipped.first, "-", skipped.second,
+                            " may have been handed out before the last stop and are not in the "
+                            "journal (lost range)"));
+    {
+      absl::MutexLock lock(&segments_mu_);
+      if (segments_.empty()) {
+        // Nothing older is readable: the journal simply starts there.
+        oldest_.store(newest.lease, std::memory_order_release);
+      } else {
+        lost_ranges_.push_back(skipped);
+        report->lost_ranges.push_back(skipped);
+      }
+    }
+    // Frames of a segment are contiguous: the next write starts a new one.
+    if (active_ != nullptr) {
+      active_->sealed = true;
+      active_file_.reset();
+    }
+    next = newest.lease;
+    next_sequence_.store(next, std::memory_order_release);
+    durable_.store(next - 1, std::memory_order_release);
+    written_sequence_ = next - 1;
+  }
+  const bool ahead = options_.durability == DurabilityPolicy::kGroupCommit;
+  if (absl::Status s = WriteLease(ahead ? next + options_.sequence_lease : next); !s.ok()) return s;
+  if (!ahead) lease_.store(UINT64_MAX, std::memory_order_release);  // durable before delivery
+  return absl::OkStatus();
+}
+
+absl::Status Journal::WriteLease(uint64_t lease) {
+  const uint64_t generation = lease_generation_ + 1;
+  char slot[kLeaseRecordSize];
+  journal_format::EncodeLeaseRecord(generation, lease, slot);
+  const std::string path = absl::StrCat(options_.directory, "/", kLeaseFileName);
+  absl::StatusOr<size_t> n =
+      lease_file_->WriteAt(std::string_view(slot, sizeof slot), (generation % 2) * kLeaseSlotSize);
+  if (!n.ok()) return WithPath(n.status(), "cannot write journal lease file", path);
+  if (*n != sizeof slot) {
+    return absl::DataLossError(absl::StrCat("short write to journal lease file ", path));
+  }
+  if (absl::Status s = lease_file_->DataSync(); !s.ok()) {
+    return WithPath(s, "cannot fsync journal lease file", path);
+  }
+  lease_generation_ = generation;
+  lease_.store(lease, std::memory_order_release);
+  return absl::OkStatus();
+}
+
 void Journal::EnforceRetention() {
   // Serialised, so that when a call returns every deletion it (or a
   // concurrent call) decided on is done.
@@ -420,6 +555,13 @@ void Journal::EnforceRetention() {
       const bool too_big = total > options_.retention_bytes;
       const bool too_old = now - front->last_append > options_.retention_age;
       if (!too_big && !too_old) break;
+      // Never before the next segment holds a durable record: a power loss
+      // would leave neither the old records nor the new ones, and recovery
+      // would start below sequences already handed out.
+      if (durable_.load(std::memory_order_acquire) < segments_[1]->first_sequence) {
+        retention_deferred_.store(true);
+        break;
+      }
       total -= front->file_bytes;
       doomed.push_back(front);
       segments_.erase(segments_.begin());

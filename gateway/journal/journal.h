@@ -30,6 +30,8 @@
 #define FIXSTREAM_GATEWAY_JOURNAL_JOURNAL_H_
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -48,6 +50,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "gateway/common/latency_histogram.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/journal/file_system.h"
 #include "gateway/journal/journal_format.h"
 
@@ -83,6 +86,14 @@ struct JournalOptions {
   uint32_t max_payload_bytes = 64 << 10;
   // One sparse read-index entry every this many frames of a segment.
   uint32_t index_interval = 64;
+  // Group commit only: how many sequence numbers ahead of the next one the
+  // journal keeps durably leased (the LEASE file, docs/JOURNAL.md). Records
+  // delivered before their fsync may be lost to a crash; their numbers are
+  // never handed out again, because a restart continues at the lease. After a
+  // crash up to this many numbers are skipped (reported as a lost range);
+  // after a clean Close() none. Under kPerBatch nothing is delivered before
+  // it is durable, so the lease is exact and nothing is skipped.
+  uint64_t sequence_lease = uint64_t{1} << 20;
   // Called on the writer thread after each fsync with the new
   // durable_sequence(); values strictly increase. Must be quick, and must not
   // call Flush(), AwaitDurable() or Close() (they wait for this thread).
@@ -160,6 +171,18 @@ class Journal final {
   // nothing when none is queued. Thread-safe.
   void WakeWriter();
 
+  // Whether records up to `last_sequence` may be appended now: false while
+  // the sequence lease does not cover them yet (the writer extends it ahead
+  // of need; false means it could not, e.g. a failing disk). Numbering a
+  // record the journal refuses would let a restart reuse its number, so the
+  // hub asks before numbering. Lock-free.
+  bool CanAppend(uint64_t last_sequence) const {
+    return last_sequence < lease_.load(std::memory_order_acquire);
+  }
+  // Every sequence handed out so far is below this; durable (see
+  // sequence_lease). Lock-free.
+  uint64_t lease() const { return lease_.load(std::memory_order_acquire); }
+
   // The sequence the next appended record must have (1 for a new journal).
   uint64_t next_sequence() const { return next_sequence_.load(std::memory_order_acquire); }
   // Highest sequence known to be fsynced (0 if none); monotonic, lock-free.
@@ -228,6 +251,7 @@ class Journal final {
   absl::Status status() const;
 
  private:
+  using Clock = std::chrono::steady_clock;
   using Segment = journal_internal::Segment;
   using Location = journal_internal::SegmentLocation;
 
@@ -236,7 +260,24 @@ class Journal final {
   // Scans the directory (recovery.cc) and sets up the segment list, the
   // sequences and the active segment from what it found.
   absl::Status Recover(RecoveryReport* report);
+  // After Recover(): reads the LEASE file, continues at its lease if
+  // recovery found less (the numbers in between are a lost range), and
+  // leases ahead. Open only.
+  absl::Status ApplyLease(RecoveryReport* report);
+  // Writes `lease` to the older slot of the LEASE file and fdatasyncs it;
+  // then lease() returns it. Open, the writer thread and Close only.
+  absl::Status WriteLease(uint64_t lease);
+  // Whether the writer should lease further ahead now.
+  bool LeaseLow() const;
   void WriterLoop();
+  // Waits on writer_cv_ until notified or `deadline` (monotonic); true at
+  // the deadline.
+  bool WaitForWork(Clock::time_point deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_) {
+    return writer_cv_.WaitUntil(append_mu_, deadline);
+  }
+  std::chrono::nanoseconds GroupCommitInterval() const {
+    return absl::ToChronoNanoseconds(options_.group_commit_interval);
+  }
   // Writer thread only: writes `frames` (whole frames) to the active
   // segment(s), rolling as needed.
   absl::Status WriteFrames(const std::string& frames, absl::Time now);
@@ -255,7 +296,10 @@ class Journal final {
 
   // Appends queue here; the writer swaps the buffer out.
   mutable absl::Mutex append_mu_;
-  absl::CondVar writer_cv_;
+  // Waited on with deadlines of the monotonic clock (absl's timed waits
+  // follow the wall clock: a step back would postpone fsyncs and
+  // acknowledgements); see WaitForWork().
+  MonotonicCondVar writer_cv_;
   std::string pending_ ABSL_GUARDED_BY(append_mu_);
   uint64_t pending_last_sequence_ ABSL_GUARDED_BY(append_mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(append_mu_) = false;
@@ -270,14 +314,24 @@ class Journal final {
   std::vector<std::pair<uint64_t, uint64_t>> lost_ranges_ ABSL_GUARDED_BY(segments_mu_);
   std::atomic<uint64_t> oldest_{1};
   absl::Mutex retention_mu_ ABSL_ACQUIRED_BEFORE(segments_mu_);
+  // Retention stopped short of a segment because its successor held no
+  // durable record yet; the writer retries after the next fsync.
+  std::atomic<bool> retention_deferred_{false};
+
+  // The sequence lease (Open, the writer thread, Close).
+  std::unique_ptr<File> lease_file_;
+  uint64_t lease_generation_ = 0;
+  std::atomic<uint64_t> lease_{UINT64_MAX};
 
   // Writer-thread state.
   std::shared_ptr<Segment> active_;    // null until the first write of a new journal
   std::unique_ptr<File> active_file_;  // active_ opened for appending, if not sealed
   uint64_t unsynced_bytes_ = 0;
   uint64_t written_sequence_ = 0;  // last sequence written to a file
-  absl::Time first_unsynced_ = absl::InfiniteFuture();
-  absl::Time next_retention_check_;
+  // Deadlines of the writer, on the monotonic clock (wall time is only for
+  // retention by age, options_.now).
+  Clock::time_point first_unsynced_ = Clock::time_point::max();
+  Clock::time_point next_retention_check_;
   std::thread writer_;
 
   // Durability. Append() takes it under append_mu_ (for the writer's error).

@@ -41,5 +41,22 @@ SegmentHeader DecodeSegmentHeader(const char* data) {
   return header;
 }
 
+void EncodeLeaseRecord(uint64_t generation, uint64_t lease, char* out) {
+  std::memcpy(out, kLeaseMagic, 4);
+  PutFixed32(out + 4, 0);
+  PutFixed64(out + 8, generation);
+  PutFixed64(out + 16, lease);
+  PutFixed32(out + 24, crc32c::Value(out, 24));
+}
+
+LeaseRecord DecodeLeaseRecord(const char* data) {
+  LeaseRecord record;
+  record.intact =
+      std::memcmp(data, kLeaseMagic, 4) == 0 && crc32c::Value(data, 24) == GetFixed32(data + 24);
+  record.generation = GetFixed64(data + 8);
+  record.lease = GetFixed64(data + 16);
+  return record;
+}
+
 }  // namespace journal_format
 }  // namespace fixstream::gateway

@@ -13,6 +13,15 @@
 //     4  sequence        u64
 //    12  crc             u32   CRC32C(sequence bytes 4..11 + payload)
 //
+//   sequence lease file "LEASE" (docs/JOURNAL.md, "The sequence lease"): two
+//   slots of kLeaseSlotSize bytes at offsets 0 and kLeaseSlotSize (separate
+//   sectors, written alternately, so a torn write leaves the other intact)
+//     0  magic           "FSL1"
+//     4  reserved        u32   0
+//     8  generation      u64   the newer intact slot wins
+//    16  lease           u64   every sequence ever handed out is < lease
+//    24  crc             u32   CRC32C of bytes 0..23
+//
 // All integers are little-endian whatever the host.
 //
 // Thread safety: all functions are pure and thread-safe.
@@ -79,6 +88,22 @@ struct SegmentHeader {
   uint64_t first_sequence = 0;
 };
 SegmentHeader DecodeSegmentHeader(const char* data);
+
+inline constexpr char kLeaseFileName[] = "LEASE";
+inline constexpr char kLeaseMagic[4] = {'F', 'S', 'L', '1'};
+inline constexpr size_t kLeaseSlotSize = 512;
+inline constexpr size_t kLeaseRecordSize = 28;
+
+struct LeaseRecord {
+  bool intact = false;
+  uint64_t generation = 0;
+  uint64_t lease = 0;
+};
+// Writes a lease slot's record into out[0, kLeaseRecordSize).
+void EncodeLeaseRecord(uint64_t generation, uint64_t lease, char* out);
+// What a slot says; `intact` when magic and CRC check out. Precondition:
+// at least kLeaseRecordSize bytes at `data`.
+LeaseRecord DecodeLeaseRecord(const char* data);
 
 // CRC32C over a frame's 8 sequence bytes followed by its payload.
 inline uint32_t FrameCrc(const char* sequence_bytes, const char* payload, size_t size) {

@@ -324,7 +324,7 @@ absl::Status Journal::Recover(RecoveryReport* report) {
     segments_ = std::move(state.segments);
     lost_ranges_ = std::move(state.lost);
   }
-  next_retention_check_ = absl::Now();  // enforce at once
+  next_retention_check_ = Clock::now();  // enforce at once
   LogInfo(absl::StrCat("journal ", dir, " recovered: ", report->segments, " segments, ",
                        report->frames, " records, ", report->bytes, " bytes, sequences ",
                        oldest_sequence(), "-", next - 1, ", next sequence ", next, "; ",

@@ -16,7 +16,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "gateway/common/host_port.h"
+#include "gateway/server/listener_list.h"
 
 // Help texts are what `fixstream-gateway --help` shows operators: say what
 // the setting does, its unit and what the special values mean.
@@ -30,6 +32,14 @@ ABSL_FLAG(std::string, device_ack_listen, "",
           "HOST:PORT of a second device listener whose connections get `ACK <n>` lines once "
           "their first n lines are durable in the journal (docs/PROTOCOL.md); empty: none. "
           "Needs --journal_dir.");
+ABSL_FLAG(std::string, listeners, "",
+          "Device listeners, separated by ';', each `HOST:PORT [format=auto|csv|nmea|json] "
+          "[ident=pfsid|source_address:FILE|first_line] [ack=off|on]` (defaults: auto, pfsid, "
+          "off): the lines' format, how a connection names its vehicle (a $PFSID line; its "
+          "source address looked up in FILE, reloaded when it changes; its first line) and "
+          "whether it is sent `ACK <n>` lines (needs --journal_dir). In a config file also as "
+          "repeatable `listener = ENTRY` lines. Empty: the one listener of --device_listen, "
+          "--device_format and --device_ack_listen, which must stay unset otherwise.");
 ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50051",
           "HOST:PORT of the gRPC server (LocationService, health, reflection).");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
@@ -129,6 +139,8 @@ namespace {
 #endif
 
 constexpr char kEnvironmentPrefix[] = "FIXSTREAM_";
+// A config file's repeatable `listener = ENTRY`: one entry of --listeners.
+constexpr absl::string_view kListenerSetting = "listener";
 
 // Our flags are exactly those defined in this file: Abseil records each
 // flag's defining file, so a new ABSL_FLAG above needs no list kept in step.
@@ -178,6 +190,50 @@ absl::Status Apply(const ConfigSetting& setting,
   }
   if (absl::Status status = ParseInto(*flag, setting); !status.ok()) return status;
   origins[setting.name] = setting.origin;
+  return absl::OkStatus();
+}
+
+// Replaces a file's `listener = ENTRY` lines by one `listeners` setting
+// (their entries joined by `;`, where the first of them was), checking each
+// entry here so that an error names its own line.
+absl::Status GatherListenerLines(std::vector<ConfigSetting>& settings, absl::string_view path) {
+  std::vector<std::string> entries;
+  std::vector<std::string> lines;
+  size_t first = settings.size();
+  bool has_list = false;
+  for (size_t i = 0; i < settings.size(); ++i) {
+    const ConfigSetting& setting = settings[i];
+    // An empty `listeners =` (as in the example file) says nothing.
+    if (setting.name == "listeners" && !setting.value.empty()) has_list = true;
+    if (setting.name != kListenerSetting) continue;
+    if (absl::StrContains(setting.value, ';')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(setting.origin, ": one listener per `listener =` line (no ';')"));
+    }
+    if (absl::StatusOr<ListenerOptions> listener = ParseListener(setting.value); !listener.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          setting.origin, ": bad listener '", setting.value, "': ", listener.status().message()));
+    }
+    if (first == settings.size()) first = i;
+    entries.push_back(setting.value);
+    lines.push_back(std::string(absl::StripPrefix(setting.origin, absl::StrCat(path, ":"))));
+  }
+  if (entries.empty()) return absl::OkStatus();
+  if (has_list) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(settings[first].origin,
+                     ": `listener =` lines and a `listeners =` setting cannot be mixed"));
+  }
+  ConfigSetting list{"listeners", absl::StrJoin(entries, "; "),
+                     absl::StrCat(path, ":", absl::StrJoin(lines, ","))};
+  std::vector<ConfigSetting> rest;
+  for (size_t i = 0; i < settings.size(); ++i) {
+    if (i == first) rest.push_back(list);
+    if (settings[i].name != kListenerSetting && settings[i].name != "listeners") {
+      rest.push_back(std::move(settings[i]));
+    }
+  }
+  settings = std::move(rest);
   return absl::OkStatus();
 }
 
@@ -262,7 +318,39 @@ absl::Status FixTimeWindowFromFlags(const SettingOrigins& origins, ingest::FixTi
   return absl::OkStatus();
 }
 
+// --listeners, or the legacy flags' listener (DeviceServerOptions::listen
+// and friends, checked by DeviceFromFlags).
+absl::Status ListenersFromFlags(const SettingOrigins& origins, DeviceServerOptions& device) {
+  const std::string text = absl::GetFlag(FLAGS_listeners);
+  if (text.empty()) return absl::OkStatus();
+  absl::StatusOr<std::vector<ListenerOptions>> listeners = ParseListenerList(text);
+  if (!listeners.ok()) return Invalid(origins, "listeners", listeners.status().message());
+  // Either the list or the legacy flags, so that no listener is opened that
+  // the operator did not ask for.
+  for (const char* legacy : {"device_listen", "device_ack_listen", "device_format"}) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(legacy);
+    if (flag->CurrentValue() != flag->DefaultValue()) {
+      return Invalid(origins, "listeners",
+                     absl::StrCat("cannot be combined with --", legacy, "=", flag->CurrentValue(),
+                                  OriginSuffix(origins, legacy),
+                                  "; write that listener as an entry of the list instead"));
+    }
+  }
+  for (size_t i = 0; i < listeners->size(); ++i) {
+    const ListenerOptions& listener = (*listeners)[i];
+    if (listener.acks && absl::GetFlag(FLAGS_journal_dir).empty()) {
+      return Invalid(origins, "listeners",
+                     absl::StrCat("listener ", i + 1, " (", listener.address,
+                                  "): ack=on needs the journal (--journal_dir): devices are only "
+                                  "acknowledged what is durable"));
+    }
+  }
+  device.listeners = *std::move(listeners);
+  return absl::OkStatus();
+}
+
 absl::Status DeviceFromFlags(const SettingOrigins& origins, DeviceServerOptions& device) {
+  if (absl::Status s = ListenersFromFlags(origins, device); !s.ok()) return s;
   device.listen = absl::GetFlag(FLAGS_device_listen);
   device.ack_listen = absl::GetFlag(FLAGS_device_ack_listen);
   device.io_threads = absl::GetFlag(FLAGS_io_threads);
@@ -357,8 +445,10 @@ absl::Status JournalFromFlags(const SettingOrigins& origins, JournalOptions& jou
           "must be group or batch", journal.durability),
       AtLeast(origins, "journal_group_commit_ms", absl::GetFlag(FLAGS_journal_group_commit_ms), 1),
       AtLeast(origins, "journal_segment_bytes", journal.segment_bytes, 1 << 20),
-      Check(journal.retention_bytes >= journal.segment_bytes, origins, "journal_retention_bytes",
-            "must be at least journal_segment_bytes"),
+      // Retention keeps the sealed segment until the next one holds a durable
+      // record: it must be able to hold both.
+      Check(journal.retention_bytes >= 2 * journal.segment_bytes, origins,
+            "journal_retention_bytes", "must be at least twice journal_segment_bytes"),
       AtLeast(origins, "journal_retention_hours", absl::GetFlag(FLAGS_journal_retention_hours), 1),
   });
 }
@@ -441,7 +531,8 @@ absl::StatusOr<std::vector<ConfigSetting>> ParseConfigText(std::string_view text
           origin, ": write settings without leading dashes, as `name = value`, got '", name, "'"));
     }
     auto [it, inserted] = line_of.emplace(std::string(name), line_number);
-    if (!inserted) {
+    // `listener` is the one setting that repeats: one line per listener.
+    if (!inserted && name != kListenerSetting) {
       return absl::InvalidArgumentError(
           absl::StrCat(origin, ": setting ", name, " is already set on line ", it->second));
     }
@@ -496,6 +587,7 @@ absl::StatusOr<SettingOrigins> ApplyConfigSources(
     text << file.rdbuf();
     absl::StatusOr<std::vector<ConfigSetting>> settings = ParseConfigText(text.str(), path);
     if (!settings.ok()) return settings.status();
+    if (absl::Status status = GatherListenerLines(*settings, path); !status.ok()) return status;
     for (const ConfigSetting& setting : *settings) {
       if (setting.name == "config") {
         return absl::InvalidArgumentError(

@@ -27,10 +27,15 @@ Gateway::Gateway(GatewayOptions options)
 Gateway::~Gateway() { Shutdown(); }
 
 absl::Status Gateway::Start() {
-  if (!options_.device.ack_listen.empty() && options_.journal.directory.empty()) {
-    return absl::InvalidArgumentError(
-        "--device_ack_listen needs the journal (--journal_dir): a device is only acknowledged "
-        "what is durable");
+  if (options_.journal.directory.empty()) {
+    for (const ListenerOptions& listener : EffectiveListeners(options_.device)) {
+      if (!listener.acks) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          options_.device.listeners.empty()
+              ? "--device_ack_listen"
+              : absl::StrCat("listener ", listener.address, ": ack=on"),
+          " needs the journal (--journal_dir): a device is only acknowledged what is durable"));
+    }
   }
   if (!options_.journal.directory.empty()) {
     // Sequences continue where the journal ends, and its newest records are
@@ -132,8 +137,7 @@ void Gateway::Shutdown() {
     // closed hub. Wait for that here rather than in Server::Shutdown, which
     // also waits for idle client connections to go away and would hold every
     // drain to its full deadline while any client keeps a channel open.
-    const absl::Time deadline = absl::Now() + options_.subscriber_drain_timeout;
-    if (!service_.AwaitStreamsEnded(deadline)) {
+    if (!service_.AwaitStreamsEnded(options_.subscriber_drain_timeout)) {
       LogWarning("drain timeout: cancelling subscribers that did not catch up");
     }
     // Calls still running now (slow subscribers, unary calls) are cancelled.

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -72,7 +73,13 @@ class Gateway final {
   // and last the metrics endpoint (so the drain can be watched). Idempotent.
   void Shutdown();
 
+  // Port of the first device listener.
   uint16_t device_port() const { return device_port_; }
+  // After Start(): every device listener and its bound port, in order.
+  const std::vector<ListenerOptions>& device_listeners() const {
+    return device_server_.listeners();
+  }
+  const std::vector<uint16_t>& device_ports() const { return device_server_.ports(); }
   // Port of the acknowledging device listener; 0 when there is none.
   uint16_t device_ack_port() const { return device_server_.ack_port(); }
   uint16_t grpc_port() const { return grpc_port_; }

@@ -10,6 +10,7 @@
 #include "absl/flags/internal/parse.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "gateway/common/log.h"
 #include "gateway/server/config.h"
@@ -64,14 +65,26 @@ int Run(const std::vector<char*>& positional) {
   // Health is SERVING now: tell systemd (Type=notify; a no-op without
   // $NOTIFY_SOCKET).
   sd_notify(0, "READY=1");
-  LogInfo(absl::StrCat("fixstream-gateway listening: device=", options->device.listen,
+  // One line per device listener, then the summary that scripts read
+  // (device_port= is the first listener's, device_ack_port= the first
+  // acknowledging one's, device_ports= all of them in order).
+  const std::vector<ListenerOptions>& listeners = gateway.device_listeners();
+  const std::vector<uint16_t>& ports = gateway.device_ports();
+  const ListenerOptions* ack_listener = nullptr;
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    if (listeners[i].acks && ack_listener == nullptr) ack_listener = &listeners[i];
+    LogInfo(absl::StrCat("device listener ", i + 1, "/", listeners.size(), ": ",
+                         listeners[i].address, " port=", ports[i], " ",
+                         DescribeListener(listeners[i]).substr(listeners[i].address.size() + 1)));
+  }
+  LogInfo(absl::StrCat("fixstream-gateway listening: device=", listeners.front().address,
                        " device_port=", gateway.device_port(),
-                       options->device.ack_listen.empty()
+                       ack_listener == nullptr
                            ? std::string()
-                           : absl::StrCat(" device_ack=", options->device.ack_listen,
+                           : absl::StrCat(" device_ack=", ack_listener->address,
                                           " device_ack_port=", gateway.device_ack_port()),
-                       " grpc=", options->grpc_listen, " grpc_port=", gateway.grpc_port(),
-                       " metrics=", options->metrics_listen,
+                       " device_ports=", absl::StrJoin(ports, ","), " grpc=", options->grpc_listen,
+                       " grpc_port=", gateway.grpc_port(), " metrics=", options->metrics_listen,
                        " metrics_port=", gateway.metrics_port()));
 
   int signal_number = 0;

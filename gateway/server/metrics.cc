@@ -188,6 +188,19 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
   f.Counter("fixstream_records_dropped_at_shutdown_total",
             "Records parsed after the hub closed for shutdown (0 after a clean drain).",
             Load(in.records_dropped_at_shutdown));
+  f.Counter("fixstream_records_refused_unavailable_total",
+            "Records refused because the journal could not extend its sequence lease (a failing "
+            "disk); not acknowledged.",
+            Load(in.records_refused_unavailable));
+  f.Counter("fixstream_source_map_reloads_total",
+            "Source maps (ident=source_address listeners) reloaded after their file changed.",
+            Load(in.source_map_reloads));
+  f.Counter("fixstream_source_map_reload_failures_total",
+            "Changed source map files that could not be read or were invalid; the previous map "
+            "stays in use (the log names the file and line).",
+            Load(in.source_map_reload_failures));
+  f.Gauge("fixstream_source_map_entries", "Entries of the source maps in use, all listeners.",
+          static_cast<double>(Load(in.source_map_entries)));
 
   // Hub.
   const Hub& hub = *sources_.hub;

@@ -27,6 +27,9 @@ class EmbeddedStore::JournalLog final : public Hub::RecordLog {
     }
   }
   void AfterPublish() override { journal_.WakeWriter(); }
+  bool CanAppend(uint64_t last_sequence) const override {
+    return journal_.CanAppend(last_sequence);
+  }
 
  private:
   Journal& journal_;
@@ -67,14 +70,24 @@ absl::Status EmbeddedStore::OpenJournal(JournalOptions options) {
   // Re-retain the newest records the ring can hold, after the last lost
   // range (the ring holds contiguous sequences only).
   const uint64_t next = journal_->next_sequence();
+  std::vector<std::pair<uint64_t, uint64_t>> lost = journal_->lost_ranges();
+  // After a crash the journal continues at its sequence lease: the numbers
+  // skipped are its newest lost range. Records before it are restored, then
+  // the hub skips too.
+  uint64_t restore_end = next;
+  if (!lost.empty() && lost.back().second + 1 == next) {
+    restore_end = lost.back().first;
+    lost.pop_back();
+  }
   const uint64_t capacity = ring_records_;
-  uint64_t from = std::max(journal_->oldest_sequence(), next > capacity ? next - capacity : 1);
-  for (const auto& [first, last] : journal_->lost_ranges()) {
-    if (last >= from && last < next) from = last + 1;
+  uint64_t from = std::max(std::min(journal_->oldest_sequence(), restore_end),
+                           restore_end > capacity ? restore_end - capacity : 1);
+  for (const auto& [first, last] : lost) {
+    if (last >= from && last < restore_end) from = last + 1;
   }
   hub_.AttachLog(journal_log_.get(), from);
   std::string frames;
-  for (uint64_t cursor = from; cursor < next;) {
+  for (uint64_t cursor = from; cursor < restore_end;) {
     frames.clear();
     absl::StatusOr<Journal::ReadResult> r = journal_->Read(cursor, 65536, 16 << 20, &frames);
     if (!r.ok() || r->hole || r->records == 0 || hub_.Restore(frames) != r->records) {
@@ -86,6 +99,7 @@ absl::Status EmbeddedStore::OpenJournal(JournalOptions options) {
     }
     cursor = r->next_sequence;
   }
+  if (hub_.head() < next) hub_.SkipTo(next);
   // Under fsync-per-batch, subscribers get a record only once it is
   // durable: nothing a subscriber has seen can be lost to a crash.
   if (gate_delivery) hub_.GateOnDurable();
@@ -117,6 +131,7 @@ RecordStore::PublishResult EmbeddedStore::Publish(RecordBatch& batch) {
   result.duplicates = r.duplicates;
   result.late = r.late;
   result.refused = r.refused;
+  result.unavailable = r.unavailable;
   // Sequences are commit positions here: the batch is committed once the
   // journal is durable up to its last record (or the record before it).
   result.commit_position = r.next_sequence > 0 ? r.next_sequence - 1 : 0;

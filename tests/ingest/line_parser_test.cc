@@ -81,6 +81,63 @@ TEST(LineParserTest, UnidentifiedNmeaIsUnknownVehicle) {
   EXPECT_EQ(parser.identified_vehicle(), "bus-18");
 }
 
+// A listener that knows the connection's vehicle (source address, first
+// line): NMEA needs no $PFSID, and no line may claim another vehicle.
+TEST(LineParserTest, ConnectionVehicleIdentifiesNmeaWithoutPfsid) {
+  LineParser parser;
+  RecordCollector sink;
+  parser.SetConnectionVehicle("bus-17");
+  EXPECT_EQ(parser.identified_vehicle(), "bus-17");
+  EXPECT_EQ(parser.Parse(kRmc, kClassicFix, sink), LineOutcome::kPublished);
+  EXPECT_EQ(parser.Parse(kGga, kClassicFix, sink), LineOutcome::kMerged);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].vehicle_id(), "bus-17");
+}
+
+TEST(LineParserTest, ConnectionVehicleRejectsLinesNamingAnotherVehicle) {
+  struct Case {
+    std::string_view line;
+    LineOutcome outcome;
+  };
+  const Case cases[] = {
+      {kCsv, LineOutcome::kPublished},  // names bus-17 itself
+      {kJson, LineOutcome::kPublished},
+      {"bus-18,2026-11-24T10:15:30Z,52.520008,13.404954,8.5", LineOutcome::kVehicleMismatch},
+      {R"({"vehicle_id":"bus-18","timestamp":"2026-11-24T10:15:30Z","lat":52.52,"lon":13.40})",
+       LineOutcome::kVehicleMismatch},
+      {"$PFSID,bus-17*2B", LineOutcome::kIdentified},  // confirms: changes nothing
+      {"$PFSID,bus-18", LineOutcome::kVehicleMismatch},
+      {"$PFSID,bus 18", LineOutcome::kBadVehicleId},
+      {"$PFSID,bus-17,x", LineOutcome::kMalformed},
+      {"$PFSID,bus-17*00", LineOutcome::kBadChecksum},
+      // Other checks keep their order: a malformed line naming another
+      // vehicle is malformed.
+      {"bus-18,2026-11-24T10:15:30Z,52.52", LineOutcome::kMalformed},
+  };
+  for (const Case& c : cases) {
+    LineParser parser;
+    RecordCollector sink;
+    parser.SetConnectionVehicle("bus-17");
+    EXPECT_EQ(parser.Parse(c.line, 1795515330LL * kS, sink), c.outcome) << c.line;
+    EXPECT_EQ(sink.records.size(), c.outcome == LineOutcome::kPublished ? 1u : 0u) << c.line;
+    // Whatever the line said, NMEA stays attributed to the connection's vehicle.
+    EXPECT_EQ(parser.Parse(kRmc, kClassicFix, sink), LineOutcome::kPublished) << c.line;
+    parser.Flush(sink);
+    EXPECT_EQ(sink.records.back().vehicle_id(), "bus-17") << c.line;
+  }
+}
+
+TEST(LineParserTest, MismatchingPfsidKeepsThePendingFixMerging) {
+  LineParser parser;
+  RecordCollector sink;
+  parser.SetConnectionVehicle("bus-17");
+  EXPECT_EQ(parser.Parse(kRmc, kClassicFix, sink), LineOutcome::kPublished);
+  EXPECT_EQ(parser.Parse("$PFSID,bus-18", 0, sink), LineOutcome::kVehicleMismatch);
+  EXPECT_EQ(parser.Parse(kGga, kClassicFix, sink), LineOutcome::kMerged);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].vehicle_id(), "bus-17");
+}
+
 TEST(LineParserTest, MergesNmeaAndFlushesPending) {
   LineParser parser;
   RecordCollector sink;

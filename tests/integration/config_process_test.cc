@@ -23,7 +23,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/integration/test_lines.h"
 #include "tests/integration/test_process.h"
+#include "tests/integration/test_socket.h"
 #include "tests/integration/test_temp_dir.h"
 
 namespace fixstream {
@@ -206,6 +208,124 @@ TEST(ConfigProcessTest, FileEnvironmentAndCommandLineLayerAndMetricsServe) {
   // The journal is on by default, in ./fixstream-journal, locked.
   EXPECT_TRUE(std::filesystem::exists(child.work_dir() + "/fixstream-journal/LOCK"))
       << child.output();
+  EXPECT_EQ(child.Wait(SIGTERM), 0) << child.output();
+}
+
+// The listener list as operators write it in the file: each listener reports
+// its own port, a source-address and a first-line listener identify NMEA
+// devices that send no $PFSID, and the summary line keeps device_port= (the
+// first listener) for scripts.
+TEST(ConfigProcessTest, ListenerLinesOpenEachListenerWithItsIdentification) {
+  testing::TempDir dir("listeners");
+  const std::string map = dir.path() + "/vehicles.map";
+  std::ofstream(map) << "127.0.0.2 tracker-2\n";
+  ConfigFile file(
+      absl::StrCat("grpc_listen = 127.0.0.1:0\n"
+                   "metrics_listen = 127.0.0.1:0\n"
+                   "listener = 127.0.0.1:0 format=nmea ident=source_address:",
+                   map,
+                   "\n"
+                   "listener = 127.0.0.1:0 ident=first_line ack=on\n"));
+  Child child({"--config=" + file.path()}, {});
+  std::smatch m;
+  ASSERT_TRUE(child.WaitForOutput(
+      std::regex(R"(device_port=(\d+) .*device_ack_port=(\d+) device_ports=(\d+),(\d+) )"), &m))
+      << child.output();
+  const uint16_t mapped_port = static_cast<uint16_t>(std::stoi(m[3]));
+  const uint16_t first_line_port = static_cast<uint16_t>(std::stoi(m[4]));
+  EXPECT_EQ(m[1], m[3]);
+  EXPECT_EQ(m[2], m[4]);
+  EXPECT_TRUE(absl::StrContains(
+      child.output(), absl::StrCat("device listener 1/2: 127.0.0.1:0 port=", mapped_port,
+                                   " format=nmea ident=source_address:", map, " ack=off\n")))
+      << child.output();
+  EXPECT_TRUE(absl::StrContains(
+      child.output(), absl::StrCat("device listener 2/2: 127.0.0.1:0 port=", first_line_port,
+                                   " format=auto ident=first_line ack=on\n")))
+      << child.output();
+
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  {
+    testing::TestConnection mapped(mapped_port, "127.0.0.2");
+    ASSERT_TRUE(mapped.Send(testing::NmeaRmc(now_ms, 52.5, 13.4, 10)));
+  }
+  {
+    testing::TestConnection unmapped(mapped_port, "127.0.0.3");
+    EXPECT_TRUE(unmapped.WaitForPeerClose(10'000));
+  }
+  testing::TestConnection forwarder(first_line_port);
+  ASSERT_TRUE(forwarder.Send("356938035643809\r\n" + testing::NmeaRmc(now_ms, 52.5, 13.4, 10)));
+  std::string received;
+  EXPECT_TRUE(forwarder.ReceiveUntil("ACK 2\n", 10'000, &received)) << received;
+  forwarder.Close();
+  EXPECT_EQ(child.Wait(SIGTERM), 0) << child.output();
+  EXPECT_TRUE(absl::StrContains(child.output(), " records_published=2")) << child.output();
+  EXPECT_TRUE(absl::StrContains(child.output(),
+                                "device connection from 127.0.0.3 closed: "
+                                "unmapped_source: the address is in no entry of " +
+                                    map))
+      << child.output();
+}
+
+TEST(ConfigProcessTest, BadListenersFailAtStartNamingThePart) {
+  ConfigFile file("grpc_listen = 127.0.0.1:0\nlistener = 127.0.0.1:0 ident=imei\n");
+  Result r = RunToExit({"--config=" + file.path()});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, file.path() +
+                                              ":2: bad listener '127.0.0.1:0 ident=imei': bad "
+                                              "'ident=imei': ident must be pfsid"))
+      << r.output;
+
+  r = RunToExit({"--listeners=127.0.0.1:0", "--device_listen=127.0.0.1:0",
+                 "--grpc_listen=127.0.0.1:0", "--metrics_listen="});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(
+      r.output, "--listeners=127.0.0.1:0: cannot be combined with --device_listen=127.0.0.1:0"))
+      << r.output;
+
+  r = RunToExit({"--listeners=127.0.0.1:7878; 127.0.0.1:7878 ack=on", "--grpc_listen=127.0.0.1:0",
+                 "--metrics_listen="});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output,
+                                "listener 2 '127.0.0.1:7878 ack=on': address "
+                                "127.0.0.1:7878 is already listener 1's"))
+      << r.output;
+
+  r = RunToExit({"--listeners=127.0.0.1:0 ident=source_address:/nonexistent/vehicles.map",
+                 "--grpc_listen=127.0.0.1:0", "--metrics_listen="});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(
+      r.output,
+      "listener 127.0.0.1:0: ident=source_address: /nonexistent/vehicles.map: cannot "
+      "read the source map"))
+      << r.output;
+}
+
+// The flags from before the listener list keep their meaning and their log.
+TEST(ConfigProcessTest, TheLegacyListenerFlagsStillWork) {
+  Child child({"--device_listen=127.0.0.1:0", "--device_ack_listen=127.0.0.1:0",
+               "--device_format=csv", "--grpc_listen=127.0.0.1:0", "--metrics_listen="},
+              {});
+  std::smatch m;
+  ASSERT_TRUE(child.WaitForOutput(
+      std::regex(R"(device=127.0.0.1:0 device_port=(\d+) device_ack=127.0.0.1:0 )"
+                 R"(device_ack_port=(\d+) device_ports=(\d+),(\d+) )"),
+      &m))
+      << child.output();
+  EXPECT_EQ(m[1], m[3]);
+  EXPECT_EQ(m[2], m[4]);
+  EXPECT_TRUE(absl::StrContains(child.output(), " format=csv ident=pfsid ack=on\n"))
+      << child.output();
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  testing::TestConnection acked(static_cast<uint16_t>(std::stoi(m[2])));
+  ASSERT_TRUE(acked.Send(testing::CsvLine("v1", now_ms, 1, 2, 0)));
+  std::string received;
+  EXPECT_TRUE(acked.ReceiveUntil("ACK 1\n", 10'000, &received)) << received;
+  acked.Close();
   EXPECT_EQ(child.Wait(SIGTERM), 0) << child.output();
 }
 

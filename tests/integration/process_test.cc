@@ -36,6 +36,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/integration/test_lines.h"
 #include "tests/integration/test_process.h"
 #include "tests/integration/test_socket.h"
 
@@ -393,6 +394,38 @@ TEST(ProcessTest, FirstFixTimeRejectionOfAConnectionIsLoggedWithTheWindow) {
   EXPECT_TRUE(absl::StrContains(line, " INFO device connection from 127.0.0.1: ")) << line;
   EXPECT_TRUE(absl::StrContains(line, "2592000 s before and 900 s after")) << line;
   EXPECT_TRUE(absl::StrContains(line, "--max_fix_age_s, --max_fix_lead_s")) << line;
+}
+
+// --listeners on the command line: each listener reports its port, and a
+// forwarder's bad first line is logged with what it sent (rate-limited).
+TEST(ProcessTest, CommandLineListenersReportTheirPortsAndLogABadFirstLine) {
+  GatewayProcess gateway({"--listeners=127.0.0.1:0 format=csv; 127.0.0.1:0 ident=first_line"});
+  ASSERT_EQ(gateway.device_ports().size(), 2u) << gateway.output();
+  EXPECT_EQ(gateway.device_port(), gateway.device_ports()[0]);
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  {
+    testing::TestConnection forwarder(gateway.device_ports()[1]);
+    ASSERT_TRUE(forwarder.Send("IMEI356938035643809\n" + testing::NmeaRmc(now_ms, 52.5, 13.4, 1)));
+    forwarder.ShutdownWrite();
+    EXPECT_TRUE(forwarder.WaitForPeerClose(10000));
+  }
+  {
+    testing::TestConnection bad(gateway.device_ports()[1]);
+    ASSERT_TRUE(bad.Send(testing::NmeaRmc(now_ms + 1000, 52.5, 13.4, 1)));
+    EXPECT_TRUE(bad.WaitForPeerClose(10000)) << "closed by the gateway";
+  }
+  const std::string kLogged = "closed: bad_identification: on a first_line listener";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!absl::StrContains(gateway.output(), kLogged) &&
+         std::chrono::steady_clock::now() < deadline) {
+    gateway.Poll();
+  }
+  EXPECT_EQ(gateway.StopWith(SIGTERM), 0);
+  EXPECT_TRUE(absl::StrContains(gateway.output(), kLogged + std::string(" the first line must be "
+                                                                        "the device id")))
+      << gateway.output();
+  EXPECT_TRUE(absl::StrContains(gateway.output(), "got '$GPRMC,")) << gateway.output();
+  EXPECT_TRUE(absl::StrContains(gateway.output(), " records_published=1")) << gateway.output();
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_temp_dir.h"
 
@@ -159,6 +160,12 @@ class GatewayProcess {
     if (std::regex_search(child_.output(), m, kAckPort)) {
       device_ack_port_ = static_cast<uint16_t>(std::stoi(m[1]));
     }
+    static const std::regex kPorts("device_ports=([0-9,]+)");
+    if (std::regex_search(child_.output(), m, kPorts)) {
+      for (absl::string_view port : absl::StrSplit(std::string(m[1]), ',')) {
+        device_ports_.push_back(static_cast<uint16_t>(std::stoi(std::string(port))));
+      }
+    }
   }
 
   // Sends `signal` (none if 0) and returns the exit status (or -1 on
@@ -171,6 +178,8 @@ class GatewayProcess {
   pid_t pid() const { return child_.pid(); }
   uint16_t device_port() const { return device_port_; }
   uint16_t device_ack_port() const { return device_ack_port_; }
+  // Every device listener's port, in the order of the configuration.
+  const std::vector<uint16_t>& device_ports() const { return device_ports_; }
   uint16_t grpc_port() const { return grpc_port_; }
   const std::string& output() const { return child_.output(); }
 
@@ -188,8 +197,13 @@ class GatewayProcess {
       argv = {"/usr/bin/prlimit", absl::StrCat("--nofile=", max_open_files, ":", max_open_files),
               "--"};
     }
+    // A listener list replaces --device_listen (which must then stay unset).
+    const bool listeners =
+        std::any_of(extra_args.begin(), extra_args.end(),
+                    [](const std::string& arg) { return absl::StartsWith(arg, "--listeners"); });
     for (const char* a : {FIXSTREAM_GATEWAY_BINARY, "--device_listen=127.0.0.1:0",
                           "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"}) {
+      if (listeners && absl::StartsWith(a, "--device_listen")) continue;
       argv.push_back(a);
     }
     if (own_journal_ != nullptr) argv.push_back("--journal_dir=" + own_journal_->path());
@@ -202,6 +216,7 @@ class GatewayProcess {
   ChildProcess child_;
   uint16_t device_port_ = 0;
   uint16_t device_ack_port_ = 0;
+  std::vector<uint16_t> device_ports_;
   uint16_t grpc_port_ = 0;
 };
 

@@ -8,11 +8,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "asio.hpp"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/store/embedded_store.h"
 #include "gtest/gtest.h"
 
@@ -55,6 +57,15 @@ class Closes final : public DeviceSession::Registry {
     absl::MutexLock lock(&mu_);
     fix_time_rejections_.push_back(outcome);
   }
+  void OnBadIdentification(const asio::ip::address&, std::string_view first_line,
+                           bool too_long) override {
+    absl::MutexLock lock(&mu_);
+    bad_identifications_.push_back(too_long ? "(too long)" : std::string(first_line));
+  }
+  std::vector<std::string> bad_identifications() {
+    absl::MutexLock lock(&mu_);
+    return bad_identifications_;
+  }
   std::vector<LineOutcome> fix_time_rejections() {
     absl::MutexLock lock(&mu_);
     return fix_time_rejections_;
@@ -82,7 +93,15 @@ class Closes final : public DeviceSession::Registry {
   absl::Mutex mu_;
   std::vector<std::pair<uint64_t, CloseReason>> closed_ ABSL_GUARDED_BY(mu_);
   std::vector<LineOutcome> fix_time_rejections_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> bad_identifications_ ABSL_GUARDED_BY(mu_);
 };
+
+ListenerOptions Listener(Identification identification, bool acks = false) {
+  ListenerOptions listener;
+  listener.identification = identification;
+  listener.acks = acks;
+  return listener;
+}
 
 // One session over a real loopback connection, against a real hub: the test
 // holds the device's end (`device`, blocking), the session runs on its own
@@ -113,7 +132,10 @@ class DeviceSessionTest : public ::testing::Test {
 
   // Connects a device to a listener on 127.0.0.1:0 and starts a session on
   // the accepted socket.
-  void Connect(bool acks = false) {
+  void Connect(bool acks = false) { Connect(Listener(Identification::kPfsid, acks)); }
+  // The same on `listener`, as vehicle `vehicle` if not empty (what the
+  // server found from the source address).
+  void Connect(const ListenerOptions& listener, std::string_view vehicle = {}) {
     tcp::acceptor acceptor(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     device_.connect(acceptor.local_endpoint());
     tcp::socket accepted(io_);
@@ -121,7 +143,8 @@ class DeviceSessionTest : public ::testing::Test {
     const asio::ip::address source = accepted.remote_endpoint().address();
     counters_.connections_accepted.fetch_add(1);
     counters_.connections_active.fetch_add(1);
-    session_ = std::make_shared<DeviceSession>(std::move(accepted), source, kId, acks, context_);
+    session_ = std::make_shared<DeviceSession>(std::move(accepted), source, kId, listener, vehicle,
+                                               context_);
     asio::post(io_, [session = session_] { session->Start(); });
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -151,6 +174,12 @@ class DeviceSessionTest : public ::testing::Test {
     uint64_t sum = 0;
     for (const auto& lines : counters_.lines) sum += lines.load();
     return sum;
+  }
+  // Ids of the vehicles the store has records of.
+  std::vector<std::string> Vehicles() const {
+    std::vector<std::string> ids;
+    for (const auto& v : store_.VehiclesPage("", 100)) ids.push_back(v.id);
+    return ids;
   }
   bool Published(uint64_t records) {
     return WaitFor([&] { return counters_.records_published.load() == records; });
@@ -255,7 +284,7 @@ TEST_F(DeviceSessionTest, DrainPublishesWhatWasSentAndClosesForShutdown) {
 TEST_F(DeviceSessionTest, IdleTimeoutUsesTheTimeOfTheLastRead) {
   options_.idle_timeout = absl::Seconds(30);
   Connect();
-  const int64_t now = absl::GetCurrentTimeNanos();
+  const int64_t now = MonotonicNanos();
   EXPECT_FALSE(session_->Expired(CloseReason::kIdleTimeout, now));
   EXPECT_TRUE(session_->Expired(CloseReason::kIdleTimeout, now + 31'000'000'000));
   EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, now + 31'000'000'000))
@@ -265,7 +294,7 @@ TEST_F(DeviceSessionTest, IdleTimeoutUsesTheTimeOfTheLastRead) {
 TEST_F(DeviceSessionTest, LineTimeoutRunsOnlyWhileAPartialLineWaits) {
   options_.line_timeout = absl::Seconds(5);
   Connect();
-  const int64_t later = absl::GetCurrentTimeNanos() + 60'000'000'000;
+  const int64_t later = MonotonicNanos() + 60'000'000'000;
   EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, later)) << "nothing buffered";
   Send("v1,2024");
   ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 7; }));
@@ -274,6 +303,38 @@ TEST_F(DeviceSessionTest, LineTimeoutRunsOnlyWhileAPartialLineWaits) {
   ASSERT_TRUE(WaitFor(
       [&] { return Lines(LineOutcome::kBadTimestamp) + Lines(LineOutcome::kMalformed) == 1; }));
   EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, later)) << "the line completed";
+}
+
+// A device whose writes end mid-line (normal for TCP) is not closed as long
+// as each line completes in time: the timeout measures the line waiting now,
+// not the first partial line since the buffer was last empty.
+TEST_F(DeviceSessionTest, LineTimeoutMeasuresTheLineWaitingNow) {
+  options_.line_timeout = absl::Seconds(5);
+  Connect();
+  Send("v1,2024");
+  ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 7; }));
+  const int64_t between = MonotonicNanos();
+  Send("-01-01\nv2,2024");  // the first line ends, the next one begins
+  ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 7 + 14; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Lines(LineOutcome::kBadTimestamp) + Lines(LineOutcome::kMalformed) == 1; }));
+  EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, between + 5'000'000'000 - 1))
+      << "the waiting line began after `between`";
+  EXPECT_TRUE(session_->Expired(CloseReason::kLineTimeout, MonotonicNanos() + 5'000'000'000));
+}
+
+// An over-long line is discarded as it arrives, so nothing is buffered; it
+// is still a line that has not ended, and a slow endless one is closed.
+TEST_F(DeviceSessionTest, AnOverLongLineBeingDiscardedKeepsTheLineTimeoutRunning) {
+  options_.line_timeout = absl::Seconds(5);
+  options_.max_line_length = 64;
+  Connect();
+  Send(std::string(100, 'x'));
+  ASSERT_TRUE(WaitFor([&] { return counters_.bytes_read.load() == 100; }));
+  EXPECT_TRUE(session_->Expired(CloseReason::kLineTimeout, MonotonicNanos() + 5'000'000'000));
+  Send("\n");  // its end: reported once, nothing waits any more
+  ASSERT_TRUE(WaitFor([&] { return Lines(LineOutcome::kTooLong) == 1; }));
+  EXPECT_FALSE(session_->Expired(CloseReason::kLineTimeout, MonotonicNanos() + 60'000'000'000));
 }
 
 TEST_F(DeviceSessionTest, ExpireClosesAnIdleConnection) {
@@ -338,6 +399,78 @@ TEST_F(DeviceSessionTest, RefusedRecordsAreNeverAcknowledged) {
   HalfClose();
   EXPECT_EQ(closes_.Await(kId), CloseReason::kPeerClosed);
   EXPECT_EQ(ReadToEnd(), "");
+}
+
+// A GPRMC with a fresh fix time (so that none is a duplicate).
+std::string RmcLine() {
+  static int64_t next_s = absl::ToUnixSeconds(absl::Now()) - 1'000;
+  ++next_s;
+  const absl::Time t = absl::FromUnixSeconds(next_s);
+  return absl::StrCat("$GPRMC,", absl::FormatTime("%H%M%S", t, absl::UTCTimeZone()),
+                      ",A,4807.038,N,01131.000,E,022.4,084.4,",
+                      absl::FormatTime("%d%m%y", t, absl::UTCTimeZone()), ",003.1,W\r\n");
+}
+
+TEST_F(DeviceSessionTest, AVehicleFoundByTheServerNeedsNoPfsid) {
+  Connect(Listener(Identification::kSourceAddress), "tracker-1");
+  Send(RmcLine() + CsvLine("tracker-1") + CsvLine("someone-else"));
+  ASSERT_TRUE(WaitFor([&] { return AllLines() == 3; }));
+  EXPECT_TRUE(Published(2));
+  EXPECT_EQ(Lines(LineOutcome::kVehicleMismatch), 1u);
+  EXPECT_EQ(Vehicles(), std::vector<std::string>{"tracker-1"});
+}
+
+TEST_F(DeviceSessionTest, TheFirstLineNamesTheConnectionsVehicle) {
+  Connect(Listener(Identification::kFirstLine));
+  Send("356938035643809\r\n" + RmcLine() + "$PFSID,other\r\n" + RmcLine());
+  ASSERT_TRUE(WaitFor([&] { return AllLines() == 4; }));
+  EXPECT_TRUE(Published(2));
+  EXPECT_EQ(Lines(LineOutcome::kIdentified), 1u);
+  EXPECT_EQ(Lines(LineOutcome::kVehicleMismatch), 1u) << "$PFSID may not change it";
+  EXPECT_EQ(Vehicles(), std::vector<std::string>{"356938035643809"});
+  EXPECT_EQ(closes_.count(), 0u);
+}
+
+TEST_F(DeviceSessionTest, ABadFirstLineClosesTheConnectionUnacknowledged) {
+  Connect(Listener(Identification::kFirstLine, /*acks=*/true));
+  Send(RmcLine() + RmcLine() + CsvLine("v1") + "partial");
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kBadIdentification);
+  EXPECT_EQ(Lines(LineOutcome::kBadVehicleId), 1u);
+  EXPECT_EQ(Lines(LineOutcome::kUnknownVehicle), 2u) << "what it sent meanwhile is counted";
+  EXPECT_EQ(Lines(LineOutcome::kUnterminated), 1u);
+  EXPECT_EQ(counters_.records_published.load(), 0u);
+  EXPECT_EQ(counters_.bytes_read.load(),
+            counters_.bytes_framed.load() + counters_.bytes_discarded.load());
+  ASSERT_EQ(closes_.bad_identifications().size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(closes_.bad_identifications()[0], "$GPRMC,"));
+  EXPECT_EQ(ReadToEnd(), "") << "nothing is acknowledged";
+}
+
+// The first line only: no id is looked for further on.
+TEST_F(DeviceSessionTest, AnEmptyFirstLineIsABadIdentification) {
+  Connect(Listener(Identification::kFirstLine));
+  Send("\r\nimei-1\n" + CsvLine("v1"));
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kBadIdentification);
+  EXPECT_EQ(Lines(LineOutcome::kBadVehicleId), 1u);
+  EXPECT_EQ(Lines(LineOutcome::kUnknownVehicle), 2u);
+  EXPECT_EQ(counters_.records_published.load(), 0u);
+}
+
+TEST_F(DeviceSessionTest, AnIdWithASpaceIsABadIdentification) {
+  Connect(Listener(Identification::kFirstLine));
+  Send("imei 356938035643809\n" + CsvLine("v1"));
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kBadIdentification);
+  EXPECT_EQ(Lines(LineOutcome::kBadVehicleId), 1u);
+  EXPECT_EQ(closes_.bad_identifications(), std::vector<std::string>{"imei 356938035643809"});
+}
+
+TEST_F(DeviceSessionTest, AnOverlongFirstLineIsABadIdentification) {
+  options_.max_line_length = 32;
+  Connect(Listener(Identification::kFirstLine));
+  Send(std::string(100, '7') + "\n" + CsvLine("v1"));
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kBadIdentification);
+  EXPECT_EQ(Lines(LineOutcome::kTooLong), 2u) << "the id line and the CSV line (> 32 bytes)";
+  EXPECT_EQ(closes_.bad_identifications(), std::vector<std::string>{"(too long)"});
 }
 
 }  // namespace

@@ -415,6 +415,75 @@ TEST(HubTest, LogGetsEveryPublishedFrameAndRestoreRebuildsTheHub) {
   EXPECT_EQ(third.Restore("garbage"), 0u);
 }
 
+// A log that cannot take records (the journal's lease not extended): the
+// batch is refused before any number is given, so no number can be reused.
+struct RefusingLog : Hub::RecordLog {
+  void Append(uint64_t first_sequence, const std::vector<std::string_view>& frames) override {
+    appended += frames.size();
+    last = first_sequence + frames.size() - 1;
+  }
+  bool CanAppend(uint64_t last_sequence) const override {
+    asked = last_sequence;
+    return last_sequence < limit;
+  }
+  uint64_t limit = 0;
+  mutable uint64_t asked = 0;
+  size_t appended = 0;
+  uint64_t last = 0;
+};
+
+TEST(HubTest, ABatchTheLogCannotTakeIsRefusedUnnumbered) {
+  RefusingLog log;
+  log.limit = 3;  // sequences 1 and 2 only
+  Hub hub(HubOptions{}, 1, &log);
+  RecordBatch two = MakeBatch(2);
+  EXPECT_EQ(hub.Publish(two).published, 2u);
+  RecordBatch three = MakeBatch(3);
+  const Hub::PublishResult refused = hub.Publish(three);
+  EXPECT_EQ(log.asked, 5u);  // the last number the batch could take
+  EXPECT_EQ(refused.published, 0u);
+  EXPECT_EQ(refused.unavailable, 3u);
+  EXPECT_EQ(refused.first_sequence, 0u);
+  EXPECT_EQ(hub.head(), 3u);
+  EXPECT_EQ(log.appended, 2u);
+  log.limit = 100;  // the lease was extended
+  RecordBatch again = MakeBatch(3);
+  const Hub::PublishResult taken = hub.Publish(again);
+  EXPECT_EQ(taken.first_sequence, 3u);
+  EXPECT_EQ(taken.published, 3u);
+  EXPECT_EQ(log.last, 5u);
+}
+
+// After a crash the journal continues at its lease; the hub skips with it,
+// keeping latest positions and duplicate windows.
+TEST(HubTest, SkipToEmptiesTheRingAndKeepsTheVehicles) {
+  CapturingLog log;
+  Hub hub(HubOptions{}, 1);
+  RecordBatch batch;
+  batch.Add(MakeRecord("a", 1, 2, 5000), 0, 1);
+  {
+    Hub first(HubOptions{}, 1, &log);
+    first.Publish(batch);
+  }
+  ASSERT_EQ(hub.Restore(log.bytes), 1u);
+  hub.SkipTo(100);
+  EXPECT_EQ(hub.head(), 100u);
+  EXPECT_EQ(hub.oldest(), 100u);
+  std::string out;
+  Hub::ReadResult r = hub.Read(1, kAll, 100, 1 << 20, &out);
+  EXPECT_TRUE(r.fell_behind);
+  std::string latest;
+  std::vector<std::string> unknown;
+  hub.LatestPositions({"a"}, &latest, &unknown);
+  EXPECT_TRUE(unknown.empty());
+  EXPECT_EQ(Decode(latest).at(0).sequence(), 1u);
+  RecordBatch replay;
+  replay.Add(MakeRecord("a", 1, 2, 5000), 0, 1);
+  EXPECT_EQ(hub.Publish(replay).duplicates, 1u);
+  RecordBatch fresh = MakeBatch(1);
+  EXPECT_EQ(hub.Publish(fresh).first_sequence, 100u);
+}
+
 // Records, when the hub tells it a publish is over, how often the listener
 // had been woken by then.
 struct WakeOrderLog : Hub::RecordLog {

@@ -403,13 +403,20 @@ TEST_F(JournalTest, UnwritableDirectoryIsAClearError) {
 
 // --- Recovery from damage -------------------------------------------------
 
+// These exercise the segment scan alone: the LEASE file is removed before
+// each recovery, as for a journal written before the sequence lease existed
+// (so recovery continues right after the last good frame). A damaged tail
+// under a lease is JournalLeaseTest's.
 class JournalRecoveryTest : public JournalTest {
  protected:
   static constexpr uint64_t kCount = 30;
 
+  void RemoveLease() { fs::remove(fs::path(dir_) / "LEASE"); }
+
   void SetUp() override {
     JournalTest::SetUp();
     WriteJournal(kCount, Options());
+    RemoveLease();
     const std::vector<std::string> segments = Segments();
     ASSERT_EQ(segments.size(), 1u);
     segment_path_ = segments[0];
@@ -427,6 +434,7 @@ TEST_F(JournalRecoveryTest, TruncatedTailAtEveryByteOfTheLastThreeFramesRecovers
   for (size_t cut = offsets_[kCount - 3]; cut <= original_.size(); ++cut) {
     SCOPED_TRACE(absl::StrCat("cut at ", cut));
     WriteFile(segment_path_, original_.substr(0, cut));
+    RemoveLease();
     // Complete frames before the cut.
     uint64_t complete = 0;
     while (complete < kCount &&
@@ -491,6 +499,7 @@ TEST_F(JournalRecoveryTest, CorruptMiddleFrameIsReportedAndTheRestServed) {
     std::string damaged = original_;
     damaged[at] ^= 0x01;
     WriteFile(segment_path_, damaged);
+    RemoveLease();
     RecoveryReport report;
     auto j = OpenOrDie(Options(), &report);
     ASSERT_NE(j, nullptr);
@@ -737,6 +746,200 @@ TEST_F(JournalTest, ConcurrentReadsSeeAPrefixInOrderWhileAppending) {
   for (std::thread& t : readers) t.join();
   EXPECT_FALSE(failed);
   EXPECT_GT(j->stats().segments, 10u);
+}
+
+// --- The sequence lease ------------------------------------------------------
+
+// A snapshot of a live journal directory, as a crash (power loss included,
+// for what was fsynced) leaves it: the files as they are now, without Close().
+void SnapshotDirectory(const std::string& from, const std::string& to) {
+  fs::remove_all(to);
+  fs::copy(from, to, fs::copy_options::recursive);
+}
+
+using Range = std::pair<uint64_t, uint64_t>;
+
+TEST_F(JournalTest, ACleanCloseContinuesExactlyWhereItStopped) {
+  JournalOptions o = Options();
+  o.sequence_lease = 100;
+  WriteJournal(10, o);
+  auto j = OpenOrDie(o);
+  EXPECT_EQ(j->next_sequence(), 11u);
+  EXPECT_TRUE(j->lost_ranges().empty());
+  EXPECT_EQ(j->lease(), 111u);  // leased ahead again
+}
+
+// Under group commit records are delivered before their fsync; after a crash
+// their numbers must not name other records: the journal continues at the
+// lease and reports the numbers in between as lost.
+TEST_F(JournalTest, AfterACrashTheJournalContinuesAtTheLease) {
+  JournalOptions o = Options();
+  o.sequence_lease = 100;
+  auto j = OpenOrDie(o);
+  AppendRange(*j, 1, 10);
+  ASSERT_TRUE(j->Flush().ok());
+  const std::string crashed = dir_ + "-crashed";
+  SnapshotDirectory(dir_, crashed);
+  j.reset();
+
+  JournalOptions c = o;
+  c.directory = crashed;
+  RecoveryReport report;
+  auto r = OpenOrDie(c, &report);
+  EXPECT_EQ(r->next_sequence(), 101u);
+  EXPECT_EQ(report.lost_ranges, (std::vector<Range>{{11, 100}}));
+  EXPECT_EQ(r->lost_ranges(), (std::vector<Range>{{11, 100}}));
+  EXPECT_EQ(ReadAll(*r, 1), Expected(1, 10));
+  std::string out;
+  auto hole = r->Read(11, 10, 1 << 20, &out);
+  ASSERT_TRUE(hole.ok());
+  EXPECT_TRUE(hole->hole);
+  EXPECT_EQ(hole->hole_first, 11u);
+  EXPECT_EQ(hole->hole_last, 100u);
+  // New records start a new segment at the lease, and the range stays
+  // reported (as the gap between the segments) after a clean restart.
+  AppendRange(*r, 101, 3);
+  ASSERT_TRUE(r->Close().ok());
+  r = OpenOrDie(c, &report);
+  EXPECT_EQ(r->next_sequence(), 104u);
+  EXPECT_EQ(r->lost_ranges(), (std::vector<Range>{{11, 100}}));
+  EXPECT_EQ(ReadAll(*r, 101), Expected(101, 103));
+  r.reset();
+  fs::remove_all(crashed);
+}
+
+// Under fsync-per-batch nothing is delivered before it is durable, so a
+// crash skips nothing.
+TEST_F(JournalTest, PerBatchLeaseIsExact) {
+  JournalOptions o = Options();
+  o.durability = DurabilityPolicy::kPerBatch;
+  auto j = OpenOrDie(o);
+  AppendRange(*j, 1, 10);
+  ASSERT_TRUE(j->Flush().ok());
+  const std::string crashed = dir_ + "-crashed";
+  SnapshotDirectory(dir_, crashed);
+  j.reset();
+  JournalOptions c = o;
+  c.directory = crashed;
+  auto r = OpenOrDie(c);
+  EXPECT_EQ(r->next_sequence(), 11u);
+  EXPECT_TRUE(r->lost_ranges().empty());
+  r.reset();
+  fs::remove_all(crashed);
+}
+
+// A record whose frame is gone after a clean close (the disk lost it) keeps
+// its number: it is reported lost, not given to the next record.
+TEST_F(JournalTest, ARecordLostFromTheTailKeepsItsNumber) {
+  WriteJournal(30, Options());
+  const std::string segment = Segments().back();
+  fs::resize_file(segment, fs::file_size(segment) - 3);
+  RecoveryReport report;
+  auto j = OpenOrDie(Options(), &report);
+  EXPECT_GT(report.truncated_bytes, 0u);
+  EXPECT_EQ(j->next_sequence(), 31u);
+  EXPECT_EQ(j->lost_ranges(), (std::vector<Range>{{30, 30}}));
+  EXPECT_EQ(ReadAll(*j, 1), Expected(1, 29));
+}
+
+TEST_F(JournalTest, TheLeaseIsExtendedAheadOfNeed) {
+  JournalOptions o = Options();
+  o.sequence_lease = 16;
+  auto j = OpenOrDie(o);
+  EXPECT_EQ(j->lease(), 17u);
+  EXPECT_TRUE(j->CanAppend(16));
+  EXPECT_FALSE(j->CanAppend(17));
+  for (uint64_t s = 1; s <= 200; ++s) {
+    AppendRange(*j, s, 1);
+    // The writer extends it once half is used; give it the time it needs.
+    for (int i = 0; i < 1000 && !j->CanAppend(s + 1); ++i) absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_GT(j->lease(), 200u);
+  EXPECT_LE(j->lease(), 201u + 16);
+  // After a clean close the lease on disk is exact: in the newer intact slot.
+  ASSERT_TRUE(j->Close().ok());
+  const std::string bytes = ReadFile(dir_ + "/LEASE");
+  ASSERT_EQ(bytes.size(), journal_format::kLeaseSlotSize + journal_format::kLeaseRecordSize);
+  journal_format::LeaseRecord newest;
+  for (size_t i = 0; i < 2; ++i) {
+    const journal_format::LeaseRecord r =
+        journal_format::DecodeLeaseRecord(bytes.data() + i * journal_format::kLeaseSlotSize);
+    ASSERT_TRUE(r.intact) << "slot " << i;
+    if (r.generation > newest.generation) newest = r;
+  }
+  EXPECT_GT(newest.generation, 2u);  // extended at least once
+  EXPECT_EQ(newest.lease, 201u);
+}
+
+TEST_F(JournalTest, ATornLeaseSlotFallsBackToTheOtherOne) {
+  JournalOptions o = Options();
+  o.sequence_lease = 100;
+  WriteJournal(10, o);  // the lease of Open (generation 1, slot 1: 101), of Close (2, slot 0: 11)
+  std::string bytes = ReadFile(dir_ + "/LEASE");
+  bytes[20] ^= 0x01;  // slot 0, inside its lease field
+  WriteFile(dir_ + "/LEASE", bytes);
+  auto j = OpenOrDie(o);
+  // Generation 1 said 101: the journal cannot know the clean close happened.
+  EXPECT_EQ(j->next_sequence(), 101u);
+  EXPECT_EQ(j->lost_ranges(), (std::vector<Range>{{11, 100}}));
+}
+
+TEST_F(JournalTest, ADamagedLeaseFileRefusesToOpen) {
+  WriteJournal(10, Options());
+  std::string bytes = ReadFile(dir_ + "/LEASE");
+  bytes[0] ^= 0x01;
+  bytes[journal_format::kLeaseSlotSize] ^= 0x01;
+  WriteFile(dir_ + "/LEASE", bytes);
+  absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(Options());
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_CONTAINS(std::string(j.status().message()), dir_ + "/LEASE is damaged");
+  EXPECT_CONTAINS(std::string(j.status().message()), "delete the file and restart");
+}
+
+// --- Retention and durability -------------------------------------------------
+
+// Retention never deletes a segment while the next one holds no durable
+// record: a power loss then would leave neither, and recovery would start
+// below numbers already handed out.
+TEST_F(JournalTest, RetentionKeepsASegmentUntilItsSuccessorHasADurableRecord) {
+  JournalOptions o = Options();
+  o.segment_bytes = 1024;
+  o.retention_bytes = 2048;
+  o.group_commit_interval = absl::Hours(1);  // no fsync but the rolls' own
+  o.group_commit_bytes = size_t{1} << 30;
+  auto j = OpenOrDie(o);
+  AppendRange(*j, 1, 100);
+  auto written = [&] {
+    std::string out;
+    absl::StatusOr<Journal::ReadResult> r = j->Read(100, 1, 1 << 20, &out);
+    return r.ok() && r->records == 1;
+  };
+  for (int i = 0; i < 5000 && !written(); ++i) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(written());
+  const uint64_t segments = j->stats().segments;
+  ASSERT_GE(segments, 5u);
+  j->EnforceRetention();
+  EXPECT_EQ(j->stats().segments, segments);
+  EXPECT_EQ(j->oldest_sequence(), 1u);
+  // Once the newest records are durable the deferred retention runs.
+  ASSERT_TRUE(j->Flush().ok());
+  for (int i = 0; i < 5000 && j->stats().segments > 3; ++i) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_LE(j->stats().segments, 3u);
+  EXPECT_GT(j->oldest_sequence(), 1u);
+  EXPECT_EQ(ReadAll(*j, j->oldest_sequence()), Expected(j->oldest_sequence(), 100));
+}
+
+TEST_F(JournalTest, RetentionThatCannotHoldTwoSegmentsIsRefused) {
+  JournalOptions o = Options();
+  o.segment_bytes = 1 << 20;
+  o.retention_bytes = (1 << 20) + 1;
+  absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(o);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_CONTAINS(std::string(j.status().message()), "at least two segments");
+  o.retention_bytes = 2 << 20;
+  EXPECT_TRUE(Journal::Open(o).ok());
 }
 
 }  // namespace

@@ -310,7 +310,10 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
       {"journal_segment_bytes", "1048575",
        "--journal_segment_bytes=1048575: must be at least 1048576"},
       {"journal_retention_bytes", "1048576",
-       "--journal_retention_bytes=1048576: must be at least journal_segment_bytes"},
+       "--journal_retention_bytes=1048576: must be at least twice journal_segment_bytes"},
+      // (One segment's worth: retention would delete the last durable record.)
+      {"journal_retention_bytes", "67108864",
+       "--journal_retention_bytes=67108864: must be at least twice journal_segment_bytes"},
       {"journal_retention_hours", "0", "--journal_retention_hours=0: must be at least 1"},
       {"max_subscribers", "0", "--max_subscribers=0: must be at least 1"},
   };
@@ -343,6 +346,125 @@ TEST(OptionsFromFlagsTest, ErrorsSayWhereTheValueCameFrom) {
   ASSERT_FALSE(options.ok());
   EXPECT_EQ(options.status().message(),
             "--max_line_length=8: must be at least 16 (set in /etc/fixstream.conf:4)");
+}
+
+// --- Device listeners ---
+
+TEST(OptionsFromFlagsTest, ListenersReplaceTheLegacyListener) {
+  absl::FlagSaver saver;
+  SetFlag("listeners",
+          "127.0.0.1:0 format=nmea ident=source_address:/etc/v.map; [::1]:7881 ident=first_line "
+          "ack=on");
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  const std::vector<ListenerOptions> listeners = EffectiveListeners(options->device);
+  ASSERT_EQ(listeners.size(), 2u);
+  EXPECT_EQ(DescribeListener(listeners[0]),
+            "127.0.0.1:0 format=nmea ident=source_address:/etc/v.map ack=off");
+  EXPECT_EQ(DescribeListener(listeners[1]), "[::1]:7881 format=auto ident=first_line ack=on");
+}
+
+TEST(OptionsFromFlagsTest, TheLegacyFlagsMakeTheListenersWithoutAList) {
+  absl::FlagSaver saver;
+  SetFlag("device_listen", "127.0.0.1:7000");
+  SetFlag("device_ack_listen", "127.0.0.1:7001");
+  SetFlag("device_format", "csv");
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_TRUE(options->device.listeners.empty());
+  const std::vector<ListenerOptions> listeners = EffectiveListeners(options->device);
+  ASSERT_EQ(listeners.size(), 2u);
+  EXPECT_EQ(DescribeListener(listeners[0]), "127.0.0.1:7000 format=csv ident=pfsid ack=off");
+  EXPECT_EQ(DescribeListener(listeners[1]), "127.0.0.1:7001 format=csv ident=pfsid ack=on");
+}
+
+TEST(OptionsFromFlagsTest, BadListenersAreRejectedNamingTheEntry) {
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> flags;
+    std::string expected;
+  };
+  const Case kCases[] = {
+      {{{"listeners", "h:1; h:2 ack=maybe"}},
+       "--listeners=h:1; h:2 ack=maybe: listener 2 'h:2 ack=maybe': bad 'ack=maybe'"},
+      {{{"listeners", "h:1"}, {"device_listen", "127.0.0.1:0"}},
+       "--listeners=h:1: cannot be combined with --device_listen=127.0.0.1:0"},
+      {{{"listeners", "h:1"}, {"device_ack_listen", "127.0.0.1:0"}},
+       "--listeners=h:1: cannot be combined with --device_ack_listen=127.0.0.1:0"},
+      {{{"listeners", "h:1"}, {"device_format", "nmea"}},
+       "--listeners=h:1: cannot be combined with --device_format=nmea"},
+      {{{"listeners", "h:1; h:2 ack=on"}, {"journal_dir", ""}},
+       "--listeners=h:1; h:2 ack=on: listener 2 (h:2): ack=on needs the journal"},
+  };
+  for (const Case& c : kCases) {
+    absl::FlagSaver saver;
+    for (const auto& [flag, value] : c.flags) SetFlag(flag, value);
+    absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+    ASSERT_FALSE(options.ok()) << c.expected;
+    EXPECT_TRUE(absl::StartsWith(options.status().message(), c.expected))
+        << options.status() << "\n  vs " << c.expected;
+  }
+}
+
+TEST(ApplyConfigSourcesTest, ListenerLinesOfAFileMakeTheList) {
+  absl::FlagSaver saver;
+  TempFile file(
+      "listeners =\n"
+      "listener = 127.0.0.1:0 format=csv\n"
+      "io_threads = 2\n"
+      "listener = 127.0.0.1:0 ident=first_line   # forwarders\n");
+  SetFlag("config", file.path());
+  std::vector<std::string> warnings;
+  absl::StatusOr<SettingOrigins> origins =
+      ApplyConfigSources(NothingOnCommandLine(), {}, &warnings);
+  ASSERT_TRUE(origins.ok()) << origins.status();
+  EXPECT_EQ(FlagValue("listeners"), "127.0.0.1:0 format=csv; 127.0.0.1:0 ident=first_line");
+  EXPECT_EQ((*origins)["listeners"], file.path() + ":2,4");
+  EXPECT_EQ(FlagValue("io_threads"), "2");
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags(*origins);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->device.listeners.size(), 2u);
+}
+
+TEST(ApplyConfigSourcesTest, TheCommandLineListBeatsTheFilesListenerLines) {
+  absl::FlagSaver saver;
+  TempFile file("listener = 127.0.0.1:0 format=csv\n");
+  SetFlag("config", file.path());
+  SetFlag("listeners", "127.0.0.1:0 format=json");
+  std::vector<std::string> warnings;
+  absl::StatusOr<SettingOrigins> origins = ApplyConfigSources(
+      [](std::string_view name) { return name == "listeners" || name == "config"; }, {}, &warnings);
+  ASSERT_TRUE(origins.ok()) << origins.status();
+  EXPECT_EQ(FlagValue("listeners"), "127.0.0.1:0 format=json");
+}
+
+TEST(ApplyConfigSourcesTest, BadListenerLinesNameTheirLine) {
+  struct Case {
+    std::string text;
+    std::string expected;  // after "PATH:"
+  };
+  const Case kCases[] = {
+      {"io_threads = 1\nlistener = 127.0.0.1:0 format=xml\n",
+       "2: bad listener '127.0.0.1:0 format=xml': bad 'format=xml'"},
+      {"listener = 127.0.0.1:0\nlistener = h:1; h:2\n",
+       "2: one listener per `listener =` line (no ';')"},
+      {"listener = 127.0.0.1:0\nlistener = h:1 ack=on ack=on\n",
+       "2: bad listener 'h:1 ack=on ack=on': option ack= is given twice"},
+      {"listener = h:1 ;\n", "1: one listener per `listener =` line (no ';')"},
+      {"listener =\n", "1: bad listener '': empty listener"},
+      {"listener = 127.0.0.1:0\nlisteners = 127.0.0.1:0\n",
+       "1: `listener =` lines and a `listeners =` setting cannot be mixed"},
+  };
+  for (const Case& c : kCases) {
+    absl::FlagSaver saver;
+    TempFile file(c.text);
+    SetFlag("config", file.path());
+    std::vector<std::string> warnings;
+    absl::StatusOr<SettingOrigins> origins =
+        ApplyConfigSources(NothingOnCommandLine(), {}, &warnings);
+    ASSERT_FALSE(origins.ok()) << c.text;
+    EXPECT_TRUE(absl::StartsWith(origins.status().message(), file.path() + ":" + c.expected))
+        << origins.status() << "\n  vs " << c.expected;
+  }
 }
 
 // --- Identity and the effective configuration ---
