@@ -125,6 +125,36 @@ void BM_NmeaRmc(benchmark::State& state) {
 }
 BENCHMARK(BM_NmeaRmc);
 
+// A receiver's cycle: an RMC and a GGA of each fix time, which merge.
+std::vector<std::string> RmcGgaLines(size_t n) {
+  const std::vector<std::string> rmc = RmcLines(n / 2);
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < n / 2; ++i) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "GNGGA,%02zu%02zu%02zu.00,52%02zu.%05zu,N,013%02zu.%05zu,E,1,%zu,0.%zu,%zu.%zu,M,"
+                  "44.1,M,,",
+                  (i / 3600) % 24, (i / 60) % 60, i % 60, i % 60, (i * 7919) % 100000, (i / 7) % 60,
+                  (i * 104729) % 100000, 4 + i % 9, 5 + i % 5, 30 + i % 20, i % 10);
+    lines.push_back(rmc[i]);
+    lines.push_back(WithChecksum(buf));
+  }
+  return lines;
+}
+
+void BM_NmeaRmcGga(benchmark::State& state) {
+  const std::vector<std::string> lines = RmcGgaLines(4096);
+  NmeaSession session;
+  NullSink sink;
+  session.Parse("$PFSID,veh-00001", kReceiveNs, sink);
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(session.Parse(lines[i++ & 4095], kReceiveNs, sink));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_NmeaRmcGga);
+
 void BM_Json(benchmark::State& state) {
   const std::vector<std::string> lines = JsonLines(4096);
   JsonLineParser parser;

@@ -127,7 +127,7 @@ enum class Format { kJson, kCsv, kGeoJson };
 
 constexpr char kCsvHeader[] =
     "sequence,vehicle_id,fix_time,receive_time,latitude,longitude,speed_mps,heading_deg,"
-    "altitude_m,accuracy_m,satellites,hdop,source_format,connection_id,late\n";
+    "altitude_m,accuracy_m,satellites,hdop,source_format,connection_id,late,fix_quality\n";
 
 // The shortest text that reads back as `value` (absl::StrCat keeps only six
 // significant digits, too few for a coordinate).
@@ -155,7 +155,8 @@ void AppendCsv(const v1::LocationRecord& r, std::string* out) {
                   optional(r.has_accuracy_m(), r.accuracy_m()), ",",
                   r.has_satellites() ? absl::StrCat(r.satellites()) : "", ",",
                   optional(r.has_hdop(), r.hdop()), ",", v1::SourceFormat_Name(r.source_format()),
-                  ",", r.connection_id(), ",", r.late() ? "true" : "false", "\n");
+                  ",", r.connection_id(), ",", r.late() ? "true" : "false", ",",
+                  r.has_fix_quality() ? v1::FixQuality_Name(r.fix_quality()) : "", "\n");
 }
 
 // Parses --from into `request`; false if it is none of now, oldest, N >= 1.

@@ -82,6 +82,10 @@ void LineParser::Flush(RecordSink& sink) { state_->nmea.Flush(sink); }
 
 std::string_view LineParser::identified_vehicle() const { return state_->nmea.vehicle_id(); }
 
+uint64_t LineParser::week_rollovers_corrected() const {
+  return state_->nmea.week_rollovers_corrected();
+}
+
 void LineParser::SetConnectionVehicle(std::string_view id) {
   State& state = *state_;
   state.fixed_vehicle_len =

@@ -3,13 +3,14 @@
 // format, parses and validates it, and hands finished records to a sink.
 //
 // Per-connection state lives here: the vehicle id named by the connection's
-// identification line ($PFSID, see docs/PROTOCOL.md) for NMEA, and the pending
-// NMEA fix that an RMC and a GGA sentence of the same time of day merge into,
-// or the connection's fixed vehicle (SetConnectionVehicle).
-// A pending fix is emitted when both sentences of its fix have arrived, when
-// a sentence of another fix or a CSV/JSON record arrives (records keep the
-// order of their lines), or on Flush() (the gateway flushes at the end of
-// every read), so NMEA adds no latency beyond one read.
+// identification line ($PFSID, see docs/PROTOCOL.md) for NMEA, or the
+// connection's fixed vehicle (SetConnectionVehicle); the date the receiver
+// last sent (RMC, ZDA); and the pending NMEA fix that the sentences of one
+// fix time (RMC, GGA, GNS, GLL, from one or more talkers) merge into.
+// A pending fix is emitted when it is complete (an RMC and a GN/GP GGA or
+// GNS), when a sentence of another fix or a CSV/JSON record arrives (records
+// keep the order of their lines), or on Flush() (the gateway flushes at the
+// end of every read), so NMEA adds no latency beyond one read.
 //
 // Parsing never allocates after the parser has warmed up (the JSON parser's
 // buffers grow to the longest line seen, bounded by the framer's maximum).
@@ -63,6 +64,11 @@ class LineParser final {
 
   // Vehicle id from the connection's identification line; empty if none yet.
   std::string_view identified_vehicle() const;
+
+  // NMEA dates this connection's receiver sent a multiple of 1024 weeks off
+  // that were corrected into the accepted window (GPS week rollover; see
+  // docs/PROTOCOL.md). Each corrected line keeps its own outcome.
+  uint64_t week_rollovers_corrected() const;
 
   // Fixes the connection's vehicle, for a listener that identifies its
   // connections itself (by source address or by their first line): NMEA

@@ -33,6 +33,24 @@ std::string_view SourceFormatName(SourceFormat format) {
   return "unknown";
 }
 
+std::string_view FixQualityName(FixQuality quality) {
+  switch (quality) {
+    case FixQuality::kNone:
+      return "none";
+    case FixQuality::kGps:
+      return "gps";
+    case FixQuality::kDgps:
+      return "dgps";
+    case FixQuality::kRtkFixed:
+      return "rtk_fixed";
+    case FixQuality::kRtkFloat:
+      return "rtk_float";
+    case FixQuality::kEstimated:
+      return "estimated";
+  }
+  return "unknown";
+}
+
 bool IsValidVehicleId(std::string_view id) {
   if (id.empty() || id.size() > kMaxVehicleIdLength) return false;
   for (char c : id) {
@@ -57,6 +75,7 @@ void LocationRecord::Clear() {
   latitude = longitude = speed_mps = heading_deg = altitude_m = accuracy_m = 0;
   satellites = 0;
   hdop = 0;
+  fix_quality = FixQuality::kNone;
 }
 
 }  // namespace fixstream::ingest

@@ -20,6 +20,21 @@ enum class SourceFormat : uint8_t { kCsv = 1, kNmea = 2, kJson = 3 };
 
 std::string_view SourceFormatName(SourceFormat format);
 
+// How the receiver computed a fix, as NMEA reports it (GGA quality, GNS/RMC/
+// GLL mode indicator). The values are those of fixstream.v1.FixQuality, so
+// the record codec writes them as they are. kNone is never published: a
+// sentence without a fix produces no record.
+enum class FixQuality : uint8_t {
+  kNone = 0,       // no fix (never in a published record)
+  kGps = 1,        // autonomous GNSS: GGA 1 (and 3, PPS), mode A or P
+  kDgps = 2,       // differential GNSS (DGPS, SBAS): GGA 2 or 9, mode D
+  kRtkFixed = 3,   // RTK, integer ambiguities: GGA 4, mode R
+  kRtkFloat = 4,   // RTK, float ambiguities: GGA 5, mode F
+  kEstimated = 5,  // dead reckoning: GGA 6, mode E; not a satellite fix
+};
+
+std::string_view FixQualityName(FixQuality quality);
+
 // Longest accepted vehicle id, in bytes. Ids are [A-Za-z0-9._:-]{1,64}.
 inline constexpr size_t kMaxVehicleIdLength = 64;
 
@@ -35,6 +50,7 @@ struct LocationRecord {
     kAccuracy = 1u << 3,
     kSatellites = 1u << 4,
     kHdop = 1u << 5,
+    kFixQuality = 1u << 6,
   };
 
   std::string_view vehicle_id() const { return {vehicle_id_buf.data(), vehicle_id_len}; }
@@ -57,6 +73,8 @@ struct LocationRecord {
   double accuracy_m = 0;         // horizontal accuracy radius, metres, >= 0
   uint32_t satellites = 0;       // satellites used in the fix
   double hdop = 0;               // horizontal dilution of precision, >= 0
+  // How the receiver computed the fix (NMEA only; see FixQuality).
+  FixQuality fix_quality = FixQuality::kNone;
 };
 
 }  // namespace fixstream::ingest

@@ -17,11 +17,22 @@ using Response = v1::SubscribeResponse;
 
 enum class WireType : uint8_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2 };
 
-// The field's key as written: every field we write has a number below 16,
-// so its key is one byte (a larger number fails to compile here).
+// The field's key as written: a field numbered below 16 has a one-byte key
+// (a larger number fails to compile here; see Tag2).
 consteval uint8_t Tag(int field, WireType type) {
   if (field < 1 || field > 15) throw "field number needs a multi-byte key";
   return static_cast<uint8_t>((field << 3) | static_cast<int>(type));
+}
+
+// The two-byte key of a field numbered 16 to 2047, as its varint bytes.
+struct Key2 {
+  uint8_t low;
+  uint8_t high;
+};
+consteval Key2 Tag2(int field, WireType type) {
+  if (field < 16 || field > 2047) throw "field number needs a one- or three-byte key";
+  const int key = (field << 3) | static_cast<int>(type);
+  return {static_cast<uint8_t>((key & 0x7f) | 0x80), static_cast<uint8_t>(key >> 7)};
 }
 
 // The keys of what we write, from the generated classes' field numbers, so
@@ -52,10 +63,25 @@ constexpr uint8_t kHdopTag = Tag(Record::kHdopFieldNumber, WireType::kFixed64);
 constexpr uint8_t kSourceFormatTag = Tag(Record::kSourceFormatFieldNumber, WireType::kVarint);
 constexpr uint8_t kConnectionIdTag = Tag(Record::kConnectionIdFieldNumber, WireType::kVarint);
 constexpr uint8_t kLateTag = Tag(Record::kLateFieldNumber, WireType::kVarint);
+constexpr Key2 kFixQualityTag = Tag2(Record::kFixQualityFieldNumber, WireType::kVarint);
+// The fix_quality field: two-byte key, one-byte value (every FixQuality is
+// below 128).
+constexpr size_t kFixQualityFieldSize = 3;
+
+// ingest::FixQuality is written as its number: it must be the proto's.
+static_assert(static_cast<int>(ingest::FixQuality::kNone) == v1::FIX_QUALITY_NONE);
+static_assert(static_cast<int>(ingest::FixQuality::kGps) == v1::FIX_QUALITY_GPS);
+static_assert(static_cast<int>(ingest::FixQuality::kDgps) == v1::FIX_QUALITY_DGPS);
+static_assert(static_cast<int>(ingest::FixQuality::kRtkFixed) == v1::FIX_QUALITY_RTK_FIXED);
+static_assert(static_cast<int>(ingest::FixQuality::kRtkFloat) == v1::FIX_QUALITY_RTK_FLOAT);
+static_assert(static_cast<int>(ingest::FixQuality::kEstimated) == v1::FIX_QUALITY_ESTIMATED);
+static_assert(v1::FixQuality_MAX == v1::FIX_QUALITY_ESTIMATED && v1::FixQuality_MAX < 128,
+              "a new FixQuality needs ingest::FixQuality and a check of kFixQualityFieldSize");
 
 // The order in which AppendEncodedRecord writes a record's fields. It must be
 // field number order for the output to be canonical (what the generated
-// serializer writes), and CopyFrameMarkedLate needs late last.
+// serializer writes); CopyFrameMarkedLate inserts late before the fields
+// after it (EncodedRecordLayout::tail_size).
 constexpr int kWriteOrder[] = {
     Record::kSequenceFieldNumber,     Record::kVehicleIdFieldNumber,
     Record::kFixTimeFieldNumber,      Record::kReceiveTimeFieldNumber,
@@ -64,7 +90,7 @@ constexpr int kWriteOrder[] = {
     Record::kAltitudeMFieldNumber,    Record::kAccuracyMFieldNumber,
     Record::kSatellitesFieldNumber,   Record::kHdopFieldNumber,
     Record::kSourceFormatFieldNumber, Record::kConnectionIdFieldNumber,
-    Record::kLateFieldNumber,
+    Record::kLateFieldNumber,         Record::kFixQualityFieldNumber,
 };
 static_assert(std::ranges::adjacent_find(kWriteOrder, std::greater_equal<>()) ==
                   std::ranges::end(kWriteOrder),
@@ -176,6 +202,8 @@ EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
   if (record.has(Field::kSatellites)) body_size += 1 + VarintSize(record.satellites);
   body_size += 1 + VarintSize(static_cast<uint64_t>(record.format));
   if (connection_id != 0) body_size += 1 + VarintSize(connection_id);
+  const size_t tail_size = record.has(Field::kFixQuality) ? kFixQualityFieldSize : 0;
+  body_size += tail_size;
   const size_t header = 1 + VarintSize(body_size);
   assert(header + body_size <= kMaxEncodedRecordSize);
 
@@ -209,6 +237,11 @@ EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
     w.Byte(kConnectionIdTag);
     w.Varint(connection_id);
   }
+  if (record.has(Field::kFixQuality)) {
+    w.Byte(kFixQualityTag.low);
+    w.Byte(kFixQualityTag.high);
+    w.Byte(static_cast<uint8_t>(record.fix_quality));
+  }
   assert(w.size() == header + body_size);
 
   EncodedRecordLayout layout;
@@ -216,6 +249,7 @@ EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
   layout.sequence_offset = static_cast<uint16_t>(header + 1);
   layout.vehicle_offset = static_cast<uint16_t>(vehicle_offset);
   layout.vehicle_size = static_cast<uint8_t>(vehicle.size());
+  layout.tail_size = static_cast<uint8_t>(tail_size);
   return layout;
 }
 
@@ -232,9 +266,10 @@ EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLa
   w.Byte(kRecordsTag);
   w.Varint(new_body);
   const size_t new_header = w.size();
-  w.Bytes({frame + header, body});
+  w.Bytes({frame + header, body - layout.tail_size});
   w.Byte(kLateTag);
   w.Byte(1);
+  w.Bytes({frame + layout.size - layout.tail_size, layout.tail_size});
   EncodedRecordLayout result = layout;
   result.size = static_cast<uint32_t>(w.size());
   result.sequence_offset = static_cast<uint16_t>(layout.sequence_offset + new_header - header);
@@ -304,6 +339,8 @@ bool DecodeFrame(std::string_view frame, DecodedFrame* out) {
   out->layout.sequence_offset = static_cast<uint16_t>(header + 1);
   out->layout.vehicle_offset = static_cast<uint16_t>(header + 11);
   out->layout.vehicle_size = vehicle_size;
+  // Fields above late: the encoder writes them last, after late if marked.
+  out->layout.tail_size = record.has_fix_quality() ? kFixQualityFieldSize : 0;
   out->sequence = record.sequence();
   out->latitude = record.latitude();
   out->longitude = record.longitude();

@@ -31,6 +31,10 @@ struct EncodedRecordLayout {
   uint16_t sequence_offset = 0;  // offset of the 8 little-endian sequence bytes
   uint16_t vehicle_offset = 0;   // offset of the vehicle id bytes
   uint8_t vehicle_size = 0;      // length of the vehicle id
+  // Bytes at the end of the frame of fields numbered above `late` (the
+  // fix_quality field, 0 or 3 bytes): CopyFrameMarkedLate inserts late
+  // before them.
+  uint8_t tail_size = 0;
 };
 
 // What reading a retained frame and matching it against a subscription
@@ -67,9 +71,10 @@ EncodedRecordLayout AppendEncodedRecord(const ingest::LocationRecord& record,
 void PatchSequence(char* frame, const EncodedRecordLayout& layout, uint64_t sequence);
 
 // Writes `frame` (whose layout is `layout`) to `out` with LocationRecord.late
-// = true appended; late is the record's highest field, so the result is
-// still canonical. `out` must have room for layout.size + 3 bytes. Returns
-// the new frame's layout.
+// = true inserted before the fields numbered above it (layout.tail_size
+// bytes, which the encoder writes last), so the result is still canonical.
+// `out` must have room for layout.size + 3 bytes. Returns the new frame's
+// layout.
 EncodedRecordLayout CopyFrameMarkedLate(const char* frame, const EncodedRecordLayout& layout,
                                         char* out);
 

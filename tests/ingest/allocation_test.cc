@@ -98,6 +98,40 @@ TEST(AllocationTest, ParsingAllocatesNothingAfterWarmUp) {
   EXPECT_GT(sink.count, 4000u);
 }
 
+// Real receivers' sentences (gpsd's corpus): talkers merged into cycles,
+// GNS, GLL, ZDA dating and the GPS week rollover correction.
+TEST(AllocationTest, ReceiverSentencesAllocateNothing) {
+  const std::vector<std::string> lines = {
+      "$PFSID,bus-17",
+      "$GNZDA,213712.000,12,02,2026,,*4B",
+      "$GNGNS,213712.000,4111.59903,N,11156.54809,W,AANN,13,0.93,01482.5,-016.5,,*52",
+      "$GNGLL,4111.59903,N,11156.54809,W,213712.000,A,A*50",
+      "$GPGGA,020935.000,4404.1351,N,12118.8556,W,1,08,0.9,1123.9,M,-19.6,M,,0000*5E",
+      "$GLGGA,020935.000,4404.1351,N,12118.8556,W,1,02,0.9,1123.9,M,-19.6,M,,0000*48",
+      "$GNRMC,020935.000,A,4404.1351,N,12118.8556,W,0.04,359.11,050219,,,A*6C",
+      "$GPRMC,043539.00,A,4333.190206,N,00127.618380,E,0.0,,040925,1.7,W,A,V*7C\r",
+      "$GPRMC,000231.42,A,4829.0005,N,00022.0016,E,0.16,212.28,220899,,,A*59",
+      "$GPGGA,125108,3854.5087,N,07726.4523,W,8,10,2.0,268.8,M,-33.9,M,,*71",
+  };
+  // 2019-04-07: the 1999 RMC is corrected into this window.
+  const int64_t receive = 1'554'595'361LL * 1'000'000'000;
+  const FixTimeWindow window{.max_age_ns = 10LL * 365 * 86'400 * 1'000'000'000,
+                             .max_lead_ns = 8LL * 365 * 86'400 * 1'000'000'000};
+  LineParser parser(LineParserOptions{.pinned_format = std::nullopt, .fix_time_window = window});
+  CountingSink sink;
+  for (const std::string& line : lines) parser.Parse(line, receive, sink);  // warm-up
+  parser.Flush(sink);
+  const uint64_t before = g_allocations.load();
+  for (int i = 0; i < 10'000; ++i) {
+    parser.Parse(lines[i % lines.size()], receive, sink);
+    if (i % 5 == 0) parser.Flush(sink);
+  }
+  parser.Flush(sink);
+  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_GT(sink.count, 3000u);
+  EXPECT_GT(parser.week_rollovers_corrected(), 0u);
+}
+
 TEST(AllocationTest, FramingAllocatesOnlyWhenTheBufferGrows) {
   std::string stream;
   for (const std::string& line : MixedLines()) stream += line + "\r\n";

@@ -11,7 +11,7 @@ namespace fixstream::ingest {
 namespace {
 
 constexpr int64_t kS = 1'000'000'000;
-constexpr int64_t kClassicFix = 3920186119LL * kS;
+constexpr int64_t kClassicFix = 764426119LL * kS;
 constexpr std::string_view kCsv = "bus-17,2026-11-24T10:15:30Z,52.520008,13.404954,8.5";
 constexpr std::string_view kJson =
     R"({"vehicle_id":"bus-17","timestamp":"2026-11-24T10:15:30Z","lat":52.52,"lon":13.40})";
@@ -173,7 +173,7 @@ TEST(LineParserTest, CsvAfterPendingNmeaKeepsLineOrder) {
 }
 
 TEST(LineParserTest, GgaMergesWithRmcOfTheSameTimeOfDayWhateverTheReceiveDate) {
-  // The classic RMC is dated 2094-03-23; the GGA would be dated from a
+  // The classic RMC is dated 1994-03-23; the GGA would be dated from a
   // receive clock a year off. They still describe one fix.
   constexpr int64_t kReceivedMuchLater = kClassicFix + 400LL * 86'400 * kS;
   for (bool rmc_first : {true, false}) {
@@ -219,6 +219,20 @@ TEST(LineParserTest, FixTimesOutsideTheWindowAreRejectedForEveryFormat) {
   }
   parser.Flush(sink);
   EXPECT_EQ(sink.records.size(), 4u);
+}
+
+// A "\r\r\n" line ending leaves a "\r" after framing: NMEA ignores it
+// (receivers behind modems send it), JSON reads it as whitespace, and CSV
+// keeps its strict syntax (the last field is not a number).
+TEST(LineParserTest, TrailingCarriageReturnPerFormat) {
+  LineParser parser;
+  RecordCollector sink;
+  ASSERT_EQ(parser.Parse("$PFSID,bus-17", 0, sink), LineOutcome::kIdentified);
+  EXPECT_EQ(parser.Parse(std::string(kRmc) + "\r", kClassicFix, sink), LineOutcome::kPublished);
+  EXPECT_EQ(parser.Parse(std::string(kJson) + "\r", 0, sink), LineOutcome::kPublished);
+  EXPECT_EQ(parser.Parse(std::string(kCsv) + "\r", 0, sink), LineOutcome::kMalformed);
+  parser.Flush(sink);
+  EXPECT_EQ(sink.records.size(), 2u);
 }
 
 TEST(LineParserTest, BinaryGarbageIsRejectedNeverCrashes) {

@@ -75,6 +75,11 @@ TEST_F(GatewayTest, FiftyConnectionsOfMixedFormatsArriveCompleteAndInOrder) {
       EXPECT_EQ(r.source_format(), i % 3 == 0   ? v1::SOURCE_FORMAT_CSV
                                    : i % 3 == 1 ? v1::SOURCE_FORMAT_JSON
                                                 : v1::SOURCE_FORMAT_NMEA);
+      // RMC's mode A: an autonomous fix; CSV and JSON say nothing.
+      EXPECT_EQ(r.has_fix_quality(), i % 3 == 2);
+      if (i % 3 == 2) {
+        EXPECT_EQ(r.fix_quality(), v1::FIX_QUALITY_GPS);
+      }
     }
   }
 

@@ -397,17 +397,17 @@ TEST(ProcessTest, BadFlagsFailAtStartNamingTheSetting) {
 TEST(ProcessTest, FirstFixTimeRejectionOfAConnectionIsLoggedWithTheWindow) {
   GatewayProcess gateway;
   ASSERT_NE(gateway.grpc_port(), 0);
-  // The README's old NMEA example: 23 March 1994, which RMC's two-digit
-  // year reads as 2094.
-  const std::string future_rmc =
+  // The README's old NMEA example: 23 March 1994, far older than the
+  // window (and no multiple of 1024 weeks away from today's: 2013, 2033).
+  const std::string old_rmc =
       "$PFSID,bus-7\r\n$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\r\n";
   for (int connection = 0; connection < 2; ++connection) {
     testing::TestConnection conn(gateway.device_port());
-    ASSERT_TRUE(conn.Send(future_rmc + future_rmc));
+    ASSERT_TRUE(conn.Send(old_rmc + old_rmc));
     conn.ShutdownWrite();
     EXPECT_TRUE(conn.WaitForPeerClose(10000));
   }
-  const std::string kLogged = "line rejected as fix_in_future";
+  const std::string kLogged = "line rejected as fix_too_old";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!absl::StrContains(gateway.output(), kLogged) &&
          std::chrono::steady_clock::now() < deadline) {

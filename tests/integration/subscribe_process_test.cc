@@ -138,11 +138,11 @@ TEST(SubscribeProcessTest, CsvPrintsAHeaderThenOneLinePerRecord) {
   ASSERT_EQ(header.size(), 1u) << subscriber.output();
   EXPECT_EQ(header[0],
             "sequence,vehicle_id,fix_time,receive_time,latitude,longitude,speed_mps,heading_deg,"
-            "altitude_m,accuracy_m,satellites,hdop,source_format,connection_id,late");
+            "altitude_m,accuracy_m,satellites,hdop,source_format,connection_id,late,fix_quality");
   const std::vector<std::string> rows = LinesStartingWith(subscriber.output(), "2,");
   ASSERT_EQ(rows.size(), 1u) << subscriber.output();
   const std::vector<std::string> fields = absl::StrSplit(rows[0], ',');
-  ASSERT_EQ(fields.size(), 15u) << rows[0];
+  ASSERT_EQ(fields.size(), 16u) << rows[0];
   EXPECT_EQ(fields[1], "van-2");
   EXPECT_TRUE(absl::EndsWith(fields[2], "Z")) << fields[2];
   EXPECT_EQ(fields[4], "48.8566");
@@ -151,6 +151,7 @@ TEST(SubscribeProcessTest, CsvPrintsAHeaderThenOneLinePerRecord) {
   EXPECT_EQ(fields[8], "");  // no altitude in the line
   EXPECT_EQ(fields[12], "SOURCE_FORMAT_CSV");
   EXPECT_EQ(fields[14], "false");
+  EXPECT_EQ(fields[15], "");  // CSV lines carry no fix quality
   EXPECT_EQ(LinesStartingWith(subscriber.output(), "1,").size(), 1u);
   EXPECT_EQ(LinesStartingWith(subscriber.output(), "3,").size(), 1u);
   EXPECT_EQ(gateway.StopWith(SIGTERM), 0);

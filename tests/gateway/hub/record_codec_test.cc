@@ -21,13 +21,15 @@ LocationRecord FullRecord() {
   r.latitude = 52.666768;
   r.longitude = -13.474991;
   r.present = LocationRecord::kSpeed | LocationRecord::kHeading | LocationRecord::kAltitude |
-              LocationRecord::kAccuracy | LocationRecord::kSatellites | LocationRecord::kHdop;
+              LocationRecord::kAccuracy | LocationRecord::kSatellites | LocationRecord::kHdop |
+              LocationRecord::kFixQuality;
   r.speed_mps = 14.0;
   r.heading_deg = 250.9;
   r.altitude_m = -12.5;
   r.accuracy_m = 3.25;
   r.satellites = 11;
   r.hdop = 0.9;
+  r.fix_quality = ingest::FixQuality::kRtkFloat;
   return r;
 }
 
@@ -63,6 +65,8 @@ TEST(RecordCodecTest, EncodesEveryFieldAsTheGeneratedParserReadsIt) {
   EXPECT_EQ(r.hdop(), 0.9);
   EXPECT_EQ(r.source_format(), v1::SOURCE_FORMAT_NMEA);
   EXPECT_EQ(r.connection_id(), 42u);
+  EXPECT_TRUE(r.has_fix_quality());
+  EXPECT_EQ(r.fix_quality(), v1::FIX_QUALITY_RTK_FLOAT);
   EXPECT_EQ(out.substr(layout.vehicle_offset, layout.vehicle_size), "van-0015");
 }
 
@@ -94,6 +98,7 @@ TEST(RecordCodecTest, AbsentOptionalFieldsStayAbsent) {
   EXPECT_FALSE(r.has_accuracy_m());
   EXPECT_FALSE(r.has_satellites());
   EXPECT_FALSE(r.has_hdop());
+  EXPECT_FALSE(r.has_fix_quality());
   EXPECT_EQ(r.latitude(), 0);
   EXPECT_EQ(r.longitude(), 1);
   EXPECT_EQ(r.fix_time().seconds(), 1);
@@ -124,8 +129,12 @@ TEST(RecordCodecTest, EveryShapeMatchesGeneratedSerialization) {
       LocationRecord::kAccuracy,
       LocationRecord::kSatellites,
       LocationRecord::kHdop,
+      LocationRecord::kFixQuality,
       LocationRecord::kSpeed | LocationRecord::kHeading | LocationRecord::kAltitude |
           LocationRecord::kAccuracy | LocationRecord::kSatellites | LocationRecord::kHdop,
+      LocationRecord::kSpeed | LocationRecord::kHeading | LocationRecord::kAltitude |
+          LocationRecord::kAccuracy | LocationRecord::kSatellites | LocationRecord::kHdop |
+          LocationRecord::kFixQuality,
   };
   constexpr int64_t kTimes[] = {0,
                                 1,
@@ -148,6 +157,7 @@ TEST(RecordCodecTest, EveryShapeMatchesGeneratedSerialization) {
       r.fix_time_unix_ns = kTimes[i % std::size(kTimes)];
       r.satellites = kSatellites[i % std::size(kSatellites)];
       r.format = static_cast<ingest::SourceFormat>(1 + i % 3);
+      r.fix_quality = static_cast<ingest::FixQuality>(i % 6);
       if (i % 5 == 0) r.latitude = 0;
       if (i % 7 == 0) r.longitude = 0;
       const int64_t receive = kTimes[(i + id_length) % std::size(kTimes)];
@@ -229,6 +239,43 @@ TEST(RecordCodecTest, FrameMarkedLateIsCanonicalAndDecodes) {
   EXPECT_EQ(decoded.sequence, 9u);
   EXPECT_EQ(decoded.layout.size, marked.size);
   EXPECT_EQ(decoded.layout.vehicle_offset, marked.vehicle_offset);
+}
+
+// fix_quality (16) comes after late (15): marking a frame late must insert
+// late before it, with or without the field, for every quality.
+TEST(RecordCodecTest, FrameMarkedLateKeepsFixQualityLastAndCanonical) {
+  for (int q = -1; q <= static_cast<int>(ingest::FixQuality::kEstimated); ++q) {
+    LocationRecord record = FullRecord();
+    if (q < 0) {
+      record.present &= ~LocationRecord::kFixQuality;
+    } else {
+      record.fix_quality = static_cast<ingest::FixQuality>(q);
+    }
+    std::string out;
+    const EncodedRecordLayout layout = AppendEncodedRecord(record, 1, 3, &out);
+    EXPECT_EQ(layout.tail_size, q < 0 ? 0u : 3u) << q;
+    PatchSequence(out.data(), layout, 9);
+    char late[kMaxEncodedRecordSize + 8];
+    const EncodedRecordLayout marked = CopyFrameMarkedLate(out.data(), layout, late);
+    const std::string bytes(late, marked.size);
+    v1::SubscribeResponse response = Decode(bytes);
+    ASSERT_EQ(response.records_size(), 1) << q;
+    const v1::LocationRecord& r = response.records(0);
+    EXPECT_TRUE(r.late()) << q;
+    EXPECT_EQ(r.has_fix_quality(), q >= 0) << q;
+    if (q >= 0) {
+      EXPECT_EQ(static_cast<int>(r.fix_quality()), q);
+    }
+    std::string canonical;
+    ASSERT_TRUE(response.SerializeToString(&canonical));
+    EXPECT_EQ(canonical, bytes) << q;
+    // Read back (from the journal), the frame reports the same tail.
+    DecodedFrame decoded;
+    ASSERT_TRUE(DecodeFrame(out, &decoded));
+    EXPECT_EQ(decoded.layout.tail_size, layout.tail_size) << q;
+    ASSERT_TRUE(DecodeFrame(bytes, &decoded));
+    EXPECT_EQ(decoded.layout.tail_size, layout.tail_size) << q;
+  }
 }
 
 TEST(RecordCodecTest, RejectsWhatIsNotOneOfItsFrames) {
