@@ -365,6 +365,10 @@ void DeviceSession::FlushCounters() {
   uint64_t discarded = framer_.bytes_discarded() - discarded_reported_;
   discarded_reported_ = framer_.bytes_discarded();
   add(c.bytes_discarded, discarded);
+  const uint64_t rollovers = parser_.week_rollovers_corrected();
+  uint64_t new_rollovers = rollovers - week_rollovers_reported_;
+  week_rollovers_reported_ = rollovers;
+  add(c.week_rollovers_corrected, new_rollovers);
   uint64_t framed = framer_.bytes_framed() - framed_reported_;
   framed_reported_ = framer_.bytes_framed();
   add(c.bytes_framed, framed);

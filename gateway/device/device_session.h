@@ -171,6 +171,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   uint64_t records_unavailable_ = 0;
   uint64_t discarded_reported_ = 0;
   uint64_t framed_reported_ = 0;
+  uint64_t week_rollovers_reported_ = 0;
   // Acknowledgements (acks_ only; see QueueAck()).
   uint64_t lines_seen_ = 0;                   // newline-terminated lines framed so far
   bool fix_time_rejection_reported_ = false;  // (once per connection at most)

@@ -73,6 +73,9 @@ struct IngestCounters {
   // sequence lease: a failing disk). Not acknowledged, so acknowledging
   // devices send them again.
   std::atomic<uint64_t> records_refused_unavailable{0};
+  // NMEA dates a multiple of 1024 weeks off (a GPS week-number rollover in
+  // the receiver) that were corrected (docs/PROTOCOL.md).
+  std::atomic<uint64_t> week_rollovers_corrected{0};
 
   // From reading a line's bytes to its record being published (numbered and
   // visible to subscribers); observed once per read with the read's record

@@ -195,6 +195,10 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
   f.Counter("fixstream_records_dropped_at_shutdown_total",
             "Records parsed after the hub closed for shutdown (0 after a clean drain).",
             Load(in.records_dropped_at_shutdown));
+  f.Counter("fixstream_nmea_week_rollovers_corrected_total",
+            "NMEA dates a multiple of 1024 GPS weeks off (a receiver's week-number rollover), "
+            "corrected to the accepted fix-time window.",
+            Load(in.week_rollovers_corrected));
   f.Counter("fixstream_records_refused_unavailable_total",
             "Records refused because the journal could not extend its sequence lease (a failing "
             "disk); not acknowledged.",

@@ -411,6 +411,20 @@ std::string RmcLine() {
                       absl::FormatTime("%d%m%y", t, absl::UTCTimeZone()), ",003.1,W\r\n");
 }
 
+// A receiver 1024 GPS weeks behind: its date is corrected and counted for
+// the metric (fixstream_nmea_week_rollovers_corrected_total).
+TEST_F(DeviceSessionTest, WeekRolloverCorrectionsAreCounted) {
+  options_.fix_time_window = {.max_age_ns = int64_t{30} * 86400 * 1'000'000'000,
+                              .max_lead_ns = int64_t{900} * 1'000'000'000};
+  Connect(Listener(Identification::kSourceAddress), "rollover-1");
+  const absl::Time t = absl::Now() - absl::Hours(24 * 7 * 1024) - absl::Minutes(5);
+  Send(absl::StrCat("$GPRMC,", absl::FormatTime("%H%M%S", t, absl::UTCTimeZone()),
+                    ",A,4807.038,N,01131.000,E,022.4,084.4,",
+                    absl::FormatTime("%d%m%y", t, absl::UTCTimeZone()), ",003.1,W\r\n"));
+  ASSERT_TRUE(Published(1));
+  EXPECT_EQ(counters_.week_rollovers_corrected.load(), 1u);
+}
+
 TEST_F(DeviceSessionTest, AVehicleFoundByTheServerNeedsNoPfsid) {
   Connect(Listener(Identification::kSourceAddress), "tracker-1");
   Send(RmcLine() + CsvLine("tracker-1") + CsvLine("someone-else"));
