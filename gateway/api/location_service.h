@@ -68,8 +68,10 @@ class StreamTracker final {
   // passed first.
   bool AwaitNone(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
-    auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; };
-    return ended_.AwaitFor(mu_, none, timeout);
+    const auto deadline = MonotonicCondVar::After(timeout);
+    while (live_ != 0 && !ended_.WaitUntil(mu_, deadline)) {
+    }
+    return live_ == 0;
   }
 
  private:

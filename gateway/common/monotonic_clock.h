@@ -45,17 +45,14 @@ class MonotonicCondVar final {
     }
     return cv_.wait_until(lock, deadline) == std::cv_status::timeout;
   }
-  // Waits until `condition()` holds (checked under `mu`) or `timeout` has
-  // passed on the monotonic clock; returns whether it holds.
-  template <typename Condition>
-  bool AwaitFor(absl::Mutex& mu, Condition condition, absl::Duration timeout)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    const Clock::time_point deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                          absl::ToChronoNanoseconds(timeout));
-    while (!condition()) {
-      if (WaitUntil(mu, deadline)) return condition();
-    }
-    return true;
+  // The monotonic time `timeout` from now, for WaitUntil. A wait for a
+  // condition is a loop at the caller (so the lock analysis sees the
+  // guarded state read under the lock):
+  //   const auto deadline = MonotonicCondVar::After(timeout);
+  //   while (!done && !cv.WaitUntil(mu, deadline)) {}
+  static Clock::time_point After(absl::Duration timeout) {
+    return Clock::now() +
+           std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(timeout));
   }
   void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }

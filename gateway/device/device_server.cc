@@ -530,10 +530,9 @@ void DeviceServer::Stop(absl::Duration grace) {
   if (grace > absl::ZeroDuration()) {
     // Devices mid-transmission get to finish and close by themselves.
     absl::MutexLock lock(&impl_->mu);
-    auto all_closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
-      return impl_->sessions.empty();
-    };
-    impl_->sessions_cv.AwaitFor(impl_->mu, all_closed, grace);
+    const auto deadline = MonotonicCondVar::After(grace);
+    while (!impl_->sessions.empty() && !impl_->sessions_cv.WaitUntil(impl_->mu, deadline)) {
+    }
   }
   std::vector<std::shared_ptr<DeviceSession>> sessions;
   {
