@@ -67,7 +67,8 @@ for recipe in \
   NOT_RUN["$recipe"]=$BENCH_RECIPE
 done
 # (Commands followed by a comment: the recipe is the part before it.)
-BENCH_SCRIPTS=(bench/e2e.sh bench/connections.sh bench/soak.sh bench/peers.sh bench/stall.sh)
+BENCH_SCRIPTS=(bench/e2e.sh bench/connections.sh bench/soak.sh bench/peers.sh bench/stall.sh
+  bench/crash-soak.sh)
 
 failures=0
 fail() {
