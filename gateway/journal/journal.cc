@@ -190,8 +190,7 @@ void Journal::WriterLoop() {
       while (!stop_ && pending_.empty() && !sync_requested_ && (refuse_appends_ || !LeaseLow())) {
         // Wake for the group-commit deadline and for retention by age.
         Clock::time_point deadline = next_retention_check_;
-        if (unsynced_bytes_ > 0)
-          deadline = std::min(deadline, first_unsynced_ + GroupCommitInterval());
+        if (unsynced_bytes_ > 0) deadline = std::min(deadline, GroupCommitDeadline());
         if (WaitForWork(deadline)) break;
       }
       frames.swap(pending_);
@@ -214,7 +213,7 @@ void Journal::WriterLoop() {
     if (unsynced_bytes_ > 0 && status().ok()) {
       const bool due = options_.durability == DurabilityPolicy::kPerBatch || sync_requested ||
                        stop || unsynced_bytes_ >= options_.group_commit_bytes ||
-                       Clock::now() >= first_unsynced_ + GroupCommitInterval();
+                       Clock::now() >= GroupCommitDeadline();
       if (due) {
         if (absl::Status s = SyncActive(); !s.ok()) {
           SetWriterError(std::move(s));

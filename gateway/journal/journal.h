@@ -275,8 +275,11 @@ class Journal final {
   bool WaitForWork(Clock::time_point deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_) {
     return writer_cv_.WaitUntil(append_mu_, deadline);
   }
-  std::chrono::nanoseconds GroupCommitInterval() const {
-    return absl::ToChronoNanoseconds(options_.group_commit_interval);
+  // When the unsynced bytes are due for their fsync (never if none).
+  Clock::time_point GroupCommitDeadline() const {
+    if (first_unsynced_ == Clock::time_point::max()) return first_unsynced_;
+    return first_unsynced_ + std::chrono::duration_cast<Clock::duration>(
+                                 absl::ToChronoNanoseconds(options_.group_commit_interval));
   }
   // Writer thread only: writes `frames` (whole frames) to the active
   // segment(s), rolling as needed.
