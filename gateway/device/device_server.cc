@@ -331,6 +331,9 @@ void DeviceServer::Impl::ScheduleSweep() {
   if (options.line_timeout > absl::ZeroDuration()) {
     shortest = std::min(shortest, options.line_timeout);
   }
+  if (options.half_closed_ack_wait > absl::ZeroDuration()) {
+    shortest = std::min(shortest, options.half_closed_ack_wait);
+  }
   if (shortest == absl::InfiniteDuration()) return;
   // A timeout fires at most a quarter of itself late, checked at most every
   // second and at least every 10 ms.

@@ -85,6 +85,11 @@ struct DeviceServerOptions {
   // been waiting for its newline this long (a slow-drip peer).
   absl::Duration idle_timeout = absl::Minutes(5);
   absl::Duration line_timeout = absl::Seconds(30);
+  // How long a connection whose device closed its sending side waits for
+  // its final acknowledgement, when no shorter idle timeout closes it first
+  // (idle_timeout 0 included): durability that never comes (a failed
+  // journal) must not keep it open for ever. Closed as idle_timeout.
+  absl::Duration half_closed_ack_wait = absl::Minutes(5);
   // TCP keepalive probes find peers that vanished (power loss, coverage).
   absl::Duration keepalive_idle = absl::Seconds(60);
   absl::Duration keepalive_interval = absl::Seconds(10);

@@ -75,6 +75,12 @@ void DeviceSession::Drain() {
 void DeviceSession::Expire(CloseReason reason) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), reason] {
     if (self->closed_) return;
+    // Half closed: nothing more to read, the wait for the final
+    // acknowledgement is over.
+    if (self->read_closed_) {
+      self->Close(reason);
+      return;
+    }
     // Bytes that already arrived still count as activity and get parsed.
     switch (self->ReadAvailable(self->context_.options.read_budget)) {
       case ReadState::kPeerClosed:
@@ -102,9 +108,14 @@ void DeviceSession::OnTargetDurable() {
 
 bool DeviceSession::Expired(CloseReason reason, int64_t now_ns) const {
   if (reason == CloseReason::kIdleTimeout) {
-    return context_.options.idle_timeout > absl::ZeroDuration() &&
-           now_ns - last_read_ns_.load(std::memory_order_relaxed) >=
-               absl::ToInt64Nanoseconds(context_.options.idle_timeout);
+    absl::Duration limit = context_.options.idle_timeout;
+    const absl::Duration ack_wait = context_.options.half_closed_ack_wait;
+    if (half_closed_.load(std::memory_order_relaxed) && ack_wait > absl::ZeroDuration() &&
+        (limit <= absl::ZeroDuration() || ack_wait < limit)) {
+      limit = ack_wait;
+    }
+    return limit > absl::ZeroDuration() && now_ns - last_read_ns_.load(std::memory_order_relaxed) >=
+                                               absl::ToInt64Nanoseconds(limit);
   }
   const int64_t since = partial_since_ns_.load(std::memory_order_relaxed);
   return context_.options.line_timeout > absl::ZeroDuration() && since != 0 &&
@@ -155,6 +166,7 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
         // acknowledgements: stop reading, close once they are written (or
         // when the idle timeout expires).
         read_closed_ = true;
+        half_closed_.store(true, std::memory_order_relaxed);
         // No read is pending to own the session now: it owns itself until
         // Close().
         self_while_half_closed_ = shared_from_this();

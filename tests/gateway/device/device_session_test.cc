@@ -390,6 +390,28 @@ TEST_F(DeviceSessionTest, AHalfClosedDeviceGetsTheFinalAckThenTheClose) {
   EXPECT_EQ(closes_.Await(kId), CloseReason::kPeerClosed);
 }
 
+// A half-closed device waits for its final acknowledgement; durability that
+// never comes (a failed journal) must not keep the connection for ever,
+// even with the idle timeout off.
+TEST_F(DeviceSessionTest, AHalfClosedDeviceWaitsForItsAckOnlySoLong) {
+  options_.idle_timeout = absl::ZeroDuration();
+  options_.half_closed_ack_wait = absl::Milliseconds(200);
+  Connect(/*acks=*/true);
+  Send(CsvLine("v1"));
+  ASSERT_TRUE(Published(1));
+  EXPECT_FALSE(session_->Expired(CloseReason::kIdleTimeout, MonotonicNanos() + 3'600'000'000'000))
+      << "still sending: the idle timeout is off";
+  HalfClose();
+  ASSERT_TRUE(WaitFor([&] { return durability_.registered() == 1; }));
+  ASSERT_TRUE(WaitFor([&] {
+    return session_->Expired(CloseReason::kIdleTimeout, MonotonicNanos() + 250'000'000);
+  }));
+  EXPECT_FALSE(session_->Expired(CloseReason::kIdleTimeout, MonotonicNanos() - 1'000'000'000));
+  session_->Expire(CloseReason::kIdleTimeout);
+  EXPECT_EQ(closes_.Await(kId), CloseReason::kIdleTimeout);
+  EXPECT_EQ(ReadToEnd(), "") << "nothing was durable: no acknowledgement";
+}
+
 TEST_F(DeviceSessionTest, RefusedRecordsAreNeverAcknowledged) {
   Connect(/*acks=*/true);
   store_.Close();
