@@ -110,7 +110,7 @@ bool DeviceSession::Expired(CloseReason reason, int64_t now_ns) const {
   if (reason == CloseReason::kIdleTimeout) {
     absl::Duration limit = context_.options.idle_timeout;
     const absl::Duration ack_wait = context_.options.half_closed_ack_wait;
-    if (half_closed_.load(std::memory_order_relaxed) && ack_wait > absl::ZeroDuration() &&
+    if (read_closed_.load(std::memory_order_relaxed) && ack_wait > absl::ZeroDuration() &&
         (limit <= absl::ZeroDuration() || ack_wait < limit)) {
       limit = ack_wait;
     }
@@ -165,8 +165,7 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
         // The device closed its sending side and waits for the last
         // acknowledgements: stop reading, close once they are written (or
         // when the idle timeout expires).
-        read_closed_ = true;
-        half_closed_.store(true, std::memory_order_relaxed);
+        read_closed_.store(true, std::memory_order_relaxed);
         // No read is pending to own the session now: it owns itself until
         // Close().
         self_while_half_closed_ = shared_from_this();

@@ -177,8 +177,9 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   bool fix_time_rejection_reported_ = false;  // (once per connection at most)
   uint64_t ack_target_ = 0;  // newest sequence published when the last line was read
   AckQueue ack_queue_;
-  bool read_closed_ = false;              // the peer closed its side; acks outstanding
-  std::atomic<bool> half_closed_{false};  // read_closed_, for the server's sweep
+  // The peer closed its side; acks outstanding. Written on the session's
+  // thread, also read by the server's sweep (Expired).
+  std::atomic<bool> read_closed_{false};
   std::shared_ptr<DeviceSession> self_while_half_closed_;
 };
 

@@ -97,8 +97,8 @@ class ClockStepTest : public ::testing::Test {
     const auto end = std::chrono::steady_clock::now() + duration;
     while (std::chrono::steady_clock::now() < end) {
       for (size_t d = 0; d < devices.size(); ++d) {
-        ASSERT_TRUE(devices[d]->Send(testing::CsvLine(absl::StrCat("clock-", d), RealUnixMillis(),
-                                                      10 + d, 20, 1)))
+        ASSERT_TRUE(devices[d]->Send(
+            testing::CsvLine(absl::StrCat("clock-", d), RealUnixMillis(), 10 + d, 20, 1)))
             << phase << ": device " << d << " was closed\n"
             << Output();
         ++sent[d];

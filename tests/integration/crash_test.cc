@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
@@ -309,10 +309,11 @@ void CrashLoop(const std::string& durability) {
   }
   // (Reaching here means every check above held: nothing acknowledged was
   // lost and no delivered sequence named another record.)
-  std::printf("summary: durability=%s kills=%d acknowledged=%llu delivered=%zu "
-              "delivered_lost_to_kills=%zu acknowledged_lost=0 reused=0 drain_ms=%lld\n",
-              durability.c_str(), kills, static_cast<unsigned long long>(acked.load()),
-              delivered.size(), delivered_lost, static_cast<long long>(drain_ms));
+  std::printf(
+      "summary: durability=%s kills=%d acknowledged=%llu delivered=%zu "
+      "delivered_lost_to_kills=%zu acknowledged_lost=0 reused=0 drain_ms=%lld\n",
+      durability.c_str(), kills, static_cast<unsigned long long>(acked.load()), delivered.size(),
+      delivered_lost, static_cast<long long>(drain_ms));
 }
 
 TEST(CrashTest, RepeatedSigkillUnderLoadLosesNoDeliveredOrAcknowledgedRecord) {

@@ -236,10 +236,9 @@ TEST_F(HostileTest, SoakWithFaultsKeepsEveryAccountingIdentity) {
   // Bytes: every byte read was framed into a line or discarded.
   EXPECT_EQ(c.bytes_read.load(), c.bytes_framed.load() + c.bytes_discarded.load());
   // Records: every line that made a record was published or a duplicate.
-  EXPECT_EQ(c.line_count(LineOutcome::kPublished), c.records_published.load() +
-                                                       c.records_duplicate.load() +
-                                                       c.records_dropped_at_shutdown.load() +
-                                                       c.records_refused_unavailable.load());
+  EXPECT_EQ(c.line_count(LineOutcome::kPublished),
+            c.records_published.load() + c.records_duplicate.load() +
+                c.records_dropped_at_shutdown.load() + c.records_refused_unavailable.load());
   EXPECT_EQ(c.records_refused_unavailable.load(), 0u);  // a healthy disk
   EXPECT_EQ(gateway_->hub().head() - 1, c.records_published.load());
   // The well-behaved vehicles lost nothing.
