@@ -168,7 +168,9 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   // Sessions of the acknowledging listener wait here for their lines to
   // become durable. Before the contexts: it outlives every session.
   DurabilityWatch durability;
-  const DeviceSession::Context session_context{options, store, counters, durability, *this};
+  std::atomic<uint64_t> store_available_generation{0};
+  const DeviceSession::Context session_context{options,    store, counters,
+                                               durability, *this, store_available_generation};
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::atomic<size_t> next_context{0};
   asio::strand<asio::io_context::executor_type> accept_strand;
@@ -484,6 +486,28 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
 
 void DeviceServer::OnDurable(uint64_t durable_sequence) {
   impl_->durability.OnDurable(durable_sequence);
+}
+
+void DeviceServer::OnStoreAvailable() {
+  // First the generation (a session pausing from now on sees it changed and
+  // resumes itself), then every session paused before.
+  impl_->store_available_generation.fetch_add(1, std::memory_order_seq_cst);
+  std::vector<std::shared_ptr<DeviceSession>> paused;
+  {
+    absl::MutexLock lock(&impl_->mu);
+    for (auto& [id, entry] : impl_->sessions) {
+      if (!entry.raw->paused()) continue;
+      if (auto s = entry.session.lock()) paused.push_back(std::move(s));
+    }
+  }
+  for (auto& s : paused) s->Resume();
+}
+
+size_t DeviceServer::paused_connections() const {
+  absl::MutexLock lock(&impl_->mu);
+  size_t n = 0;
+  for (auto& [id, entry] : impl_->sessions) n += entry.raw->paused() ? 1 : 0;
+  return n;
 }
 
 bool DeviceServer::IsConnectionOpen(uint64_t connection_id) const {

@@ -126,6 +126,13 @@ class DeviceServer final {
   // values must not decrease.
   void OnDurable(uint64_t durable_sequence);
 
+  // The store takes records again after refusing some as unavailable
+  // (RecordStore's available callback): the connections paused by it
+  // publish what they kept and read on. Thread-safe, quick (posts to the
+  // connections' threads).
+  void OnStoreAvailable();
+  // Connections paused now (tests, metrics).
+  size_t paused_connections() const;
   // Stops accepting new connections (new ones are refused by the kernel);
   // open connections keep being served.
   void StopAccepting();

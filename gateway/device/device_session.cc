@@ -62,6 +62,11 @@ void DeviceSession::Start() {
 void DeviceSession::Drain() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     if (self->closed_) return;
+    // Paused: the store takes nothing; Close() counts what it kept.
+    if (self->paused_) {
+      self->Close(CloseReason::kShutdown);
+      return;
+    }
     // What was sent before the drain began (queued in the kernel now) is
     // read and published; a device that keeps sending cannot hold the
     // shutdown (the rest is its to resend).
@@ -74,7 +79,8 @@ void DeviceSession::Drain() {
 
 void DeviceSession::Expire(CloseReason reason) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), reason] {
-    if (self->closed_) return;
+    // Paused, the connection waits for the gateway, not for its device.
+    if (self->closed_ || self->paused_) return;
     // Half closed: nothing more to read, the wait for the final
     // acknowledgement is over.
     if (self->read_closed_) {
@@ -90,6 +96,7 @@ void DeviceSession::Expire(CloseReason reason) {
         self->Close(CloseReason::kError);
         return;
       case ReadState::kClosed:
+      case ReadState::kPaused:
         return;
       case ReadState::kWouldBlock:
       case ReadState::kBudgetSpent:
@@ -106,7 +113,12 @@ void DeviceSession::OnTargetDurable() {
   });
 }
 
+void DeviceSession::Resume() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->ResumeOnThread(); });
+}
+
 bool DeviceSession::Expired(CloseReason reason, int64_t now_ns) const {
+  if (paused_.load(std::memory_order_relaxed)) return false;  // not the device's doing
   if (reason == CloseReason::kIdleTimeout) {
     absl::Duration limit = context_.options.idle_timeout;
     const absl::Duration ack_wait = context_.options.half_closed_ack_wait;
@@ -177,6 +189,7 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
       Close(CloseReason::kError);
       return;
     case ReadState::kClosed:
+    case ReadState::kPaused:  // (Resume() reads on)
       return;
   }
 }
@@ -202,6 +215,7 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
     const uint64_t lines_before = lines_seen_;
     ProcessLines(now);
     if (closed_) return ReadState::kClosed;
+    if (paused_.load(std::memory_order_relaxed)) return ReadState::kPaused;
     // The line timeout measures how long the line now incomplete has waited:
     // it began in this read if a line ended in it (or none was pending), and
     // one being discarded as over-long counts too.
@@ -243,7 +257,9 @@ inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
     }
   }
   PublishParsed();
-  if (acks_) QueueAck();
+  // Paused: these lines' records wait in held_; ResumeOnThread() queues
+  // their acknowledgement once they are published.
+  if (acks_ && !paused_.load(std::memory_order_relaxed)) QueueAck();
 }
 
 // The first line of a first-line listener's connection is its device id,
@@ -278,11 +294,11 @@ void DeviceSession::RejectUnidentified() {
   Close(CloseReason::kBadIdentification);
 }
 
-void DeviceSession::PublishParsed() {
+void DeviceSession::PublishParsed(bool may_pause) {
   parser_.Flush(*this);
   // Counters first: whoever sees a record can also see its line counted.
   FlushCounters();
-  Publish();
+  Publish(may_pause);
   FlushCounters();
 }
 
@@ -338,10 +354,25 @@ void DeviceSession::OnRecord(const ingest::LocationRecord& record) {
   tls_batch.Add(record, receive_time_unix_ns_, id_);
 }
 
-void DeviceSession::Publish() {
-  RecordBatch& batch = tls_batch;
-  if (batch.empty()) return;
+void DeviceSession::Publish(bool may_pause) {
+  if (!may_pause && held_ != nullptr) PublishBatch(*held_, false);  // (closing: first, in order)
+  if (!PublishBatch(tls_batch, may_pause)) Pause();
+}
+
+bool DeviceSession::PublishBatch(RecordBatch& batch, bool keep) {
+  if (batch.empty()) return true;
+  // Read before publishing: a wake-up of the store that comes after this
+  // read cannot be missed by Pause().
+  generation_before_publish_ = context_.store_available_generation.load(std::memory_order_seq_cst);
   const RecordStore::PublishResult result = context_.store.Publish(batch);
+  if (result.unavailable > 0 && keep) {
+    // Nothing of it was published: keep it, in order, for Resume().
+    if (&batch != held_.get()) {
+      if (held_ == nullptr) held_ = std::make_unique<RecordBatch>();
+      std::swap(*held_, batch);
+    }
+    return false;
+  }
   if (result.published > 0) {
     context_.counters.receive_to_publish.Observe(
         absl::GetCurrentTimeNanos() - receive_time_unix_ns_, result.published);
@@ -356,6 +387,46 @@ void DeviceSession::Publish() {
   records_dropped_ += result.refused;
   records_unavailable_ += result.unavailable;
   batch.Clear();
+  return true;
+}
+
+// Backpressure: no read is pending while paused, so the kernel's receive
+// buffer fills and the device's TCP window closes; nothing is lost.
+void DeviceSession::Pause() {
+  if (!paused_.load(std::memory_order_relaxed)) {
+    paused_.store(true, std::memory_order_seq_cst);
+    context_.counters.connection_pauses.fetch_add(1, std::memory_order_relaxed);
+    context_.counters.connections_paused.fetch_add(1, std::memory_order_relaxed);
+    self_while_paused_ = shared_from_this();
+  }
+  // The server bumps the generation, then resumes the sessions it finds
+  // paused: if it bumped it since the publish, it may not have seen this
+  // session paused yet.
+  if (context_.store_available_generation.load(std::memory_order_seq_cst) !=
+      generation_before_publish_) {
+    Resume();
+  }
+}
+
+void DeviceSession::ResumeOnThread() {
+  if (closed_ || !paused_.load(std::memory_order_relaxed)) return;
+  if (!PublishBatch(*held_, true)) {
+    Pause();  // still refused: wait for the next wake-up
+    return;
+  }
+  paused_.store(false, std::memory_order_seq_cst);
+  context_.counters.connections_paused.fetch_sub(1, std::memory_order_relaxed);
+  FlushCounters();
+  if (acks_) QueueAck();
+  // The time spent paused was the gateway's: the timeouts start again.
+  const int64_t now = MonotonicNanos();
+  last_read_ns_.store(now, std::memory_order_relaxed);
+  if (partial_since_ns_.load(std::memory_order_relaxed) != 0) {
+    partial_since_ns_.store(now, std::memory_order_relaxed);
+  }
+  std::shared_ptr<DeviceSession> self = std::move(self_while_paused_);
+  // Read what arrived meanwhile, then wait as usual.
+  OnReadable(asio::error_code());
 }
 
 void DeviceSession::FlushCounters() {
@@ -401,7 +472,11 @@ void DeviceSession::Close(CloseReason reason) {
   }
   framer_.ReleaseIfEmpty();
   receive_time_unix_ns_ = absl::GetCurrentTimeNanos();
-  PublishParsed();
+  PublishParsed(/*may_pause=*/false);
+  if (paused_.load(std::memory_order_relaxed)) {
+    paused_.store(false, std::memory_order_relaxed);
+    context_.counters.connections_paused.fetch_sub(1, std::memory_order_relaxed);
+  }
   asio::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -410,6 +485,7 @@ void DeviceSession::Close(CloseReason reason) {
   context_.registry.OnSessionClosed(id_, source_, reason);
   // Last: may release the final reference to this session.
   std::shared_ptr<DeviceSession> release = std::move(self_while_half_closed_);
+  std::shared_ptr<DeviceSession> release_paused = std::move(self_while_paused_);
 }
 
 }  // namespace fixstream::gateway

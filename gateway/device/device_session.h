@@ -36,6 +36,7 @@
 #include "gateway/device/ack_queue.h"
 #include "gateway/device/device_server.h"
 #include "gateway/device/ingest_counters.h"
+#include "gateway/hub/record_batch.h"
 #include "gateway/hub/record_store.h"
 #include "ingest/line_framer.h"
 #include "ingest/line_parser.h"
@@ -85,6 +86,9 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     IngestCounters& counters;
     DurabilityWatch& durability;  // used by sessions with acks only
     Registry& registry;
+    // Increased (by the server) each time the store says it takes records
+    // again, before the server resumes the paused sessions.
+    const std::atomic<uint64_t>& store_available_generation;
   };
 
   // `listener`: the one the connection came in on (read in the constructor
@@ -125,9 +129,19 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   // thread; posts to the session's thread.
   void OnTargetDurable() override;
 
+  // Whether the session is paused: the store refused its last read's
+  // records (RecordStore::PublishResult::unavailable), which it keeps while
+  // it reads nothing more. Any thread (lock-free).
+  bool paused() const { return paused_.load(std::memory_order_seq_cst); }
+  // The store may take records again: a paused session publishes the
+  // records it kept and, if the store took them, reads on (else it stays
+  // paused). Any thread; posts to the session's thread.
+  void Resume();
+
  private:
   // kClosed: the session closed itself while processing what it read.
-  enum class ReadState { kWouldBlock, kBudgetSpent, kPeerClosed, kError, kClosed };
+  // kPaused: the store refused the read's records (see paused()).
+  enum class ReadState { kWouldBlock, kBudgetSpent, kPeerClosed, kError, kClosed, kPaused };
 
   void SetKeepalive();
   void WaitReadable();
@@ -137,8 +151,17 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   bool IdentifyByFirstLine(const ingest::Frame& frame);
   void RejectUnidentified();
   void OnRecord(const ingest::LocationRecord& record) override;
-  void PublishParsed();
-  void Publish();
+  void PublishParsed(bool may_pause = true);
+  // Publishes tls_batch; with `may_pause`, records the store refuses as
+  // unavailable are kept and the session pauses (else they are counted as
+  // refused_unavailable).
+  void Publish(bool may_pause);
+  // Publishes `batch` (tls_batch or held_) and clears it. Returns false if
+  // the store refused it as unavailable and `keep`: then its records are in
+  // held_ (nothing counted yet).
+  bool PublishBatch(RecordBatch& batch, bool keep);
+  void Pause();
+  void ResumeOnThread();
   void FlushCounters();
   void QueueAck();
   void TryAck();
@@ -181,6 +204,12 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   // thread, also read by the server's sweep (Expired).
   std::atomic<bool> read_closed_{false};
   std::shared_ptr<DeviceSession> self_while_half_closed_;
+  // Paused (see paused()): the records the store refused, and the
+  // reference that keeps the session alive while no read is pending.
+  std::atomic<bool> paused_{false};
+  std::unique_ptr<RecordBatch> held_;
+  std::shared_ptr<DeviceSession> self_while_paused_;
+  uint64_t generation_before_publish_ = 0;
 };
 
 }  // namespace fixstream::gateway

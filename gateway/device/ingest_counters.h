@@ -69,10 +69,16 @@ struct IngestCounters {
   // Records parsed after the hub closed for shutdown (never silently lost:
   // counted here, and drain makes this 0 in a clean shutdown).
   std::atomic<uint64_t> records_dropped_at_shutdown{0};
-  // Records the store could not take (the journal could not extend its
-  // sequence lease: a failing disk). Not acknowledged, so acknowledging
-  // devices send them again.
+  // Records the store could not take when their connection closed while
+  // paused (below): lost to a failing disk at shutdown. Not acknowledged,
+  // so acknowledging devices send them again.
   std::atomic<uint64_t> records_refused_unavailable{0};
+  // Backpressure: the store could not take a read's records (a stalled
+  // journal, a disk slower than the input), so the connection keeps them
+  // and stops reading (the device's TCP window closes) until the store
+  // takes records again. Pauses so far, and connections paused now.
+  std::atomic<uint64_t> connection_pauses{0};
+  std::atomic<int64_t> connections_paused{0};
   // NMEA dates a multiple of 1024 weeks off (a GPS week-number rollover in
   // the receiver) that were corrected (docs/PROTOCOL.md).
   std::atomic<uint64_t> week_rollovers_corrected{0};

@@ -81,8 +81,9 @@ class RecordStore {
     size_t duplicates = 0;  // same vehicle and fix time as a remembered record: dropped
     size_t late = 0;        // published, marked late
     size_t refused = 0;     // the store was closed: nothing was published
-    // The store could not take them now (embedded: the journal's sequence
-    // lease could not be extended, a failing disk): nothing was published.
+    // The store cannot take them now (embedded: the journal is stalled on
+    // a failing disk, or too far behind): nothing was published, nothing
+    // was numbered. Publish them again once the available callback ran.
     size_t unavailable = 0;
     // Once the commit callback reported a position >= commit_position,
     // every record this batch published (and every record before it) is
@@ -102,6 +103,17 @@ class RecordStore {
   // Publish(). A store that cannot make records durable (the embedded
   // store without a journal) never calls it.
   virtual void SetCommitCallback(std::function<void(uint64_t commit_position)> callback) = 0;
+
+  // Sets the function called once Publish() may take records again after
+  // it returned `unavailable` (it may also be called when nothing was
+  // refused); on the store's own thread, quick, never inside Publish(). Set
+  // it before the first Publish().
+  virtual void SetAvailableCallback(std::function<void()> callback) = 0;
+  // Sets the function told when the store cannot keep records (a failing
+  // disk: `status` says why; Publish() returns `unavailable` meanwhile) and
+  // when it can again (OK). On the store's own thread, quick. Set it before
+  // the first Publish().
+  virtual void SetHealthCallback(std::function<void(const absl::Status& status)> callback) = 0;
 
   struct ReadResult {
     size_t records = 0;  // frames appended to the output

@@ -38,6 +38,18 @@ absl::Status TimedDataSync(File& file, LatencyHistogram& latency) {
   return status;
 }
 
+// Writes all of `data` at `offset` with as many WriteAt() calls as it takes.
+absl::Status WriteAtFully(File& file, std::string_view data, uint64_t offset) {
+  while (!data.empty()) {
+    absl::StatusOr<size_t> n = file.WriteAt(data, offset);
+    if (!n.ok()) return n.status();
+    if (*n == 0) return absl::DataLossError("write returned 0 bytes");
+    data.remove_prefix(*n);
+    offset += *n;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Journal::Journal(JournalOptions options)
@@ -151,7 +163,8 @@ absl::Status Journal::Append(uint64_t first_sequence, absl::Span<const std::stri
         "journal append out of order: sequence ", first_sequence, " given, ", next, " expected"));
   }
   if (payloads.empty()) return absl::OkStatus();
-  if (!CanAppend(first_sequence + payloads.size() - 1)) {
+  // Only the lease: a stalled or busy writer still queues (see the header).
+  if (first_sequence + payloads.size() - 1 >= lease()) {
     writer_cv_.Signal();  // (it extends the lease when it can)
     return absl::UnavailableError(
         absl::StrCat("journal sequence lease (", lease(), ") does not cover sequence ",
@@ -166,7 +179,6 @@ absl::Status Journal::Append(uint64_t first_sequence, absl::Span<const std::stri
     at += kFrameHeaderSize + p.size();
     ++seq;
   }
-  pending_last_sequence_ = seq - 1;
   next_sequence_.store(seq, std::memory_order_release);
   frames_appended_.fetch_add(payloads.size(), std::memory_order_relaxed);
   pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
@@ -182,51 +194,69 @@ void Journal::WakeWriter() {
 void Journal::WriterLoop() {
   std::string frames;
   for (;;) {
-    uint64_t last_sequence = 0;
+    if (stalled_.load(std::memory_order_relaxed)) {
+      // Nothing new is taken from pending_ until what was taken is durable.
+      bool stop = false;
+      {
+        absl::MutexLock lock(&append_mu_);
+        while (!stop_ && Clock::now() < retry_at_) WaitForWork(retry_at_);
+        stop = stop_;
+      }
+      if (stop) break;
+      Retry();
+      MaybeNotifyAvailable();
+      continue;
+    }
     bool stop = false;
     bool sync_requested = false;
     {
       absl::MutexLock lock(&append_mu_);
       while (!stop_ && pending_.empty() && !sync_requested_ && (refuse_appends_ || !LeaseLow())) {
-        // Wake for the group-commit deadline and for retention by age.
+        // Wake for the group-commit deadline and for retention by age, and
+        // soon while a refused publisher waits for on_available.
         Clock::time_point deadline = next_retention_check_;
         if (unsynced_bytes_ > 0) deadline = std::min(deadline, GroupCommitDeadline());
+        if (refused_.load(std::memory_order_acquire)) {
+          deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(50));
+        }
         if (WaitForWork(deadline)) break;
       }
       frames.swap(pending_);
-      last_sequence = pending_last_sequence_;
       stop = stop_;
       sync_requested = sync_requested_;
       sync_requested_ = false;
     }
     pending_bytes_.fetch_sub(frames.size(), std::memory_order_relaxed);
-    if (!frames.empty() && status().ok()) {
-      if (absl::Status s = WriteFrames(frames, options_.now()); !s.ok()) {
-        SetWriterError(std::move(s));
-      } else {
-        written_sequence_ = last_sequence;
-        if (first_unsynced_ == Clock::time_point::max()) first_unsynced_ = Clock::now();
-        unsynced_bytes_ += frames.size();
+    if (!frames.empty()) {
+      size_t done = 0;
+      if (absl::Status s = WriteFrames(frames, options_.now(), &done); !s.ok()) {
+        unwritten_.assign(frames, done);
+        frames.clear();
+        Stall(std::move(s));
+        continue;
       }
+      if (first_unsynced_ == Clock::time_point::max()) first_unsynced_ = Clock::now();
+      unsynced_bytes_ += frames.size();
     }
     frames.clear();
-    if (unsynced_bytes_ > 0 && status().ok()) {
+    if (unsynced_bytes_ > 0) {
       const bool due = options_.durability == DurabilityPolicy::kPerBatch || sync_requested ||
                        stop || unsynced_bytes_ >= options_.group_commit_bytes ||
                        Clock::now() >= GroupCommitDeadline();
       if (due) {
         if (absl::Status s = SyncActive(); !s.ok()) {
-          SetWriterError(std::move(s));
-        } else {
-          PublishDurable(written_sequence_);
-          if (retention_deferred_.exchange(false)) EnforceRetention();
+          Stall(std::move(s));
+          continue;
         }
+        PublishDurable(written_sequence_);
+        if (retention_deferred_.exchange(false)) EnforceRetention();
       }
     }
-    if (LeaseLow() && status().ok()) {
+    if (LeaseLow()) {
       const uint64_t next = next_sequence_.load(std::memory_order_acquire);
       if (absl::Status s = WriteLease(next + options_.sequence_lease); !s.ok()) {
-        SetWriterError(std::move(s));
+        Stall(std::move(s));
+        continue;
       }
     }
     if (Clock::now() >= next_retention_check_) {
@@ -234,6 +264,7 @@ void Journal::WriterLoop() {
       next_retention_check_ =
           Clock::now() + absl::ToChronoNanoseconds(options_.retention_check_interval);
     }
+    MaybeNotifyAvailable();
     if (stop) break;
   }
   absl::MutexLock lock(&durable_mu_);
@@ -241,16 +272,17 @@ void Journal::WriterLoop() {
   durable_cv_.SignalAll();
 }
 
-absl::Status Journal::WriteFrames(const std::string& frames, absl::Time now) {
+absl::Status Journal::WriteFrames(std::string_view frames, absl::Time now, size_t* done) {
   using journal_format::FramePayloadLength;
   using journal_format::FrameSequence;
   const char* data = frames.data();
   size_t pos = 0;
   bool rolled = false;
+  *done = 0;
   while (pos < frames.size()) {
     const uint64_t first = FrameSequence(data + pos);
     const uint64_t size0 = kFrameHeaderSize + FramePayloadLength(data + pos);
-    if (active_ == nullptr || active_->sealed ||
+    if (active_ == nullptr || active_->sealed || active_file_ == nullptr ||
         (active_->frames > 0 && active_->file_bytes + size0 > options_.segment_bytes)) {
       if (absl::Status s = RollTo(first, now); !s.ok()) return s;
       rolled = true;
@@ -270,11 +302,15 @@ absl::Status Journal::WriteFrames(const std::string& frames, absl::Time now) {
       end += size;
       ++frames_in_segment;
     }
-    if (absl::Status s = WriteFully(*active_file_, std::string_view(data + pos, end - pos));
-        !s.ok()) {
+    // A failed write may leave part of the chunk in the file, after
+    // file_bytes: Retry() truncates it.
+    const std::string_view chunk(data + pos, end - pos);
+    if (absl::Status s = WriteFully(*active_file_, chunk); !s.ok()) {
       return absl::Status(s.code(),
                           absl::StrCat("journal segment ", active_->path, ": ", s.message()));
     }
+    active_unsynced_.append(chunk);
+    written_sequence_ = last;
     bytes_written_.fetch_add(end - pos, std::memory_order_relaxed);
     {
       absl::MutexLock lock(&segments_mu_);
@@ -286,6 +322,7 @@ absl::Status Journal::WriteFrames(const std::string& frames, absl::Time now) {
       active_->last_append = now;
     }
     pos = end;
+    *done = pos;
   }
   if (rolled) next_retention_check_ = Clock::now();
   return absl::OkStatus();
@@ -300,10 +337,16 @@ absl::Status Journal::RollTo(uint64_t first_sequence, absl::Time now) {
       return WithPath(s, "cannot fsync journal segment", active_->path);
     }
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
+    // The whole segment is durable: nothing of it is kept to rewrite.
     active_file_.reset();
+    active_unsynced_.clear();
+    active_synced_bytes_ = active_->file_bytes;
   }
   const std::string path =
       absl::StrCat(options_.directory, "/", JournalSegmentFileName(first_sequence));
+  // Until the segment is in the list, a failure leaves a file nothing uses
+  // (maybe not even created): Retry() removes it before rolling again.
+  stray_segment_ = path;
   absl::StatusOr<std::unique_ptr<File>> file =
       file_system_->Open(path, OpenMode::kCreateNewForAppend);
   if (!file.ok()) return WithPath(file.status(), "cannot create journal segment", path);
@@ -317,12 +360,15 @@ absl::Status Journal::RollTo(uint64_t first_sequence, absl::Time now) {
   auto segment = std::make_shared<Segment>(first_sequence, path);
   absl::StatusOr<std::unique_ptr<File>> read_file = file_system_->Open(path, OpenMode::kReadOnly);
   if (!read_file.ok()) return WithPath(read_file.status(), "cannot open journal segment", path);
+  stray_segment_.clear();
   segment->read_file = std::move(*read_file);
   segment->next_sequence = first_sequence;
   segment->readable_bytes = kSegmentHeaderSize;
   segment->file_bytes = kSegmentHeaderSize;
   segment->last_append = now;
   active_file_ = std::move(*file);
+  active_synced_bytes_ = 0;
+  active_unsynced_.assign(header, sizeof header);
   unsynced_bytes_ += kSegmentHeaderSize;
   {
     absl::MutexLock lock(&segments_mu_);
@@ -341,28 +387,126 @@ absl::Status Journal::SyncActive() {
       return WithPath(s, "cannot fsync journal segment", active_->path);
     }
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
+    active_synced_bytes_ = active_->file_bytes;
+    active_unsynced_.clear();
   }
   unsynced_bytes_ = 0;
   first_unsynced_ = Clock::time_point::max();
   return absl::OkStatus();
 }
 
-void Journal::SetWriterError(absl::Status status) {
-  LogError(absl::StrCat("journal ", options_.directory,
-                        ": write failed; refusing further appends: ", status.ToString()));
-  // Nothing is written or synced any more: forget the unsynced bytes, or
-  // the writer would keep waking for their (past) group-commit deadline and
-  // spin until Close().
+void Journal::Stall(absl::Status status) {
+  write_errors_.fetch_add(1, std::memory_order_relaxed);
+  const bool first = !stalled_.load(std::memory_order_relaxed);
+  const Clock::time_point now = Clock::now();
+  if (first) {
+    retry_backoff_ = options_.retry_backoff;
+    stalled_since_ = now;
+    stall_attempts_ = 0;
+    LogError(absl::StrCat("journal ", options_.directory, ": ", status.ToString(),
+                          "; not accepting records until the disk takes writes again (retrying "
+                          "with backoff up to ",
+                          absl::FormatDuration(options_.retry_backoff_max), ")"));
+  } else {
+    retry_backoff_ = std::min(retry_backoff_ * 2, options_.retry_backoff_max);
+    retry_log_.Log([&] {
+      return absl::StrCat("journal ", options_.directory, ": still failing after ", stall_attempts_,
+                          " retries: ", status.ToString());
+    });
+  }
+  retry_at_ = now + std::chrono::duration_cast<Clock::duration>(
+                        absl::ToChronoNanoseconds(std::max(retry_backoff_, absl::ZeroDuration())));
+  // Nothing is synced until a retry succeeds: no group-commit deadline may
+  // wake the writer meanwhile.
   unsynced_bytes_ = 0;
   first_unsynced_ = Clock::time_point::max();
-  // Both at once (append_mu_ before durable_mu_, as in Append()): an
-  // Append() that finds appends refused reports this error rather than
-  // "journal is closed", and once a waiter has the error appends are refused.
-  absl::MutexLock append_lock(&append_mu_);
-  refuse_appends_ = true;
-  absl::MutexLock lock(&durable_mu_);
-  if (writer_status_.ok()) writer_status_ = std::move(status);
-  durable_cv_.SignalAll();
+  stalled_.store(true, std::memory_order_release);
+  {
+    absl::MutexLock lock(&durable_mu_);
+    writer_status_ = status;
+    durable_cv_.SignalAll();
+  }
+  if (first && options_.on_health) options_.on_health(status);
+}
+
+bool Journal::Retry() {
+  ++stall_attempts_;
+  if (!stray_segment_.empty()) {
+    absl::Status removed = file_system_->RemoveFile(stray_segment_);
+    if (!removed.ok() && !absl::IsNotFound(removed)) {
+      Stall(WithPath(removed, "cannot remove unused journal segment", stray_segment_));
+      return false;
+    }
+    stray_segment_.clear();
+  }
+  if (active_file_ != nullptr) {
+    // What was written since the last good fsync is written again from
+    // memory (a failed fsync may have dropped the dirty pages, and its error
+    // is reported once), and a partial frame of a failed write is cut off.
+    // Through a second descriptor: the appending one cannot write at an
+    // offset. The fsync below syncs the file whichever descriptor wrote.
+    absl::StatusOr<std::unique_ptr<File>> file =
+        file_system_->Open(active_->path, OpenMode::kReadWrite);
+    absl::Status s = file.status();
+    if (s.ok() && !active_unsynced_.empty()) {
+      s = WriteAtFully(**file, active_unsynced_, active_synced_bytes_);
+    }
+    if (s.ok()) s = (*file)->Truncate(active_->file_bytes);
+    if (!s.ok()) {
+      Stall(WithPath(s, "cannot rewrite journal segment", active_->path));
+      return false;
+    }
+  }
+  if (!unwritten_.empty()) {
+    size_t done = 0;
+    absl::Status s = WriteFrames(unwritten_, options_.now(), &done);
+    unwritten_.erase(0, done);
+    if (!s.ok()) {
+      Stall(std::move(s));
+      return false;
+    }
+  }
+  if (absl::Status s = SyncActive(); !s.ok()) {
+    Stall(std::move(s));
+    return false;
+  }
+  if (LeaseLow()) {
+    const uint64_t next = next_sequence_.load(std::memory_order_acquire);
+    if (absl::Status s = WriteLease(next + options_.sequence_lease); !s.ok()) {
+      Stall(std::move(s));
+      return false;
+    }
+  }
+  // Healthy before the durable sequence moves: whoever sees it move (an
+  // acknowledged device, a test) sees the journal writing again.
+  {
+    absl::MutexLock lock(&durable_mu_);
+    writer_status_ = absl::OkStatus();
+  }
+  stalled_.store(false, std::memory_order_release);
+  retry_at_ = Clock::time_point::max();
+  LogInfo(absl::StrCat(
+      "journal ", options_.directory, ": writing again after ",
+      absl::FormatDuration(absl::Milliseconds(
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stalled_since_)
+              .count())),
+      " and ", stall_attempts_, " retries; accepting records (durable up to sequence ",
+      written_sequence_, ")"));
+  if (options_.on_health) options_.on_health(absl::OkStatus());
+  PublishDurable(written_sequence_);
+  if (retention_deferred_.exchange(false)) EnforceRetention();
+  return true;
+}
+
+void Journal::MaybeNotifyAvailable() {
+  if (!refused_.load(std::memory_order_acquire)) return;
+  if (stalled_.load(std::memory_order_relaxed) ||
+      pending_bytes_.load(std::memory_order_relaxed) > options_.max_pending_bytes ||
+      next_sequence_.load(std::memory_order_acquire) >= lease_.load(std::memory_order_acquire)) {
+    return;
+  }
+  refused_.store(false, std::memory_order_release);
+  if (options_.on_available) options_.on_available();
 }
 
 absl::Status Journal::status() const {

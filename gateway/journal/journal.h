@@ -6,6 +6,15 @@
 // already patched. Sequence numbers are contiguous; the caller (the hub)
 // appends batch after batch starting at next_sequence().
 //
+// When a write or fsync fails (disk full, I/O error) the journal stalls
+// instead of failing for good: it keeps every record not yet durable in
+// memory, CanAppend() says no (so the hub numbers nothing new and devices
+// are paused), and the writer retries with backoff — rewriting the unsynced
+// bytes from memory at their offsets (a failed fsync may have dropped the
+// dirty pages, so they are never trusted), writing what was not written
+// yet, and fsyncing — until it succeeds; then it accepts records again by
+// itself. on_health and on_available tell the gateway.
+//
 // On disk (format, policies and loss windows: docs/JOURNAL.md) a directory
 // holds `LOCK` and segment files `seg-<first sequence, 20 digits>.fsj`
 // (byte layout: journal_format.h). All I/O goes through a FileSystem
@@ -50,6 +59,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "gateway/common/latency_histogram.h"
+#include "gateway/common/log.h"
 #include "gateway/common/monotonic_clock.h"
 #include "gateway/journal/file_system.h"
 #include "gateway/journal/journal_format.h"
@@ -94,10 +104,26 @@ struct JournalOptions {
   // after a clean Close() none. Under kPerBatch nothing is delivered before
   // it is durable, so the lease is exact and nothing is skipped.
   uint64_t sequence_lease = uint64_t{1} << 20;
+  // Appended records waiting for the writer (pending_bytes) above which
+  // CanAppend() says no: a disk slower than the input pauses the devices
+  // instead of growing memory without bound.
+  size_t max_pending_bytes = size_t{64} << 20;
+  // After a failed write or fsync the writer retries after retry_backoff,
+  // doubling up to retry_backoff_max between attempts.
+  absl::Duration retry_backoff = absl::Milliseconds(100);
+  absl::Duration retry_backoff_max = absl::Seconds(5);
   // Called on the writer thread after each fsync with the new
   // durable_sequence(); values strictly increase. Must be quick, and must not
   // call Flush(), AwaitDurable() or Close() (they wait for this thread).
   std::function<void(uint64_t durable_sequence)> on_durable;
+  // Called on the writer thread when the journal stalls on a failed write
+  // or fsync (with the error) and when it writes again (with OK). The same
+  // rules as on_durable.
+  std::function<void(const absl::Status& status)> on_health;
+  // Called on the writer thread once appends may succeed again after
+  // CanAppend() said no (a stall ended, the pending bytes drained, the lease
+  // was extended). May be called when nobody was refused. Same rules.
+  std::function<void()> on_available;
   // Test hook: called on the writer thread just before each fsync of a
   // segment. A test can block in it to keep records written but not durable.
   std::function<void()> before_sync;
@@ -157,9 +183,11 @@ class Journal final {
   // memcpy and a CRC per payload under a short lock). Preconditions, checked:
   // first_sequence == next_sequence() and every payload at most
   // max_payload_bytes long. Returns FailedPrecondition on a sequence
-  // mismatch or after Close(), InvalidArgument for an oversized payload
-  // (nothing of the batch is queued then), and the writer's error once a
-  // write or fsync has failed (the journal then refuses further appends).
+  // mismatch or after Close(), InvalidArgument for an oversized payload,
+  // Unavailable beyond the sequence lease (nothing of the batch is queued
+  // then). While the journal is stalled it still queues (a caller that
+  // asked CanAppend() just before the stall began has numbered the batch
+  // already); the batch is written once the disk takes writes again.
   // With Wake::kDeferred the writer thread is not woken: the caller must
   // call WakeWriter() soon after (until then the batch waits for the
   // writer's next deadline), which lets it do its own latency-critical work
@@ -171,14 +199,24 @@ class Journal final {
   // nothing when none is queued. Thread-safe.
   void WakeWriter();
 
-  // Whether records up to `last_sequence` may be appended now: false while
-  // the sequence lease does not cover them yet (the writer extends it ahead
-  // of need; false means it could not, e.g. a failing disk). Numbering a
-  // record the journal refuses would let a restart reuse its number, so the
-  // hub asks before numbering. Lock-free.
+  // Whether records up to `last_sequence` should be appended now: false
+  // while the journal is stalled on a failing disk, while more than
+  // max_pending_bytes wait for the writer, or while the sequence lease does
+  // not cover them yet (the writer extends it ahead of need). Numbering a
+  // record the journal cannot keep would let a restart reuse its number, so
+  // the hub asks before numbering. After a false, on_available is called
+  // once appends may succeed again. Lock-free.
   bool CanAppend(uint64_t last_sequence) const {
-    return last_sequence < lease_.load(std::memory_order_acquire);
+    if (last_sequence < lease_.load(std::memory_order_acquire) &&
+        !stalled_.load(std::memory_order_acquire) &&
+        pending_bytes_.load(std::memory_order_relaxed) <= options_.max_pending_bytes) {
+      return true;
+    }
+    refused_.store(true, std::memory_order_release);
+    return false;
   }
+  // Stalled on a failed write or fsync, retrying (status() says why).
+  bool stalled() const { return stalled_.load(std::memory_order_acquire); }
   // Every sequence handed out so far is below this; durable (see
   // sequence_lease). Lock-free.
   uint64_t lease() const { return lease_.load(std::memory_order_acquire); }
@@ -191,13 +229,14 @@ class Journal final {
   uint64_t oldest_sequence() const { return oldest_.load(std::memory_order_acquire); }
 
   // Waits until durable_sequence() >= sequence. Returns OK then,
-  // DeadlineExceeded at `deadline`, or the writer's error / FailedPrecondition
-  // if the journal failed or closed before. Never forces an fsync (under
-  // group commit it waits up to group_commit_interval).
+  // DeadlineExceeded at `deadline`, the writer's error if the journal is
+  // (or becomes) stalled before, or FailedPrecondition once it closed.
+  // Never forces an fsync (under group commit it waits up to
+  // group_commit_interval).
   absl::Status AwaitDurable(uint64_t sequence, absl::Time deadline) const;
 
   // Writes and fsyncs everything appended before the call; returns once it
-  // is durable, or the writer's error.
+  // is durable, or the writer's error at once while it is stalled.
   absl::Status Flush();
 
   // Flush()es, stops the writer thread, closes the files and releases the
@@ -247,8 +286,11 @@ class Journal final {
   const LatencyHistogram& fsync_latency() const { return fsync_latency_; }
   const std::string& directory() const { return options_.directory; }
 
-  // Sticky error of the writer thread (OK while healthy).
+  // Why the writer is stalled: the last failed write or fsync; OK while
+  // it writes.
   absl::Status status() const;
+  // Failed writes, fsyncs and retries since Open() (each attempt counts).
+  uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -282,12 +324,21 @@ class Journal final {
                                  absl::ToChronoNanoseconds(options_.group_commit_interval));
   }
   // Writer thread only: writes `frames` (whole frames) to the active
-  // segment(s), rolling as needed.
-  absl::Status WriteFrames(const std::string& frames, absl::Time now);
+  // segment(s), rolling as needed. On failure *done says how many bytes of
+  // `frames` were written (whole frames).
+  absl::Status WriteFrames(std::string_view frames, absl::Time now, size_t* done);
   absl::Status RollTo(uint64_t first_sequence, absl::Time now);
   absl::Status SyncActive();
-  // Writer thread only: makes `status` the sticky error and refuses appends.
-  void SetWriterError(absl::Status status);
+  // Writer thread only: a write, fsync or retry failed with `status` (the
+  // frames that did not reach the file are in unwritten_). Stalls (or stays
+  // stalled) and schedules the next attempt.
+  void Stall(absl::Status status);
+  // Writer thread only: one attempt to get back to a durable state (see the
+  // file comment); true once everything taken from pending_ is durable.
+  bool Retry();
+  // Writer thread only: calls on_available if a CanAppend() said no and
+  // appends may succeed now.
+  void MaybeNotifyAvailable();
   void PublishDurable(uint64_t sequence);
   // Finds where `sequence` is on disk; see Read().
   Location Locate(uint64_t sequence) const;
@@ -304,11 +355,14 @@ class Journal final {
   // acknowledgements); see WaitForWork().
   MonotonicCondVar writer_cv_;
   std::string pending_ ABSL_GUARDED_BY(append_mu_);
-  uint64_t pending_last_sequence_ ABSL_GUARDED_BY(append_mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(append_mu_) = false;
   bool sync_requested_ ABSL_GUARDED_BY(append_mu_) = false;
-  bool refuse_appends_ ABSL_GUARDED_BY(append_mu_) = false;
+  bool refuse_appends_ ABSL_GUARDED_BY(append_mu_) = false;  // closed
   std::atomic<uint64_t> next_sequence_{1};
+  // Stalled on a failed write or fsync (written by the writer thread).
+  std::atomic<bool> stalled_{false};
+  // A CanAppend() said no since the writer last called on_available.
+  mutable std::atomic<bool> refused_{false};
 
   // Segment list and read index; held briefly by the writer (after each
   // write, on roll) and by readers (to locate a sequence), never across I/O.
@@ -331,6 +385,20 @@ class Journal final {
   std::unique_ptr<File> active_file_;  // active_ opened for appending, if not sealed
   uint64_t unsynced_bytes_ = 0;
   uint64_t written_sequence_ = 0;  // last sequence written to a file
+  // The active file's bytes up to this offset are fsynced; the ones after it
+  // (up to active_->file_bytes) are kept in active_unsynced_ until they are,
+  // so that a failed fsync or write can be repaired by writing them again.
+  uint64_t active_synced_bytes_ = 0;
+  std::string active_unsynced_;
+  // While stalled: frames taken from pending_ that were not written, and a
+  // segment file a failed roll created but never used (removed on retry).
+  std::string unwritten_;
+  std::string stray_segment_;
+  Clock::time_point retry_at_ = Clock::time_point::max();
+  absl::Duration retry_backoff_;
+  Clock::time_point stalled_since_;
+  uint64_t stall_attempts_ = 0;
+  RateLimitedLog retry_log_{LogLevel::kWarning, absl::Seconds(30)};
   // Deadlines of the writer, on the monotonic clock (wall time is only for
   // retention by age, options_.now).
   Clock::time_point first_unsynced_ = Clock::time_point::max();
@@ -349,6 +417,7 @@ class Journal final {
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<uint64_t> segments_deleted_{0};
   std::atomic<uint64_t> pending_bytes_{0};
+  std::atomic<uint64_t> write_errors_{0};
   LatencyHistogram fsync_latency_;
 };
 

@@ -317,6 +317,7 @@ absl::Status Journal::Recover(RecoveryReport* report) {
       if (!f.ok())
         return journal_internal::WithPath(f.status(), "cannot open journal segment", active_->path);
       active_file_ = std::move(*f);
+      active_synced_bytes_ = active_->file_bytes;  // (synced above)
     }
   }
   {

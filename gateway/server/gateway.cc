@@ -23,6 +23,28 @@ Gateway::Gateway(GatewayOptions options)
   // On the journal's writer thread after each fsync: devices are
   // acknowledged what is durable.
   store_.SetCommitCallback([this](uint64_t committed) { device_server_.OnDurable(committed); });
+  // On the journal's writer thread too: devices paused by a stalled journal
+  // (or one too far behind) read on, and health follows the journal.
+  store_.SetAvailableCallback([this] { device_server_.OnStoreAvailable(); });
+  store_.SetHealthCallback([this](const absl::Status& status) {
+    {
+      absl::MutexLock lock(&health_mu_);
+      store_status_ = status;
+    }
+    if (status.ok()) {
+      LogInfo("health: SERVING again: the journal writes again");
+    } else {
+      LogWarning(absl::StrCat("health: NOT_SERVING: the journal cannot write (", status.message(),
+                              "); device connections are paused, subscribers are served what "
+                              "is stored"));
+    }
+    UpdateHealth();
+  });
+}
+
+void Gateway::UpdateHealth() {
+  absl::MutexLock lock(&health_mu_);
+  health_.SetServing(accepting_devices_ && store_status_.ok());
 }
 
 Gateway::~Gateway() { Shutdown(); }
@@ -117,7 +139,11 @@ absl::Status Gateway::Start() {
     return device_port.status();
   }
   device_port_ = *device_port;
-  health_.SetServing(true);
+  {
+    absl::MutexLock lock(&health_mu_);
+    accepting_devices_ = true;
+  }
+  UpdateHealth();
   return absl::OkStatus();
 }
 
@@ -134,7 +160,11 @@ void Gateway::Shutdown() {
     mark = now;
   };
   // Watch streams hear NOT_SERVING before the listener closes.
-  health_.SetServing(false);
+  {
+    absl::MutexLock lock(&health_mu_);
+    accepting_devices_ = false;
+  }
+  UpdateHealth();
   device_server_.Stop(options_.device_drain_grace);
   phase("devices");
   store_.Close();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gateway/api/health_service.h"
 #include "gateway/api/location_service.h"
@@ -124,6 +125,12 @@ class Gateway final {
   std::unique_ptr<MetricsServer> metrics_server_;
   uint16_t metrics_port_ = 0;
   bool shut_down_ = false;
+  // Health: SERVING while devices can connect (started, not shutting down)
+  // and the store keeps records (not stalled on a failing disk).
+  void UpdateHealth();
+  absl::Mutex health_mu_;
+  bool accepting_devices_ ABSL_GUARDED_BY(health_mu_) = false;
+  absl::Status store_status_ ABSL_GUARDED_BY(health_mu_);
 };
 
 }  // namespace fixstream::gateway

@@ -109,9 +109,13 @@ void CollectJournal(const Journal& journal, Families& f) {
   for (const auto& [first, last] : lost) lost_sequences += last - first + 1;
 
   f.Gauge("fixstream_journal_healthy",
-          "1 while the journal writes and fsyncs; 0 once a write or fsync failed (the journal "
-          "then refuses appends until the gateway restarts; see the log).",
-          journal.status().ok() ? 1 : 0);
+          "1 while the journal writes and fsyncs; 0 while it is stalled on a failed write or "
+          "fsync (disk full, I/O error): records are not accepted, device connections are "
+          "paused, and the journal retries with backoff until it writes again (see the log).",
+          journal.stalled() ? 0 : 1);
+  f.Counter("fixstream_journal_write_errors_total",
+            "Failed journal writes, fsyncs and retries (each attempt counts).",
+            journal.write_errors());
   f.Counter("fixstream_journal_records_appended_total",
             "Records appended to the journal since the gateway started.", stats.frames_appended);
   f.Counter("fixstream_journal_bytes_written_total",
@@ -200,9 +204,16 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
             "corrected to the accepted fix-time window.",
             Load(in.week_rollovers_corrected));
   f.Counter("fixstream_records_refused_unavailable_total",
-            "Records refused because the journal could not extend its sequence lease (a failing "
-            "disk); not acknowledged.",
+            "Records a paused connection still held when it closed (the store could not take "
+            "them: a failing disk at shutdown); not acknowledged.",
             Load(in.records_refused_unavailable));
+  f.Counter("fixstream_device_connection_pauses_total",
+            "Times a device connection stopped reading because the store could not take its "
+            "records (a stalled journal, or one too far behind): TCP backpressure, nothing lost.",
+            Load(in.connection_pauses));
+  f.Gauge("fixstream_device_connections_paused",
+          "Device connections paused now, waiting for the store to take records again.",
+          static_cast<double>(in.connections_paused.load(std::memory_order_relaxed)));
   f.Counter("fixstream_source_map_reloads_total",
             "Source maps (ident=source_address listeners) reloaded after their file changed.",
             Load(in.source_map_reloads));

@@ -18,8 +18,9 @@ class EmbeddedStore::JournalLog final : public Hub::RecordLog {
   void Append(uint64_t first_sequence, const std::vector<std::string_view>& frames) override {
     absl::Status status = journal_.Append(first_sequence, frames, Journal::Wake::kDeferred);
     if (!status.ok()) {
-      // The records stay published in memory; what the journal lost is
-      // logged (rate-limited) and visible in its status.
+      // Cannot happen after CanAppend() said yes (a stalled journal still
+      // queues); if it does, the records stay published in memory and the
+      // lease keeps their numbers from being reused.
       error_log_.Log([&] {
         return absl::StrCat("journal append failed at sequence ", first_sequence, ": ",
                             status.ToString());
@@ -62,6 +63,12 @@ absl::Status EmbeddedStore::OpenJournal(JournalOptions options) {
   options.on_durable = [this, gate_delivery](uint64_t durable) {
     if (gate_delivery) hub_.MarkDurable(durable);
     if (commit_callback_) commit_callback_(durable);
+  };
+  options.on_available = [this] {
+    if (available_callback_) available_callback_();
+  };
+  options.on_health = [this](const absl::Status& status) {
+    if (health_callback_) health_callback_(status);
   };
   absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(std::move(options));
   if (!journal.ok()) return journal.status();

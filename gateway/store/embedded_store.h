@@ -57,6 +57,12 @@ class EmbeddedStore final : public RecordStore {
   // RecordStore.
   PublishResult Publish(RecordBatch& batch) override;
   void SetCommitCallback(std::function<void(uint64_t commit_position)> callback) override;
+  void SetAvailableCallback(std::function<void()> callback) override {
+    available_callback_ = std::move(callback);
+  }
+  void SetHealthCallback(std::function<void(const absl::Status&)> callback) override {
+    health_callback_ = std::move(callback);
+  }
   ReadResult Read(uint64_t cursor, const SubscriptionFilter& filter, size_t max_records,
                   size_t max_bytes, std::string* out) const override;
   uint64_t head() const override { return hub_.head(); }
@@ -103,6 +109,8 @@ class EmbeddedStore final : public RecordStore {
   const uint64_t ring_records_;  // HubOptions::max_records
   Hub hub_;
   std::function<void(uint64_t)> commit_callback_;
+  std::function<void()> available_callback_;
+  std::function<void(const absl::Status&)> health_callback_;
   std::function<void()> before_history_read_;
   absl::Mutex listeners_mu_;
   absl::flat_hash_map<Listener*, std::unique_ptr<HubListener>> listeners_

@@ -191,7 +191,9 @@ class DeviceSessionTest : public ::testing::Test {
   IngestCounters counters_;
   DurabilityWatch durability_;
   Closes closes_;
-  const DeviceSession::Context context_{options_, store_, counters_, durability_, closes_};
+  std::atomic<uint64_t> available_generation_{0};
+  const DeviceSession::Context context_{options_,    store_,  counters_,
+                                        durability_, closes_, available_generation_};
   asio::io_context io_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
       asio::make_work_guard(io_)};

@@ -37,16 +37,18 @@ class FaultInjectingFile final : public File {
 
   absl::Status DataSync() override {
     if (std::optional<Fault> f = fs_->Check(FaultOp::kDataSync, path_)) {
+      if (f->lose_unsynced) fs_->LoseUnsynced(path_);
       return FileSystemError(f->error);
     }
-    return base_->DataSync();
+    return Synced(base_->DataSync());
   }
 
   absl::Status Sync() override {
     if (std::optional<Fault> f = fs_->Check(FaultOp::kSync, path_)) {
+      if (f->lose_unsynced) fs_->LoseUnsynced(path_);
       return FileSystemError(f->error);
     }
-    return base_->Sync();
+    return Synced(base_->Sync());
   }
 
   absl::Status Truncate(uint64_t size) override {
@@ -78,6 +80,15 @@ class FaultInjectingFile final : public File {
   }
 
  private:
+  absl::Status Synced(absl::Status status) {
+    if (status.ok()) {
+      if (absl::StatusOr<FileInfo> info = base_->Stat(); info.ok()) {
+        fs_->MarkSynced(path_, info->size);
+      }
+    }
+    return status;
+  }
+
   FaultInjectingFileSystem* const fs_;
   const std::string path_;
   const std::unique_ptr<File> base_;
@@ -120,6 +131,26 @@ std::optional<Fault> FaultInjectingFileSystem::Check(FaultOp op, const std::stri
   }
   if (fired) ++injected_;
   return fired;
+}
+
+void FaultInjectingFileSystem::MarkSynced(const std::string& path, uint64_t size) {
+  absl::MutexLock lock(&mu_);
+  synced_size_[path] = size;
+}
+
+void FaultInjectingFileSystem::LoseUnsynced(const std::string& path) {
+  uint64_t synced = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = synced_size_.find(path);
+    if (it != synced_size_.end()) synced = it->second;
+  }
+  absl::StatusOr<std::unique_ptr<File>> file = base_->Open(path, OpenMode::kReadWrite);
+  if (!file.ok()) return;
+  absl::StatusOr<FileInfo> info = (*file)->Stat();
+  if (!info.ok() || info->size <= synced) return;
+  const std::string zeros(info->size - synced, '\0');
+  (*file)->WriteAt(zeros, synced).IgnoreError();
 }
 
 absl::Status FaultInjectingFileSystem::CreateDirectories(const std::string& path) {

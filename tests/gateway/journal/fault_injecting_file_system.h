@@ -9,6 +9,7 @@
 //   fs.Inject(Fault(FaultOp::kWrite, ENOSPC).OnPath(".fsj"));
 //   fs.Inject(Fault(FaultOp::kDataSync, EIO).After(2).Times(1));
 //   fs.Inject(Fault::ShortWrite(7).Times(1));
+//   fs.Inject(Fault(FaultOp::kDataSync, EIO).LosingUnsyncedData().Times(1));
 //
 // A fault matches a call of its operation whose path contains `path` (every
 // path if empty). Each fault counts the calls it matches: the first `after`
@@ -78,11 +79,20 @@ struct Fault {
     times = n;
     return *this;
   }
+  // For a kDataSync or kSync fault: the failing call also zeroes what was
+  // written to the file since its last successful sync — what Linux can
+  // leave after a failed fsync (the dirty pages dropped, the error reported
+  // once), so only a writer that writes them again keeps them.
+  Fault& LosingUnsyncedData() {
+    lose_unsynced = true;
+    return *this;
+  }
 
   FaultOp op;
   std::string path;  // empty matches every path
   int error;         // 0 for a short write
   size_t short_write_bytes = 0;
+  bool lose_unsynced = false;
   uint64_t after = 0;
   uint64_t times = kForever;
 };
@@ -104,6 +114,10 @@ class FaultInjectingFileSystem final : public FileSystem {
   // If a fault fires for this call of `op` on `path`, returns it. Used by
   // the Files this opens.
   std::optional<Fault> Check(FaultOp op, const std::string& path);
+  // Used by the Files this opens: `path` was synced at `size` bytes; a
+  // LosingUnsyncedData() fault zeroes the bytes after the last such size.
+  void MarkSynced(const std::string& path, uint64_t size);
+  void LoseUnsynced(const std::string& path);
 
   absl::Status CreateDirectories(const std::string& path) override;
   absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) override;
@@ -122,6 +136,7 @@ class FaultInjectingFileSystem final : public FileSystem {
   std::vector<Armed> faults_ ABSL_GUARDED_BY(mu_);
   uint64_t injected_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<FaultOp, uint64_t> calls_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> synced_size_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fixstream::gateway

@@ -1,12 +1,15 @@
 // The journal under injected disk faults (FaultInjectingFileSystem): what
 // docs/JOURNAL.md promises when a write, an fsync, a directory or a file
-// fails — the writer's sticky error in status(), Append() refusing, Flush()
-// and AwaitDurable() returning the error, Open() naming the path and the
-// errno text, and what recovery finds after a reopen.
+// fails — the writer stalls (status() names the error, CanAppend() says no,
+// Flush() and AwaitDurable() return the error), retries with backoff and
+// writes everything again once the disk recovers; Open() names the path and
+// the errno text; and what recovery finds after a reopen.
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -15,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "fault_injecting_file_system.h"
 #include "gateway/journal/journal.h"
 #include "gtest/gtest.h"
@@ -46,6 +50,16 @@ std::string ReadAll(const Journal& journal, uint64_t from) {
     from = r->next_sequence;
   }
   return out;
+}
+
+// Polls `done` for up to 10 s.
+template <typename Done>
+bool WaitFor(Done done) {
+  for (int i = 0; i < 10000; ++i) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return done();
 }
 
 std::string ErrnoText(int error) {
@@ -203,17 +217,31 @@ TEST_F(JournalFaultTest, RecoveryIoErrorsFailOpenWithThePath) {
 
 // --- The writer --------------------------------------------------------------
 
-// A write that fails (disk full, I/O error) makes the journal refuse
-// appends and every waiter get the error; what was written before stays
-// readable, and after a restart the journal continues after the last
-// written record.
-TEST_F(JournalFaultTest, WriteErrorIsStickyAndRefusesAppends) {
+// A write that fails (disk full, I/O error) stalls the journal: waiters get
+// the error, CanAppend() says no, health hears it, what was written before
+// stays readable. Once the disk takes writes again the writer writes what it
+// kept and everything appended is durable, readable and recovered after a
+// restart, without a gap or a repeat.
+TEST_F(JournalFaultTest, WriteErrorStallsUntilTheDiskRecovers) {
   for (int error : {ENOSPC, EIO}) {
     SCOPED_TRACE(ErrnoText(error));
     fs::remove_all(dir_);
     fs_.Clear();
+    absl::Mutex mu;
+    std::vector<absl::Status> health;
+    int available = 0;
     JournalOptions o = Options();
     o.durability = DurabilityPolicy::kPerBatch;
+    o.retry_backoff = absl::Milliseconds(5);
+    o.retry_backoff_max = absl::Milliseconds(20);
+    o.on_health = [&](const absl::Status& s) {
+      absl::MutexLock lock(&mu);
+      health.push_back(s);
+    };
+    o.on_available = [&] {
+      absl::MutexLock lock(&mu);
+      ++available;
+    };
     auto j = OpenOrDie(o);
     ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
     ASSERT_TRUE(j->Flush().ok());
@@ -225,25 +253,50 @@ TEST_F(JournalFaultTest, WriteErrorIsStickyAndRefusesAppends) {
     EXPECT_EQ(flushed.code(), absl::ErrnoToStatusCode(error));
     EXPECT_EQ(flushed.message(),
               absl::StrCat("journal segment ", SegmentPath(1), ": write: ", ErrnoText(error)));
+    EXPECT_TRUE(j->stalled());
     EXPECT_EQ(j->status(), flushed);
-    EXPECT_EQ(AppendBatch(*j, 16, 1), flushed);
-    EXPECT_EQ(j->next_sequence(), 16u);  // the refused batch took no sequence
+    EXPECT_FALSE(j->CanAppend(16));
     EXPECT_EQ(j->AwaitDurable(15, absl::InfiniteFuture()), flushed);
     EXPECT_TRUE(j->AwaitDurable(10, absl::InfiniteFuture()).ok());
     EXPECT_EQ(j->durable_sequence(), 10u);
     EXPECT_EQ(ReadAll(*j, 1), Expected(1, 10));  // reads still work
-    EXPECT_EQ(j->Close(), flushed);
-    EXPECT_EQ(j->status(), flushed);
+    // It keeps trying (with backoff), and keeps failing while the disk does.
+    const uint64_t errors = j->write_errors();
+    ASSERT_TRUE(WaitFor([&] { return j->write_errors() > errors + 2; }));
+    EXPECT_TRUE(j->stalled());
+    {
+      absl::MutexLock lock(&mu);
+      ASSERT_EQ(health.size(), 1u);
+      EXPECT_EQ(health[0], flushed);
+    }
 
-    // Even with the disk healthy again the error stays until a restart.
+    fs_.Clear();  // space freed, the device is back
+    ASSERT_TRUE(WaitFor(
+        [&] { return j->durable_sequence() >= 15; }));  // (AwaitDurable: the error while stalled)
+    EXPECT_FALSE(j->stalled());
+    EXPECT_TRUE(j->status().ok());
+    EXPECT_TRUE(j->CanAppend(16));
+    {
+      absl::MutexLock lock(&mu);
+      ASSERT_EQ(health.size(), 2u);
+      EXPECT_TRUE(health[1].ok());
+    }
+    ASSERT_TRUE(WaitFor([&] {
+      absl::MutexLock lock(&mu);
+      return available >= 1;  // the CanAppend() above that said no is answered
+    }));
+    ASSERT_TRUE(AppendBatch(*j, 16, 5).ok());
+    ASSERT_TRUE(j->Flush().ok());
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 20));
+    ASSERT_TRUE(j->Close().ok());
+
     RecoveryReport report;
     j = OpenOrDie(PosixOptions(), &report);
-    EXPECT_EQ(j->next_sequence(), 11u);
     EXPECT_EQ(report.truncated_bytes, 0u);
-    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 10));
-    ASSERT_TRUE(AppendBatch(*j, 11, 5).ok());
-    EXPECT_TRUE(j->Flush().ok());
-    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 15));
+    EXPECT_EQ(report.frames, 20u);
+    EXPECT_TRUE(report.lost_ranges.empty());
+    EXPECT_EQ(j->next_sequence(), 21u);
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 20));
   }
 }
 
@@ -295,10 +348,12 @@ TEST_F(JournalFaultTest, ShortWriteThenDiskFullLeavesATornTailForRecovery) {
   EXPECT_EQ(ReadAll(*j, 1), Expected(1, 10));
 }
 
-// A failed fdatasync is never retried (Linux may have dropped the dirty
-// pages): the journal fails, durable_sequence() stays where it was and
-// on_durable is not called for the batch.
-TEST_F(JournalFaultTest, FsyncFailureIsStickyAndNothingMoreBecomesDurable) {
+// A failed fdatasync may have dropped the dirty pages (Linux reports the
+// error once and marks them clean): the fault here zeroes what was written
+// since the last good sync, as that can. The journal never counts them
+// durable after a failure; it writes them again from memory and fsyncs, and
+// only then are they durable — so after a restart every record is there.
+TEST_F(JournalFaultTest, FsyncFailureRewritesWhatWasNotDurable) {
   for (DurabilityPolicy policy : {DurabilityPolicy::kPerBatch, DurabilityPolicy::kGroupCommit}) {
     SCOPED_TRACE(policy == DurabilityPolicy::kPerBatch ? "per batch" : "group commit");
     fs::remove_all(dir_);
@@ -307,60 +362,61 @@ TEST_F(JournalFaultTest, FsyncFailureIsStickyAndNothingMoreBecomesDurable) {
     std::vector<uint64_t> notified;
     JournalOptions o = Options();
     o.durability = policy;
+    o.retry_backoff = absl::Milliseconds(200);  // a window to look at the stalled journal
     o.on_durable = [&](uint64_t d) {
       absl::MutexLock lock(&mu);
       notified.push_back(d);
     };
     auto j = OpenOrDie(o);
-    const size_t syncs_at_open = fs_.calls(FaultOp::kDataSync);  // (the LEASE file's)
     ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
     ASSERT_TRUE(j->Flush().ok());
+    const uint64_t size_before = fs::file_size(SegmentPath(1));
 
-    fs_.Inject(Fault(FaultOp::kDataSync, EIO).OnPath(".fsj"));
+    fs_.Inject(Fault(FaultOp::kDataSync, EIO).OnPath(".fsj").LosingUnsyncedData().Times(1));
     ASSERT_TRUE(AppendBatch(*j, 11, 10).ok());
     const absl::Status failed = j->AwaitDurable(20, absl::InfiniteFuture());
     EXPECT_EQ(failed.code(), absl::StatusCode::kUnknown);  // EIO
     EXPECT_EQ(failed.message(),
               absl::StrCat("cannot fsync journal segment ", SegmentPath(1), ": ", ErrnoText(EIO)));
-    EXPECT_EQ(j->status(), failed);
-    EXPECT_EQ(j->Flush(), failed);
-    EXPECT_EQ(AppendBatch(*j, 21, 1), failed);
     EXPECT_EQ(j->durable_sequence(), 10u);
-    EXPECT_EQ(fs_.calls(FaultOp::kDataSync) - syncs_at_open,
-              2u);  // one good, one failed, no retry
-    EXPECT_EQ(j->Close(), failed);
+    {
+      // The lost pages, as the disk has them now.
+      std::string tail(fs::file_size(SegmentPath(1)) - size_before, 'x');
+      std::FILE* f = std::fopen(SegmentPath(1).c_str(), "rb");
+      ASSERT_NE(f, nullptr);
+      std::fseek(f, static_cast<long>(size_before), SEEK_SET);
+      ASSERT_EQ(std::fread(tail.data(), 1, tail.size(), f), tail.size());
+      std::fclose(f);
+      EXPECT_EQ(tail, std::string(tail.size(), '\0'));
+    }
+    // The retry writes them again and fsyncs.
+    ASSERT_TRUE(WaitFor(
+        [&] { return j->durable_sequence() >= 20; }));  // (AwaitDurable: the error while stalled)
+    EXPECT_TRUE(j->status().ok());
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 20));
     {
       absl::MutexLock lock(&mu);
       ASSERT_FALSE(notified.empty());
-      EXPECT_EQ(notified.back(), 10u);
+      EXPECT_EQ(notified.back(), 20u);
+      EXPECT_TRUE(std::is_sorted(notified.begin(), notified.end()));
     }
-    // The written frames are still in the page cache here (a real failed
-    // fsync may have lost them), so recovery finds them and syncs them.
+    ASSERT_TRUE(j->Close().ok());
     RecoveryReport report;
     j = OpenOrDie(PosixOptions(), &report);
+    EXPECT_EQ(report.truncated_bytes, 0u);
+    EXPECT_EQ(report.corrupt_regions, 0u);
+    EXPECT_EQ(j->next_sequence(), 21u);  // a clean close: the lease is exact
     EXPECT_EQ(ReadAll(*j, 1), Expected(1, 20));
-    if (policy == DurabilityPolicy::kPerBatch) {
-      // Nothing was delivered before its fsync: recovery continues right
-      // after what it found.
-      EXPECT_EQ(j->next_sequence(), 21u);
-      EXPECT_EQ(j->durable_sequence(), 20u);
-    } else {
-      // Under group commit the numbers up to the lease may have been
-      // delivered: the journal continues after them (a failed close does
-      // not shorten the lease).
-      const uint64_t lease = 1 + o.sequence_lease;
-      EXPECT_EQ(j->next_sequence(), lease);
-      EXPECT_EQ(j->durable_sequence(), lease - 1);
-      using Range = std::pair<uint64_t, uint64_t>;
-      EXPECT_EQ(j->lost_ranges(), (std::vector<Range>{{21, lease - 1}}));
-    }
     j.reset();
   }
 }
 
 // A segment roll fsyncs the finished segment and the directory and creates
-// the next segment: a failure of any of them fails the journal.
-TEST_F(JournalFaultTest, RollFailuresAreSticky) {
+// the next segment: a failure of any of them stalls the journal; once the
+// disk recovers the roll is done again (a segment file the failed roll left
+// behind is removed first) and the journal goes on with no gap, no repeat
+// and no stray file.
+TEST_F(JournalFaultTest, RollFailuresStallUntilTheRollSucceeds) {
   struct Case {
     Fault fault;
     std::string message;
@@ -385,6 +441,8 @@ TEST_F(JournalFaultTest, RollFailuresAreSticky) {
     JournalOptions o = Options();
     o.durability = DurabilityPolicy::kPerBatch;
     o.segment_bytes = 100;  // one record per segment
+    o.retention_bytes = 1 << 20;
+    o.retry_backoff = absl::Milliseconds(5);
     auto j = OpenOrDie(o);
     ASSERT_TRUE(AppendBatch(*j, 1, 1).ok());
     ASSERT_TRUE(j->Flush().ok());
@@ -393,14 +451,29 @@ TEST_F(JournalFaultTest, RollFailuresAreSticky) {
     const absl::Status failed = j->Flush();
     EXPECT_FALSE(failed.ok());
     EXPECT_EQ(failed.message(), c.message);
-    EXPECT_EQ(j->status(), failed);
-    EXPECT_EQ(AppendBatch(*j, 3, 1), failed);
+    EXPECT_TRUE(j->stalled());
+    EXPECT_FALSE(j->CanAppend(3));
     EXPECT_EQ(j->durable_sequence(), 1u);
     EXPECT_EQ(ReadAll(*j, 1), Expected(1, 1));
-    j.reset();
-    j = OpenOrDie(PosixOptions());
-    EXPECT_EQ(j->next_sequence(), 2u);
-    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 1));
+    fs_.Clear();
+    ASSERT_TRUE(WaitFor(
+        [&] { return j->durable_sequence() >= 2; }));  // (AwaitDurable: the error while stalled)
+    ASSERT_TRUE(AppendBatch(*j, 3, 1).ok());
+    ASSERT_TRUE(j->Flush().ok());
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 3));
+    ASSERT_TRUE(j->Close().ok());
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(dir_)) files.push_back(e.path().filename());
+    std::sort(files.begin(), files.end());
+    EXPECT_EQ(files,
+              (std::vector<std::string>{"LEASE", "LOCK", JournalSegmentFileName(1),
+                                        JournalSegmentFileName(2), JournalSegmentFileName(3)}));
+    RecoveryReport report;
+    j = OpenOrDie(PosixOptions(), &report);
+    EXPECT_EQ(report.corrupt_segments, 0u);
+    EXPECT_TRUE(report.lost_ranges.empty());
+    EXPECT_EQ(j->next_sequence(), 4u);
+    EXPECT_EQ(ReadAll(*j, 1), Expected(1, 3));
     j.reset();
   }
 }
@@ -430,23 +503,29 @@ TEST_F(JournalFaultTest, FailedWriterWaitsInsteadOfSpinning) {
   }
 }
 
-// An Append racing with the writer's failure gets the writer's error, never
-// the "journal is closed" of a journal that was not closed.
-TEST_F(JournalFaultTest, AppendRacingTheWritersFailureGetsItsError) {
-  for (int round = 0; round < 200; ++round) {
+// The hub asks CanAppend() and then appends, under its own lock: an Append
+// racing with the writer's failure has numbered its records already, so it
+// is queued, not refused, and written once the disk recovers.
+TEST_F(JournalFaultTest, AppendRacingTheWritersFailureIsQueuedAndWrittenLater) {
+  for (int round = 0; round < 50; ++round) {
     fs::remove_all(dir_);
     fs_.Clear();
     JournalOptions o = Options();
     o.durability = DurabilityPolicy::kPerBatch;
+    o.retry_backoff = absl::Milliseconds(1);
     auto j = OpenOrDie(o);
     ASSERT_NE(j, nullptr);
     fs_.Inject(Fault(FaultOp::kWrite, ENOSPC).After(1));
-    const std::string payload = Payload(1);
-    const std::vector<std::string_view> views = {payload};
-    absl::Status refused;
-    for (uint64_t seq = 1; refused.ok(); ++seq) refused = j->Append(seq, views);
-    ASSERT_EQ(refused.code(), absl::StatusCode::kResourceExhausted)
-        << "round " << round << ": " << refused;
+    uint64_t seq = 1;
+    for (; seq < 100000 && j->CanAppend(seq); ++seq) {
+      ASSERT_TRUE(AppendBatch(*j, seq, 1).ok()) << "round " << round;
+    }
+    ASSERT_TRUE(j->stalled());
+    ASSERT_TRUE(AppendBatch(*j, seq, 1).ok()) << "round " << round;  // the racing one
+    fs_.Clear();
+    ASSERT_TRUE(WaitFor(
+        [&] { return j->durable_sequence() >= seq; }));  // (AwaitDurable: the error while stalled)
+    ASSERT_EQ(ReadAll(*j, 1), Expected(1, seq)) << "round " << round;
   }
 }
 
@@ -505,28 +584,120 @@ TEST_F(JournalFaultTest, TheParentOfANewJournalDirectoryIsSynced) {
   EXPECT_GE(fs_.calls(FaultOp::kSync), 1u);
 }
 
-// The lease cannot be extended (its fdatasync fails): the journal fails as
+// The lease cannot be extended (its fdatasync fails): the journal stalls as
 // on any write error, and no number beyond the durable lease is accepted —
-// after a restart the journal continues at that lease.
+// a restart meanwhile continues at that lease. Once the lease file can be
+// written again, the journal extends it and takes appends.
 TEST_F(JournalFaultTest, ALeaseThatCannotBeExtendedRefusesNumbersBeyondIt) {
   JournalOptions o = Options();
   o.sequence_lease = 16;
+  o.retry_backoff = absl::Milliseconds(5);
   auto j = OpenOrDie(o);
   ASSERT_EQ(j->lease(), 17u);
   fs_.Inject(Fault(FaultOp::kDataSync, EIO).OnPath("/LEASE"));
   ASSERT_TRUE(AppendBatch(*j, 1, 9).ok());  // half the lease used: the writer tries to extend
-  for (int i = 0; i < 5000 && j->status().ok(); ++i) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(WaitFor([&] { return !j->status().ok(); }));
   EXPECT_EQ(j->status().message(),
             absl::StrCat("cannot fsync journal lease file ", dir_, "/LEASE: ", ErrnoText(EIO)));
   EXPECT_EQ(j->lease(), 17u);
-  EXPECT_TRUE(j->CanAppend(16));
-  EXPECT_FALSE(j->CanAppend(17));
-  EXPECT_FALSE(AppendBatch(*j, 10, 1).ok());
+  EXPECT_FALSE(j->CanAppend(16));             // stalled
+  EXPECT_FALSE(AppendBatch(*j, 10, 8).ok());  // beyond the lease: never
+  {
+    // A restart while it cannot be extended continues at the lease.
+    const std::string copy = dir_ + "-copy";
+    fs::remove_all(copy);
+    fs::copy(dir_, copy);
+    fs::remove(copy + "/LOCK");
+    JournalOptions p = PosixOptions();
+    p.directory = copy;
+    auto reopened = OpenOrDie(p);
+    EXPECT_GE(reopened->next_sequence(), 17u);
+    EXPECT_EQ(ReadAll(*reopened, 1), Expected(1, 9));
+    reopened.reset();
+    fs::remove_all(copy);
+  }
+  fs_.Clear();
+  ASSERT_TRUE(WaitFor([&] { return !j->stalled(); }));
+  EXPECT_GT(j->lease(), 17u);
+  EXPECT_TRUE(j->CanAppend(17));
+  ASSERT_TRUE(AppendBatch(*j, 10, 8).ok());
+  ASSERT_TRUE(j->Flush().ok());
+  EXPECT_EQ(ReadAll(*j, 1), Expected(1, 17));
+}
+
+// A disk slower than the input: once more than max_pending_bytes wait for
+// the writer, CanAppend() says no (the hub pauses the devices) instead of
+// the buffer growing; when the writer catches up, on_available says so.
+TEST_F(JournalFaultTest, PendingBytesAreBoundedWhileTheDiskIsSlow) {
+  absl::Mutex mu;
+  bool release = false;
+  int available = 0;
+  JournalOptions o = Options();
+  o.durability = DurabilityPolicy::kPerBatch;
+  o.max_pending_bytes = 4096;
+  o.before_sync = [&] {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(&release));
+  };
+  o.on_available = [&] {
+    absl::MutexLock lock(&mu);
+    ++available;
+  };
+  auto j = OpenOrDie(o);
+  uint64_t seq = 1;
+  while (j->CanAppend(seq + 9)) {
+    ASSERT_TRUE(AppendBatch(*j, seq, 10).ok());
+    seq += 10;
+    ASSERT_LT(seq, 100000u) << "the pending bytes are not bounded";
+  }
+  const JournalStats stats = j->stats();
+  EXPECT_GT(stats.pending_bytes, o.max_pending_bytes);
+  EXPECT_LT(stats.pending_bytes, o.max_pending_bytes + 20 * (kFrameHeaderSize + 64));
+  EXPECT_TRUE(j->status().ok());  // slow is not failed
+  EXPECT_FALSE(j->stalled());
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(available, 0);
+    release = true;
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    absl::MutexLock lock(&mu);
+    return available > 0;
+  }));
+  EXPECT_TRUE(j->CanAppend(seq + 9));
+  ASSERT_TRUE(j->Flush().ok());
+  EXPECT_EQ(ReadAll(*j, 1), Expected(1, seq - 1));
+}
+
+// The writer retries with backoff (doubling up to retry_backoff_max), not
+// in a loop; Close() during a stall returns the error at once (nothing is
+// waited for), and a restart keeps every record that was durable — under
+// group commit, it continues at the sequence lease, so numbers that may
+// have been delivered are never reused.
+TEST_F(JournalFaultTest, RetriesBackOffAndCloseDuringAStallDoesNotWait) {
+  JournalOptions o = Options();
+  o.retry_backoff = absl::Milliseconds(20);
+  o.retry_backoff_max = absl::Milliseconds(80);
+  auto j = OpenOrDie(o);
+  ASSERT_TRUE(AppendBatch(*j, 1, 10).ok());
+  ASSERT_TRUE(j->Flush().ok());
+  fs_.Inject(Fault(FaultOp::kWrite, ENOSPC).OnPath(".fsj"));
+  ASSERT_TRUE(AppendBatch(*j, 11, 10).ok());
+  ASSERT_FALSE(j->Flush().ok());
+  const uint64_t first = j->write_errors();
+  absl::SleepFor(absl::Milliseconds(500));  // a window to count attempts in
+  const uint64_t attempts = j->write_errors() - first;
+  // 20 + 40 + 80 + 80 ... ms: about 7 in 500 ms; a loop would make thousands.
+  EXPECT_GE(attempts, 3u);
+  EXPECT_LE(attempts, 12u);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(j->Close().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
   j.reset();
   fs_.Clear();
   auto reopened = OpenOrDie(PosixOptions());
-  EXPECT_GE(reopened->next_sequence(), 17u);
-  EXPECT_EQ(ReadAll(*reopened, 1), Expected(1, 9));
+  EXPECT_EQ(reopened->next_sequence(), 1 + o.sequence_lease);
+  EXPECT_EQ(ReadAll(*reopened, 1), Expected(1, 10));
 }
 
 }  // namespace
