@@ -478,8 +478,9 @@ TEST_F(JournalFaultTest, RollFailuresStallUntilTheRollSucceeds) {
   }
 }
 
-// After a failure the writer has nothing left to do until Close(): it must
-// sleep, not spin on a group-commit deadline that no fsync will meet.
+// After a failure the writer has nothing to do until its next retry (100 ms,
+// then longer): it must sleep, not spin on a group-commit deadline that no
+// fsync will meet.
 TEST_F(JournalFaultTest, FailedWriterWaitsInsteadOfSpinning) {
   for (DurabilityPolicy policy : {DurabilityPolicy::kPerBatch, DurabilityPolicy::kGroupCommit}) {
     SCOPED_TRACE(policy == DurabilityPolicy::kPerBatch ? "per batch" : "group commit");
