@@ -1,5 +1,6 @@
 // fixstream-gateway: read the configuration, build the gateway, wait for a
 // signal, drain.
+#include <grpc/grpc.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
@@ -123,12 +124,18 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   fixstream::gateway::InitFlagsUsage();
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  // One reference to the gRPC library for the whole process, never
+  // released: destroying the gateway's grpc::Server then does not run
+  // grpc_shutdown(), which waits up to 10 s for transports a client has not
+  // closed yet (seen after every other SIGTERM of bench/crash-soak.sh,
+  // after the drain had finished). The process exits below instead.
+  grpc_init();
   const int code = fixstream::gateway::Run(positional);
   // Everything of ours is stopped, flushed and closed by now (Run's Gateway
-  // is destroyed). gRPC's own teardown at exit (grpc_shutdown joining its
-  // executor threads) was seen to wait ~10 s for one parked in a poll after
-  // the drain (gRPC 1.51, bench/crash-soak.sh): systemd would wait with it.
-  // So exit here, after the leak check a sanitizer build would run at exit.
+  // is destroyed). gRPC's own teardown (grpc_shutdown joining its executor
+  // threads, waiting for transports) was seen to take ~10 s after the drain
+  // (gRPC 1.51, bench/crash-soak.sh): systemd would wait with it. So exit
+  // here, after the leak check a sanitizer build would run at exit.
   if (__lsan_do_leak_check != nullptr) __lsan_do_leak_check();
   std::fflush(nullptr);
   std::_Exit(code);
