@@ -99,6 +99,7 @@ class H02Decoder final : public ProtocolDecoder {
       set_vehicle_id(resolved);
       return LineOutcome::kHeartbeat;
     }
+    if (!ResolveId(id, vehicle_id(), &resolved, &outcome)) return outcome;
     const std::string_view validity = f[k];
     bool valid;
     if (validity == "A" || validity == "B") {
@@ -134,14 +135,12 @@ class H02Decoder final : public ProtocolDecoder {
     int64_t time_of_day = 0;
     const std::string_view time = f[k - 1];
     const bool has_time = k - 1 > 2 && !time.empty();
-    if (has_time && !ParseHhmmss(time, &time_of_day)) {
-      if (valid) return LineOutcome::kBadTimestamp;
-    }
-    int64_t days = -1;
+    int64_t days = 0;
     std::string_view date = f[k + 7];
     if (date.size() != 6 || !AllDigits(date)) date = f[k + 8];  // a battery field first
-    if (valid && !ParseSixDigitDate(date, false, &days)) {
-      if (!ResolveId(id, vehicle_id(), &resolved, &outcome)) return outcome;
+    if (valid && ((has_time && !ParseHhmmss(time, &time_of_day)) ||
+                  !ParseSixDigitDate(date, false, &days))) {
+      RememberId(id);
       return LineOutcome::kBadTimestamp;
     }
     r.fix_time_unix_ns = days * kNanosPerDay + time_of_day;

@@ -84,9 +84,12 @@ bool MessageFramer::Next(DeviceFrame* frame) {
         return true;
       case FrameScan::Kind::kJunk: {
         assert(scan.length >= 1 && scan.length <= pending.size());
-        const std::string_view junk = pending.substr(0, scan.length);
+        std::string_view junk = pending.substr(0, scan.length);
         Drop(scan.length);
         if (discarding_ || AllSpace(junk)) continue;
+        // The whitespace around junk is the messages' separator, not junk.
+        while (IsSpace(junk.front())) junk.remove_prefix(1);
+        while (IsSpace(junk.back())) junk.remove_suffix(1);
         frame->kind = DeviceFrame::Kind::kJunk;
         frame->text = junk;
         return true;
