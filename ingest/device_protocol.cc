@@ -104,13 +104,26 @@ std::unique_ptr<ProtocolDecoder> MakeProtocolDecoder(DeviceProtocol protocol,
   return nullptr;
 }
 
+namespace {
+Detection DetectFromPrefix(std::string_view bytes);
+}  // namespace
+
 Detection DetectProtocol(std::string_view bytes) {
+  // Only the first kMaxDetectionBytes count, so that the answer for a
+  // connection is fixed once that many have arrived.
+  const Detection d = DetectFromPrefix(bytes.substr(0, kMaxDetectionBytes));
+  if (d.kind == Detection::Kind::kNeedMore && bytes.size() >= kMaxDetectionBytes) return Lines();
+  return d;
+}
+
+namespace {
+
+Detection DetectFromPrefix(std::string_view bytes) {
   size_t skip = 0;
   while (skip < bytes.size() && (bytes[skip] == '\r' || bytes[skip] == '\n' || bytes[skip] == ' '))
     ++skip;
   const std::string_view s = bytes.substr(skip);
-  if (s.empty()) return bytes.size() >= kMaxDetectionBytes ? Lines() : Need();
-  const bool decide = s.size() >= kMaxDetectionBytes;
+  if (s.empty()) return Need();
   switch (s[0]) {
     case '(':
       return Device(DeviceProtocol::kTk103);
@@ -172,7 +185,7 @@ Detection DetectProtocol(std::string_view bytes) {
     if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) upper = false;
     ++n;
   }
-  if (n == s.size()) return decide ? Lines() : Need();
+  if (n == s.size()) return Need();
   const std::string_view rest = s.substr(n);
   if (n > 0 && digits) {
     if (rest[0] == ';') return Device(DeviceProtocol::kGps103);
@@ -188,6 +201,8 @@ Detection DetectProtocol(std::string_view bytes) {
   if (n > 0 && upper && rest[0] == ';') return Device(DeviceProtocol::kSuntech);
   return Lines();
 }
+
+}  // namespace
 
 namespace internal {
 

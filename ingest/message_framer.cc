@@ -69,10 +69,12 @@ bool MessageFramer::Next(DeviceFrame* frame) {
           // Arrived whole in one read but too long all the same.
           Drop(scan.length);
           discarding_ = false;
+          in_junk_ = false;
           frame->kind = DeviceFrame::Kind::kTooLong;
           frame->text = {};
           return true;
         }
+        in_junk_ = false;
         if (discarding_) {
           // The decoder found a message again: the over-long one is over.
           discarding_ = false;
@@ -86,7 +88,10 @@ bool MessageFramer::Next(DeviceFrame* frame) {
         assert(scan.length >= 1 && scan.length <= pending.size());
         std::string_view junk = pending.substr(0, scan.length);
         Drop(scan.length);
-        if (discarding_ || AllSpace(junk)) continue;
+        // One report per run of junk between two messages, however the
+        // reads cut it.
+        if (discarding_ || in_junk_ || AllSpace(junk)) continue;
+        in_junk_ = true;
         // The whitespace around junk is the messages' separator, not junk.
         while (IsSpace(junk.front())) junk.remove_prefix(1);
         while (IsSpace(junk.back())) junk.remove_suffix(1);
@@ -103,6 +108,7 @@ bool MessageFramer::Next(DeviceFrame* frame) {
         Drop(pending.size() - max_message_length_);
         if (!discarding_) {
           discarding_ = true;
+          in_junk_ = false;
           frame->kind = DeviceFrame::Kind::kTooLong;
           frame->text = {};
           return true;
@@ -124,6 +130,7 @@ MessageFramer::Tail MessageFramer::Finish() {
   bytes_discarded_ += pending.size();
   begin_ = end_ = 0;
   discarding_ = false;
+  in_junk_ = false;
   return tail;
 }
 

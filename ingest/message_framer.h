@@ -10,7 +10,8 @@
 //
 // Bytes no message can start with are junk: whitespace between messages
 // (CR, LF, space, tab, NUL) is dropped silently; anything else comes out as
-// one kJunk frame per run, which the session counts as malformed. A message
+// one kJunk frame per run of junk between two messages (however the reads
+// cut it), which the session counts as malformed. A message
 // longer than max_message_length is not buffered whole: its bytes are dropped
 // as they arrive, it comes out once as kTooLong, and framing resynchronises
 // at the next byte that can begin a message. The buffer therefore never holds
@@ -89,6 +90,7 @@ class MessageFramer final {
   size_t begin_ = 0;
   size_t end_ = 0;
   bool discarding_ = false;  // inside an over-long message
+  bool in_junk_ = false;     // a junk frame was reported since the last message
   uint64_t bytes_discarded_ = 0;
   uint64_t bytes_framed_ = 0;
 };

@@ -3,6 +3,7 @@
 // libhttp-parser. See docs/PROTOCOL.md (OsmAnd).
 #include <http_parser.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -104,12 +105,11 @@ bool ParseSpacedDateTime(std::string_view s, int64_t* unix_ns) {
   return IsValidDate(y, mo, d) && CivilToUnixNanos(y, mo, d, h, mi, se, 0, unix_ns);
 }
 
-// Unix seconds (milliseconds if it has more than 11 digits), RFC 3339, or
+// Unix seconds (milliseconds if it has more than 10 digits), RFC 3339, or
 // "yyyy-MM-dd HH:mm:ss".
 bool ParseOsmAndTime(std::string_view s, int64_t* unix_ns) {
   if (AllDigits(s)) {
-    if (s.size() > 11) return ParseUnixMillis(s, unix_ns);
-    if (s.size() > 11 || s.empty()) return false;
+    if (s.size() > 10) return ParseUnixMillis(s, unix_ns);
     int64_t secs = 0;
     for (char c : s) secs = secs * 10 + (c - '0');
     *unix_ns = secs * kNanosPerSecond;
@@ -136,8 +136,9 @@ class OsmAndDecoder final : public ProtocolDecoder {
   bool close_after_reply() const override { return close_; }
 
   // A request ends where the HTTP parser completes it (Content-Length or
-  // the last chunk); a request the parser rejects is passed whole to
-  // Decode, which answers 400 and asks for the connection to be closed.
+  // the last chunk); a request the parser rejects, up to the byte it
+  // rejected, goes to Decode, which answers 400 and asks for the connection
+  // to be closed.
   FrameScan Scan(std::string_view buffered) const override {
     http_parser parser;
     http_parser_init(&parser, HTTP_REQUEST);
@@ -145,12 +146,17 @@ class OsmAndDecoder final : public ProtocolDecoder {
         http_parser_execute(&parser, &scan_settings_, buffered.data(), buffered.size());
     const http_errno error = HTTP_PARSER_ERRNO(&parser);
     if (error == HPE_PAUSED) return FrameScan::Message(n);
-    if (error != HPE_OK) return FrameScan::Message(buffered.size());
+    // The parser stops at the offending byte whatever follows it, so the
+    // bad request ends there however the bytes were split.
+    if (error != HPE_OK) return FrameScan::Message(std::min(n + 1, buffered.size()));
     return FrameScan::NeedMore();
   }
 
   LineOutcome Decode(std::string_view message, int64_t receive_time_unix_ns, RecordSink& sink,
                      std::string* reply) override {
+    // After a bad request the connection is closing: what follows is not
+    // read as requests (and gets no further answer).
+    if (close_) return LineOutcome::kMalformed;
     Request request;
     request.chunked_body = &chunked_body_;
     http_parser parser;

@@ -31,8 +31,8 @@ TEST(Gps103Test, LoginHeartbeatAndTheDocumentsReport) {
 TEST(Gps103Test, SosIsAcknowledged) {
   const DeviceRun run =
       RunDevice(DeviceProtocol::kGps103,
-                {"imei:359586015829802,help me,0809231429,13554900601,F,062947.294,A,2234.4026,N,"
-                 "11354.3277,E,0.00,;"},
+                {"imei:359586015829802,help me,0809231430,13554900601,F,063047.000,A,2234.4000,N,"
+                 "11354.3200,E,0.00,;"},
                 kTestReceive);
   EXPECT_EQ(run.outcomes, std::vector<O>{O::kPublished});
   EXPECT_EQ(run.replies, "**,imei:359586015829802,E;");

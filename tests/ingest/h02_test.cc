@@ -29,30 +29,30 @@ TEST(H02Test, DecodesTheDocumentsPositionAndAcknowledgesIt) {
 TEST(H02Test, InvalidFixIsNoFixButStillAcknowledged) {
   const DeviceRun run =
       RunDevice(DeviceProtocol::kH02,
-                {"*HQ,3800008786,V1,062507,V,3048.2437,N,03058.5617,E,000.00,000,250413,FFFFFBFF#"},
+                {"*HQ,3800008700,V1,062508,V,3048.2400,N,03058.5600,E,000.00,000,250413,FFFFFBFF#"},
                 kTestReceive);
   EXPECT_EQ(run.outcomes, std::vector<O>{O::kNoFix});
   EXPECT_TRUE(run.records.empty());
-  EXPECT_EQ(run.replies, "*HQ,3800008786,V4,V1," + std::string(kTestReceiveCompact) + "#");
+  EXPECT_EQ(run.replies, "*HQ,3800008700,V4,V1," + std::string(kTestReceiveCompact) + "#");
 }
 
 TEST(H02Test, HeartbeatIsEchoedUpToItsType) {
   const DeviceRun run =
-      RunDevice(DeviceProtocol::kH02, {"*HQ,135790246811220,HTBT,100#"}, kTestReceive);
+      RunDevice(DeviceProtocol::kH02, {"*HQ,865205030330012,HTBT,90#"}, kTestReceive);
   EXPECT_EQ(run.outcomes, std::vector<O>{O::kHeartbeat});
-  EXPECT_EQ(run.replies, "*HQ,135790246811220,HTBT#");
+  EXPECT_EQ(run.replies, "*HQ,865205030330012,HTBT#");
 }
 
 TEST(H02NoIdUsesTheConnectionsId, AMessageWithoutIdIsTheLastNamedDevices) {
   DeviceHarness h(DeviceProtocol::kH02);
-  h.Read("*HQ,,V1,173212,A,2225.78879,S,02829.19021,E,0.00,0,290418,FFFFFBFF#", kTestReceive);
+  h.Read("*HQ,,V1,173213,A,2225.78800,S,02829.19000,E,0.00,0,290418,FFFFFBFF#", kTestReceive);
   h.Read(kDocPosition, kTestReceive);
-  h.Read("*HQ,,V1,173212,A,2225.78879,S,02829.19021,E,0.00,0,290418,FFFFFBFF#", kTestReceive);
+  h.Read("*HQ,,V1,173213,A,2225.78800,S,02829.19000,E,0.00,0,290418,FFFFFBFF#", kTestReceive);
   const DeviceRun run = h.Finish();
   EXPECT_EQ(run.outcomes, (std::vector<O>{O::kUnknownVehicle, O::kPublished, O::kPublished}));
   ASSERT_EQ(run.records.size(), 2u);
   EXPECT_EQ(run.records[1].vehicle_id(), "865205030330012");
-  EXPECT_NEAR(run.records[1].latitude, -(22 + 25.78879 / 60), 1e-9);
+  EXPECT_NEAR(run.records[1].latitude, -(22 + 25.788 / 60), 1e-9);
 }
 
 TEST(H02Test, ABadMessageCostsOnlyThatMessage) {

@@ -35,9 +35,9 @@ TEST(MeitrackTest, RejectsABadChecksum) {
 
 TEST(MeitrackTest, AnswersAacWithItsChecksum) {
   const DeviceRun run =
-      RunDevice(DeviceProtocol::kMeitrack, {"$$z27,861451040910625,AAC,1*D3\r\n"}, kTestReceive);
+      RunDevice(DeviceProtocol::kMeitrack, {"$$z27,012207005843985,AAC,1*D5\r\n"}, kTestReceive);
   EXPECT_EQ(run.outcomes, std::vector<O>{O::kHeartbeat});
-  EXPECT_EQ(run.replies, "@@z27,861451040910625,AAC,1*0B\r\n");
+  EXPECT_EQ(run.replies, "@@z27,012207005843985,AAC,1*0D\r\n");
 }
 
 }  // namespace

@@ -28,19 +28,19 @@ TEST(SuntechTest, DecodesTheDocumentsStatusReport) {
 TEST(SuntechTest, AliveIsAHeartbeatAndNoFixIsNoFix) {
   const DeviceRun run = RunDevice(
       DeviceProtocol::kSuntech,
-      {"SA200ALV;317652\r",
-       "SA200STT;317652;042;20120718;15:37:12;16d41;-15.618755;-056.083241;000.024;000.00;8;0;"
+      {"SA200ALV;317600\r",
+       "SA200STT;317600;042;20120718;15:37:13;16d41;-15.618700;-056.083200;000.024;000.00;8;0;"
        "41548;12.17;100000;2;1979\r"},
       kTestReceive);
   EXPECT_EQ(run.outcomes, (std::vector<O>{O::kHeartbeat, O::kNoFix}));
 }
 
 TEST(SuntechTest, UexTextMayHoldCrLfWhereverTheReadsSplit) {
-  // The text "RFID:008FB2BEBA39\r\n" is length-prefixed (19): its CR does not
+  // The text "RFID:008FB2BEBA00\r\n" is length-prefixed (19): its CR does not
   // end the frame, even when the read ends right after it.
   const std::string uex =
-      "ST300UEX;511248287;45;311;20220701;18:42:08;14c943;-22.975257;-043.373065;000.000;"
-      "000.00;9;1;0;12.14;100010;19;RFID:008FB2BEBA39\r\n;3E;000135;4.1;1;00000000000000;0\r";
+      "ST300UEX;511248200;45;311;20220701;18:42:09;14c943;-22.975200;-043.373000;000.000;"
+      "000.00;9;1;0;12.14;100010;19;RFID:008FB2BEBA00\r\n;3E;000135;4.1;1;00000000000000;0\r";
   const size_t cr = uex.find("\r\n");
   const DeviceRun run =
       RunDevice(DeviceProtocol::kSuntech,

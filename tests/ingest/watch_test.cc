@@ -14,7 +14,7 @@ TEST(WatchTest, LinkIsAnsweredAndAPositionPublished) {
       DeviceProtocol::kWatch,
       {"[3G*8800000015*000D*LK,50,100,100]",
        "[3G*8800000015*0087*UD,220414,134652,A,22.571707,N,113.8613968,E,0.1,0.0,100,7,60,90,"
-       "1000,50,0000,4,1,460,0,9360,4082,131,9360,4092,148,9360,4091,143,9360,4153,141]"},
+       "1000,50,0000,4,1,460,0,9361,4083,132,9361,4093,149,9361,4092,144,9361,4154,142]"},
       kTestReceive);
   EXPECT_EQ(run.outcomes, (std::vector<O>{O::kHeartbeat, O::kPublished}));
   EXPECT_EQ(run.replies, "[3G*8800000015*0002*LK]");
@@ -27,11 +27,11 @@ TEST(WatchTest, LinkIsAnsweredAndAPositionPublished) {
 TEST(WatchTest, AlarmIsAnsweredWithItsIndex) {
   const DeviceRun run = RunDevice(
       DeviceProtocol::kWatch,
-      {"[ZJ*014111001332708*0075*0064*AL,040418,052156,A,22.536207,N,113.938673,E,0,0,0,5,100,"
-       "82,1000,50,00100000,1,255,460,0,9340,3663,35]"},
+      {"[ZJ*014111001332700*0075*0064*AL,040418,052157,A,22.536200,N,113.938600,E,0,0,0,5,100,"
+       "81,1000,50,00100000,1,255,460,0,9341,3664,36]"},
       kTestReceive);
   EXPECT_EQ(run.outcomes, std::vector<O>{O::kPublished});
-  EXPECT_EQ(run.replies, "[ZJ*014111001332708*0075*0002*AL]");
+  EXPECT_EQ(run.replies, "[ZJ*014111001332700*0075*0002*AL]");
 }
 
 TEST(WatchTest, NestedBracketsAndEscapedBinaryStayInOneFrame) {
