@@ -183,9 +183,10 @@ void CivilFromDays(int64_t z, int64_t* y, int* m, int* d) {
   *y = yoe + era * 400 + (*m <= 2);
 }
 
-void AppendTwo(int v, std::string* out) {
-  out->push_back(static_cast<char>('0' + v / 10 % 10));
-  out->push_back(static_cast<char>('0' + v % 10));
+char* PutTwo(int v, char* p) {
+  p[0] = static_cast<char>('0' + v / 10 % 10);
+  p[1] = static_cast<char>('0' + v % 10);
+  return p + 2;
 }
 
 }  // namespace
@@ -202,13 +203,16 @@ void AppendCompactDateTime(int64_t unix_ns, bool short_year, std::string* out) {
   int64_t year;
   int month, day;
   CivilFromDays(days, &year, &month, &day);
-  if (!short_year) AppendTwo(static_cast<int>(year / 100), out);
-  AppendTwo(static_cast<int>(year % 100), out);
-  AppendTwo(month, out);
-  AppendTwo(day, out);
-  AppendTwo(static_cast<int>(sod / 3600), out);
-  AppendTwo(static_cast<int>(sod / 60 % 60), out);
-  AppendTwo(static_cast<int>(sod % 60), out);
+  char buf[14];
+  char* p = buf;
+  if (!short_year) p = PutTwo(static_cast<int>(year / 100), p);
+  p = PutTwo(static_cast<int>(year % 100), p);
+  p = PutTwo(month, p);
+  p = PutTwo(day, p);
+  p = PutTwo(static_cast<int>(sod / 3600), p);
+  p = PutTwo(static_cast<int>(sod / 60 % 60), p);
+  p = PutTwo(static_cast<int>(sod % 60), p);
+  out->append(buf, p - buf);
 }
 
 void AppendHex(uint32_t value, int width, std::string* out) {

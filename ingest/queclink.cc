@@ -79,6 +79,8 @@ class QueclinkDecoder final : public ProtocolDecoder {
     LineOutcome outcome = LineOutcome::kHeartbeat;
     bool published = false;
     for (size_t i = id_at + 1; i + 2 < f.size(); ++i) {
+      // Cheap tests first: most fields are not the start of a fix.
+      if (f[i + 2].size() != 14 || f[i].find('.') == std::string_view::npos) continue;
       LocationRecord& r = record_;
       r.Clear();
       r.format = SourceFormat::kQueclink;
