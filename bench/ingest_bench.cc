@@ -332,6 +332,7 @@ void BM_Device(benchmark::State& state, DeviceProtocol protocol) {
     reply.clear();
   });
   state.SetItemsProcessed(messages);
+  state.counters["bytes_per_message"] = static_cast<double>(stream.size()) / per_stream;
   // Every generated message is a valid position: anything else is a bug in
   // the generator or the decoder, and would make the figure meaningless.
   if (published < messages - 2) state.SkipWithError("messages not published");
@@ -365,6 +366,7 @@ void BM_CsvStream(benchmark::State& state) {
     }
   });
   state.SetItemsProcessed(n);
+  state.counters["bytes_per_message"] = static_cast<double>(stream.size()) / per_stream;
 }
 BENCHMARK(BM_CsvStream);
 
