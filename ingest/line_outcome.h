@@ -25,6 +25,7 @@ enum class LineOutcome : uint8_t {
   kIgnored,        // an NMEA sentence type fixstream does not use (GSV, GSA, VTG, ...)
   kEmpty,          // an empty line (only "\n" or "\r\n")
   kNoFix,          // RMC status V, or GGA fix quality 0: the device had no fix
+  kHeartbeat,      // a device protocol's heartbeat or status report: proof of life, no record
   // Rejections (errors in the input).
   kMalformed,        // wrong number of fields, unparsable number, bad syntax
   kBadChecksum,      // NMEA *hh checksum present and wrong

@@ -29,6 +29,22 @@ std::string_view SourceFormatName(SourceFormat format) {
       return "nmea";
     case SourceFormat::kJson:
       return "json";
+    case SourceFormat::kH02:
+      return "h02";
+    case SourceFormat::kGps103:
+      return "gps103";
+    case SourceFormat::kTk103:
+      return "tk103";
+    case SourceFormat::kWatch:
+      return "watch";
+    case SourceFormat::kQueclink:
+      return "queclink";
+    case SourceFormat::kMeitrack:
+      return "meitrack";
+    case SourceFormat::kSuntech:
+      return "suntech";
+    case SourceFormat::kOsmAnd:
+      return "osmand";
   }
   return "unknown";
 }

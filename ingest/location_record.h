@@ -16,7 +16,20 @@
 namespace fixstream::ingest {
 
 // The wire format a record was parsed from.
-enum class SourceFormat : uint8_t { kCsv = 1, kNmea = 2, kJson = 3 };
+enum class SourceFormat : uint8_t {
+  kCsv = 1,
+  kNmea = 2,
+  kJson = 3,
+  // Device protocols (ingest/device_protocol.h).
+  kH02 = 4,
+  kGps103 = 5,
+  kTk103 = 6,
+  kWatch = 7,
+  kQueclink = 8,
+  kMeitrack = 9,
+  kSuntech = 10,
+  kOsmAnd = 11,
+};
 
 std::string_view SourceFormatName(SourceFormat format);
 

@@ -7,6 +7,7 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libasio-dev libsimdjson-dev prometheus-cpp-dev libsystemd-dev
+  libhttp-parser-dev  # ingest/osmand.cc: the OsmAnd protocol's HTTP requests
   libgtest-dev libgmock-dev libbenchmark-dev
   libfast-float-dev  # bench/number_bench only: the ParseDouble comparison
   clang libclang-rt-14-dev netcat-openbsd

@@ -58,6 +58,7 @@ for recipe in \
   "cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release" \
   "cmake --build build-release --target ingest_bench" \
   "build-release/bench/ingest_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true" \
+  "build-release/bench/ingest_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_filter='BM_Device|BM_CsvStream|BM_Csv\$'" \
   "cmake --build build-release --target number_bench" \
   "build-release/bench/number_bench --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true" \
   "git worktree add /tmp/before df1d6b4" \

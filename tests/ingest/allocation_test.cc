@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "ingest/device_protocol.h"
 #include "ingest/line_framer.h"
 #include "ingest/line_parser.h"
+#include "ingest/message_framer.h"
 
 namespace {
 std::atomic<uint64_t> g_allocations{0};
@@ -151,6 +153,84 @@ TEST(AllocationTest, FramingAllocatesOnlyWhenTheBufferGrows) {
   const uint64_t before = g_allocations.load();
   for (int i = 0; i < 1000; ++i) feed();
   EXPECT_EQ(g_allocations.load() - before, 0u);
+}
+
+}  // namespace
+}  // namespace fixstream::ingest
+
+namespace fixstream::ingest {
+namespace {
+
+// A device connection of each protocol: framing, decoding and the replies
+// (into a reused output buffer) allocate nothing once warmed up.
+TEST(AllocationTest, DeviceProtocolsAllocateNothingAfterWarmUp) {
+  const std::pair<DeviceProtocol, std::string> kTraffic[] = {
+      {DeviceProtocol::kH02,
+       "*HQ,4210051400,V1,164550,A,0956.3800,N,08406.7000,W,000.00,000,221215,FFFFFBFF,712,01,"
+       "0,0,6#*HQ,135790246811220,HTBT#"},
+      {DeviceProtocol::kGps103,
+       "##,imei:359586015829802,A;359586015829802;imei:359710045559400,tracker,151030080104,,F,"
+       "000102.000,A,5443.3800,N,02512.9000,E,0.00,0;"},
+      {DeviceProtocol::kTk103,
+       "(088047365400BP05354188047365400150929A3258.1700S02755.4300E009.4193927301.9000000000"
+       "L00000000)(087073005534BP00HSO)"},
+      {DeviceProtocol::kWatch,
+       "[SG*8800000015*0002*LK][SG*8800000015*0087*UD,220414,134652,A,22.571707,N,113.8613968,"
+       "E,0.1,0.0,100,7,60,90,1000,50,0000,4,1,460,0,9360,4082,131,9360,4092,148]"},
+      {DeviceProtocol::kQueclink,
+       "+RESP:GTFRI,060100,135790246811220,,,00,1,1,4.3,92,70.0,121.354335,31.222073,"
+       "20090214013254,0460,0000,18d8,6141,00,2000.0,12345:12:34,,,80,210100,,,,20090214093254,"
+       "11F0$+ACK:GTHBD,1A0401,135790246811220,,20100214093254,11F0$"},
+      {DeviceProtocol::kMeitrack,
+       "$$z27,012207005843985,AAC,1*D5\r\n$$A138,012207005843985,AAA,35,22.543095,114.047660,"
+       "101216073325,A,7,13,0,"
+       "0,1.2,4,13,20,460|0|27B3|0DB0,0000,0000|0000|0000|0000|0000,,*4F\r\n"},
+      {DeviceProtocol::kSuntech,
+       "SA200STT;317600;042;20120718;15:37:13;16d41;-15.618700;-056.083200;000.024;000.00;8;1;"
+       "41548;12.17;100000;2;1979\rSA200ALV;317600\r"},
+      {DeviceProtocol::kOsmAnd,
+       "GET /?id=902064&lat=42.06288&lon=-88.23412&timestamp=2016-01-27T18%3A55%3A47Z&hdop=6.0 "
+       "HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nPOST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+       "application/json\r\nContent-Length: "
+       "133\r\n\r\n{\"location\":{\"timestamp\":\"2021-07-21T08:"
+       "06:34.444Z\",\"coords\":{\"latitude\":-6.1148096,\"longitude\":106.6837015}},\"device_id\":"
+       "\"87377670\"}"},
+  };
+  const int64_t receive = 1'796'193'000LL * 1'000'000'000;
+  for (const auto& [protocol, traffic] : kTraffic) {
+    std::unique_ptr<ProtocolDecoder> decoder = MakeProtocolDecoder(protocol);
+    MessageFramer framer(*decoder, 4096);
+    CountingSink sink;
+    std::string reply;
+    uint64_t outcomes = 0;
+    auto connection_reads = [&](int n) {
+      for (int i = 0; i < n; ++i) {
+        // Two reads, split mid-message, as a socket may deliver them.
+        const size_t half = traffic.size() / 2 + 1;
+        for (std::string_view chunk :
+             {std::string_view(traffic).substr(0, half), std::string_view(traffic).substr(half)}) {
+          absl::Span<char> space = framer.PrepareWrite(4096);
+          std::memcpy(space.data(), chunk.data(), chunk.size());
+          framer.CommitWrite(chunk.size());
+          DeviceFrame frame;
+          while (framer.Next(&frame)) {
+            ASSERT_EQ(frame.kind, DeviceFrame::Kind::kMessage) << DeviceProtocolName(protocol);
+            const LineOutcome o = decoder->Decode(frame.text, receive, sink, &reply);
+            ASSERT_FALSE(IsRejection(o)) << DeviceProtocolName(protocol) << " " << frame.text;
+            ++outcomes;
+          }
+        }
+        reply.clear();  // the session wrote it
+      }
+    };
+    connection_reads(3);  // warm-up
+    const uint64_t before = g_allocations.load();
+    const uint64_t records_before = sink.count;
+    connection_reads(1000);
+    EXPECT_EQ(g_allocations.load() - before, 0u) << DeviceProtocolName(protocol);
+    EXPECT_GE(sink.count - records_before, 1000u) << DeviceProtocolName(protocol);
+    EXPECT_GE(outcomes, 2000u) << DeviceProtocolName(protocol);
+  }
 }
 
 }  // namespace

@@ -10,10 +10,10 @@ namespace {
 
 TEST(LineOutcomeNameTest, NamesAreStableSnakeCase) {
   const std::string_view expected[] = {
-      "published",    "merged",          "identified",      "ignored",       "empty",
-      "no_fix",       "malformed",       "bad_checksum",    "bad_timestamp", "bad_vehicle_id",
-      "out_of_range", "unknown_vehicle", "wrong_format",    "too_long",      "unterminated",
-      "fix_too_old",  "fix_in_future",   "vehicle_mismatch"};
+      "published",      "merged",       "identified",      "ignored",         "empty",
+      "no_fix",         "heartbeat",    "malformed",       "bad_checksum",    "bad_timestamp",
+      "bad_vehicle_id", "out_of_range", "unknown_vehicle", "wrong_format",    "too_long",
+      "unterminated",   "fix_too_old",  "fix_in_future",   "vehicle_mismatch"};
   ASSERT_EQ(std::size(expected), kLineOutcomeCount);
   for (size_t i = 0; i < kLineOutcomeCount; ++i) {
     EXPECT_EQ(LineOutcomeName(static_cast<LineOutcome>(i)), expected[i]);
@@ -21,8 +21,9 @@ TEST(LineOutcomeNameTest, NamesAreStableSnakeCase) {
 }
 
 TEST(LineOutcomeToStatusTest, AcceptedOutcomesAreOk) {
-  for (LineOutcome o : {LineOutcome::kPublished, LineOutcome::kMerged, LineOutcome::kIdentified,
-                        LineOutcome::kIgnored, LineOutcome::kEmpty, LineOutcome::kNoFix}) {
+  for (LineOutcome o :
+       {LineOutcome::kPublished, LineOutcome::kMerged, LineOutcome::kIdentified,
+        LineOutcome::kIgnored, LineOutcome::kEmpty, LineOutcome::kNoFix, LineOutcome::kHeartbeat}) {
     EXPECT_FALSE(IsRejection(o));
     EXPECT_TRUE(LineOutcomeToStatus(o, "x").ok());
   }
