@@ -67,6 +67,16 @@ class LineFramer final {
 
   // Bytes currently buffered and not yet returned as lines.
   size_t buffered() const { return end_ - begin_; }
+  // Those bytes (valid until the next call that changes the buffer).
+  std::string_view buffered_bytes() const { return {buffer_.get() + begin_, end_ - begin_}; }
+  // Hands the buffered bytes over to another framer (a connection found to
+  // speak a device protocol, ingest/message_framer.h): they are dropped
+  // here without being counted as framed or discarded, and the buffer is
+  // freed. Precondition: no over-long line is being discarded.
+  void TakeBuffered() {
+    begin_ = end_;
+    ReleaseIfEmpty();
+  }
   // A line has begun and not ended: its bytes are buffered, or it is an
   // over-long one whose bytes are being discarded.
   bool in_line() const { return buffered() > 0 || discarding_; }

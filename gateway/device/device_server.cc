@@ -52,9 +52,10 @@ std::string_view IdentificationName(Identification identification) {
 }
 
 std::string DescribeListener(const ListenerOptions& listener) {
-  const std::string_view format = listener.pinned_format.has_value()
-                                      ? ingest::SourceFormatName(*listener.pinned_format)
-                                      : std::string_view("auto");
+  const std::string_view format =
+      listener.protocol.has_value()        ? ingest::DeviceProtocolName(*listener.protocol)
+      : listener.pinned_format.has_value() ? ingest::SourceFormatName(*listener.pinned_format)
+                                           : std::string_view("auto");
   const std::string_view ident = IdentificationName(listener.identification);
   return absl::StrCat(
       listener.address, " format=", absl::string_view(format.data(), format.size()),
@@ -69,6 +70,7 @@ std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& optio
   std::vector<ListenerOptions> listeners;
   listeners.push_back(ListenerOptions{.address = options.listen,
                                       .pinned_format = options.pinned_format,
+                                      .protocol = std::nullopt,
                                       .identification = Identification::kPfsid,
                                       .source_map = {},
                                       .acks = false});
@@ -76,6 +78,7 @@ std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& optio
     // As before the listener list, --device_format pins both.
     listeners.push_back(ListenerOptions{.address = options.ack_listen,
                                         .pinned_format = options.pinned_format,
+                                        .protocol = std::nullopt,
                                         .identification = Identification::kPfsid,
                                         .source_map = {},
                                         .acks = true});
@@ -190,7 +193,7 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kInfo},    RateLimitedLog{LogLevel::kWarning},
-      RateLimitedLog{LogLevel::kWarning}};
+      RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning}};
   // The first line of a connection rejected for its fix time (a tracker's
   // clock, a stale example).
   RateLimitedLog fix_time_log{LogLevel::kInfo};
@@ -336,6 +339,9 @@ void DeviceServer::Impl::ScheduleSweep() {
   if (options.half_closed_ack_wait > absl::ZeroDuration()) {
     shortest = std::min(shortest, options.half_closed_ack_wait);
   }
+  if (options.reply_timeout > absl::ZeroDuration()) {
+    shortest = std::min(shortest, options.reply_timeout);
+  }
   if (shortest == absl::InfiniteDuration()) return;
   // A timeout fires at most a quarter of itself late, checked at most every
   // second and at least every 10 ms.
@@ -400,7 +406,8 @@ void DeviceServer::Impl::Sweep() {
   {
     absl::MutexLock lock(&mu);
     for (auto& [id, entry] : sessions) {
-      for (CloseReason reason : {CloseReason::kIdleTimeout, CloseReason::kLineTimeout}) {
+      for (CloseReason reason :
+           {CloseReason::kIdleTimeout, CloseReason::kLineTimeout, CloseReason::kReplyTimeout}) {
         if (entry.raw->Expired(reason, now)) {
           if (auto s = entry.session.lock()) expired.emplace_back(std::move(s), reason);
           break;

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "gateway/device/ingest_counters.h"
 #include "gateway/hub/record_store.h"
+#include "ingest/device_protocol.h"
 #include "ingest/location_record.h"
 #include "ingest/validate.h"
 
@@ -49,8 +50,17 @@ struct ListenerOptions {
   std::string address;  // HOST:PORT; port 0 picks an ephemeral port
   // If set, lines of other formats are rejected as wrong_format.
   std::optional<ingest::SourceFormat> pinned_format;
+  // If set, every connection speaks this device protocol (a tracker
+  // configured for a Traccar server's port). Not with pinned_format.
+  std::optional<ingest::DeviceProtocol> protocol;
   Identification identification = Identification::kPfsid;
   std::string source_map;  // the mapping file, for kSourceAddress
+  // Neither format nor protocol pinned, ident=pfsid and no acks: each
+  // connection's first bytes say whether it speaks the line formats or a
+  // device protocol (ingest::DetectProtocol).
+  bool DetectsProtocols() const {
+    return !pinned_format && !protocol && identification == Identification::kPfsid && !acks;
+  }
   // Connections are sent acknowledgement lines `ACK <n>\n` once their
   // first n lines are durable (docs/PROTOCOL.md). Acknowledgements follow
   // OnDurable() calls, so this needs a journal.
@@ -90,6 +100,12 @@ struct DeviceServerOptions {
   // (idle_timeout 0 included): durability that never comes (a failed
   // journal) must not keep it open for ever. Closed as idle_timeout.
   absl::Duration half_closed_ack_wait = absl::Minutes(5);
+  // Device protocols: a connection whose reply write has been pending this
+  // long (the device does not read them), or whose replies back up beyond
+  // this many bytes behind a pending write (a bound on memory: a read
+  // burst's replies stay far below it), is closed as reply_timeout.
+  size_t max_reply_backlog = 1 << 20;
+  absl::Duration reply_timeout = absl::Seconds(30);
   // TCP keepalive probes find peers that vanished (power loss, coverage).
   absl::Duration keepalive_idle = absl::Seconds(60);
   absl::Duration keepalive_interval = absl::Seconds(10);

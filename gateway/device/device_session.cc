@@ -37,8 +37,10 @@ DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint6
       context_(context),
       framer_(context.options.max_line_length),
       parser_(ingest::LineParserOptions{.pinned_format = listener.pinned_format,
-                                        .fix_time_window = context.options.fix_time_window}) {
+                                        .fix_time_window = context.options.fix_time_window}),
+      detecting_(listener.DetectsProtocols()) {
   if (!vehicle_id.empty()) parser_.SetConnectionVehicle(vehicle_id);
+  if (listener.protocol) StartDeviceProtocol(*listener.protocol);
   last_read_ns_.store(MonotonicNanos(), std::memory_order_relaxed);
   if (acks_) context_.durability.AddWaiter();
 }
@@ -129,6 +131,11 @@ bool DeviceSession::Expired(CloseReason reason, int64_t now_ns) const {
     return limit > absl::ZeroDuration() && now_ns - last_read_ns_.load(std::memory_order_relaxed) >=
                                                absl::ToInt64Nanoseconds(limit);
   }
+  if (reason == CloseReason::kReplyTimeout) {
+    const int64_t since = reply_since_ns_.load(std::memory_order_relaxed);
+    return context_.options.reply_timeout > absl::ZeroDuration() && since != 0 &&
+           now_ns - since >= absl::ToInt64Nanoseconds(context_.options.reply_timeout);
+  }
   const int64_t since = partial_since_ns_.load(std::memory_order_relaxed);
   return context_.options.line_timeout > absl::ZeroDuration() && since != 0 &&
          now_ns - since >= absl::ToInt64Nanoseconds(context_.options.line_timeout);
@@ -164,7 +171,12 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
   }
   switch (ReadAvailable(context_.options.read_budget)) {
     case ReadState::kWouldBlock:
-      framer_.ReleaseIfEmpty();  // keep idle connections small
+      // Keep idle connections small.
+      if (messages_ != nullptr) {
+        messages_->ReleaseIfEmpty();
+      } else {
+        framer_.ReleaseIfEmpty();
+      }
       WaitReadable();
       return;
     case ReadState::kBudgetSpent:
@@ -199,7 +211,7 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
 DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
   size_t total = 0;
   for (;;) {
-    absl::Span<char> space = framer_.PrepareWrite(context_.options.read_chunk);
+    absl::Span<char> space = PrepareRead();
     asio::error_code ec;
     const size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -207,7 +219,7 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
     }
     if (ec == asio::error::eof) return ReadState::kPeerClosed;
     if (ec) return ReadState::kError;
-    framer_.CommitWrite(n);
+    CommitRead(n);
     bytes_read_ += n;
     const int64_t now = absl::GetCurrentTimeNanos();  // the records' receive time
     const int64_t monotonic = MonotonicNanos();       // the timeouts'
@@ -219,7 +231,7 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
     // The line timeout measures how long the line now incomplete has waited:
     // it began in this read if a line ended in it (or none was pending), and
     // one being discarded as over-long counts too.
-    if (!framer_.in_line()) {
+    if (!InPartialMessage()) {
       partial_since_ns_.store(0, std::memory_order_relaxed);
     } else if (lines_seen_ != lines_before ||
                partial_since_ns_.load(std::memory_order_relaxed) == 0) {
@@ -234,6 +246,16 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
 // was when the class was defined in one piece.
 inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
   receive_time_unix_ns_ = receive_time_unix_ns;
+  if (detecting_) [[unlikely]] {
+    const ingest::Detection detection = ingest::DetectProtocol(framer_.buffered_bytes());
+    if (detection.kind == ingest::Detection::Kind::kNeedMore) return;  // (nothing framed yet)
+    detecting_ = false;
+    if (detection.kind == ingest::Detection::Kind::kDevice) StartDeviceProtocol(detection.protocol);
+  }
+  if (decoder_ != nullptr) {
+    ProcessMessages(receive_time_unix_ns);
+    return;
+  }
   ingest::Frame frame;
   while (framer_.Next(&frame)) {
     ++lines_seen_;
@@ -249,17 +271,116 @@ inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
             ? ingest::LineOutcome::kTooLong
             : parser_.Parse(frame.text, receive_time_unix_ns, *this);
     ++lines_[static_cast<size_t>(outcome)];
-    if ((outcome == ingest::LineOutcome::kFixTooOld ||
-         outcome == ingest::LineOutcome::kFixInFuture) &&
-        !fix_time_rejection_reported_) {
-      fix_time_rejection_reported_ = true;
-      context_.registry.OnFirstFixTimeRejection(outcome, source_, receive_time_unix_ns);
-    }
+    ReportFixTimeRejection(outcome, receive_time_unix_ns);
   }
   PublishParsed();
   // Paused: these lines' records wait in held_; ResumeOnThread() queues
   // their acknowledgement once they are published.
   if (acks_ && !paused_.load(std::memory_order_relaxed)) QueueAck();
+}
+
+void DeviceSession::ReportFixTimeRejection(ingest::LineOutcome outcome,
+                                           int64_t receive_time_unix_ns) {
+  if ((outcome == ingest::LineOutcome::kFixTooOld ||
+       outcome == ingest::LineOutcome::kFixInFuture) &&
+      !fix_time_rejection_reported_) [[unlikely]] {
+    fix_time_rejection_reported_ = true;
+    context_.registry.OnFirstFixTimeRejection(outcome, source_, receive_time_unix_ns);
+  }
+}
+
+absl::Span<char> DeviceSession::PrepareRead() {
+  return messages_ != nullptr ? messages_->PrepareWrite(context_.options.read_chunk)
+                              : framer_.PrepareWrite(context_.options.read_chunk);
+}
+
+void DeviceSession::CommitRead(size_t n) {
+  if (messages_ != nullptr) {
+    messages_->CommitWrite(n);
+  } else {
+    framer_.CommitWrite(n);
+  }
+}
+
+bool DeviceSession::InPartialMessage() const {
+  return messages_ != nullptr ? messages_->buffered() > 0 : framer_.in_line();
+}
+
+// The connection speaks `protocol` from now on; what it sent so far is its
+// first message(s).
+void DeviceSession::StartDeviceProtocol(ingest::DeviceProtocol protocol) {
+  decoder_ = ingest::MakeProtocolDecoder(
+      protocol, ingest::ProtocolDecoderOptions{
+                    .fix_time_window = context_.options.fix_time_window,
+                    .max_message_length = std::max<size_t>(64, context_.options.max_line_length)});
+  messages_ =
+      std::make_unique<ingest::MessageFramer>(*decoder_, decoder_->options().max_message_length);
+  if (framer_.buffered() > 0) {
+    messages_->Append(framer_.buffered_bytes());
+    framer_.TakeBuffered();
+  }
+  context_.counters.protocol_connections[static_cast<size_t>(protocol)].fetch_add(
+      1, std::memory_order_relaxed);
+}
+
+// Like the line loop of ProcessLines(), for a device protocol's messages;
+// then the read's records are published and the replies written.
+void DeviceSession::ProcessMessages(int64_t receive_time_unix_ns) {
+  ingest::DeviceFrame frame;
+  while (!close_after_replies_ && messages_->Next(&frame)) {
+    ++lines_seen_;
+    ingest::LineOutcome outcome = ingest::LineOutcome::kMalformed;  // (kJunk)
+    if (frame.kind == ingest::DeviceFrame::Kind::kMessage) {
+      const size_t before = replies_.size();
+      outcome = decoder_->Decode(frame.text, receive_time_unix_ns, *this, &replies_);
+      if (replies_.size() != before) {
+        ++protocol_replies_;
+        protocol_reply_bytes_ += replies_.size() - before;
+      }
+      close_after_replies_ = decoder_->close_after_reply();
+    } else if (frame.kind == ingest::DeviceFrame::Kind::kTooLong) {
+      outcome = ingest::LineOutcome::kTooLong;
+    }
+    ++lines_[static_cast<size_t>(outcome)];
+    ++protocol_lines_[static_cast<size_t>(outcome)];
+    ReportFixTimeRejection(outcome, receive_time_unix_ns);
+  }
+  PublishParsed();
+  // Paused: the records these replies acknowledge are not published yet;
+  // ResumeOnThread() writes them once they are.
+  if (paused_.load(std::memory_order_relaxed)) return;
+  if (!replies_.empty() || close_after_replies_) WriteReplies();
+}
+
+// One write in flight; replies queued meanwhile go in the next one, in order.
+void DeviceSession::WriteReplies() {
+  if (closed_) return;
+  if (reply_in_flight_) {
+    if (replies_.size() > context_.options.max_reply_backlog) Close(CloseReason::kReplyTimeout);
+    return;
+  }
+  if (replies_.empty()) {
+    if (close_after_replies_) Close(CloseReason::kPeerClosed);
+    return;
+  }
+  replies_writing_.swap(replies_);
+  replies_.clear();
+  reply_in_flight_ = true;
+  reply_since_ns_.store(MonotonicNanos(), std::memory_order_relaxed);
+  asio::async_write(socket_, asio::buffer(replies_writing_),
+                    [self = shared_from_this()](const asio::error_code& ec, size_t) {
+                      self->reply_in_flight_ = false;
+                      self->reply_since_ns_.store(0, std::memory_order_relaxed);
+                      if (self->closed_) return;
+                      if (ec) {
+                        // The peer is gone; its read will find out (or the
+                        // session is closing anyway).
+                        if (self->close_after_replies_) self->Close(CloseReason::kError);
+                        return;
+                      }
+                      self->replies_writing_.clear();
+                      self->WriteReplies();
+                    });
 }
 
 // The first line of a first-line listener's connection is its device id,
@@ -418,6 +539,8 @@ void DeviceSession::ResumeOnThread() {
   context_.counters.connections_paused.fetch_sub(1, std::memory_order_relaxed);
   FlushCounters();
   if (acks_) QueueAck();
+  if (decoder_ != nullptr && (!replies_.empty() || close_after_replies_)) WriteReplies();
+  if (closed_) return;
   // The time spent paused was the gateway's: the timeouts start again.
   const int64_t now = MonotonicNanos();
   last_read_ns_.store(now, std::memory_order_relaxed);
@@ -444,15 +567,28 @@ void DeviceSession::FlushCounters() {
   add(c.records_late, records_late_);
   add(c.records_dropped_at_shutdown, records_dropped_);
   add(c.records_refused_unavailable, records_unavailable_);
-  uint64_t discarded = framer_.bytes_discarded() - discarded_reported_;
-  discarded_reported_ = framer_.bytes_discarded();
+  // (After a switch to a device protocol the LineFramer counts no more.)
+  const uint64_t discarded_total =
+      framer_.bytes_discarded() + (messages_ != nullptr ? messages_->bytes_discarded() : 0);
+  uint64_t discarded = discarded_total - discarded_reported_;
+  discarded_reported_ = discarded_total;
   add(c.bytes_discarded, discarded);
+  if (decoder_ != nullptr) {
+    const size_t p = static_cast<size_t>(decoder_->protocol());
+    for (size_t i = 0; i < protocol_lines_.size(); ++i) {
+      add(c.protocol_messages[p][i], protocol_lines_[i]);
+    }
+    add(c.protocol_replies[p], protocol_replies_);
+    add(c.protocol_reply_bytes[p], protocol_reply_bytes_);
+  }
   const uint64_t rollovers = parser_.week_rollovers_corrected();
   uint64_t new_rollovers = rollovers - week_rollovers_reported_;
   week_rollovers_reported_ = rollovers;
   add(c.week_rollovers_corrected, new_rollovers);
-  uint64_t framed = framer_.bytes_framed() - framed_reported_;
-  framed_reported_ = framer_.bytes_framed();
+  const uint64_t framed_total =
+      framer_.bytes_framed() + (messages_ != nullptr ? messages_->bytes_framed() : 0);
+  uint64_t framed = framed_total - framed_reported_;
+  framed_reported_ = framed_total;
   add(c.bytes_framed, framed);
 }
 
@@ -471,6 +607,32 @@ void DeviceSession::Close(CloseReason reason) {
       break;
   }
   framer_.ReleaseIfEmpty();
+  if (messages_ != nullptr) {
+    // (Unread messages after an OsmAnd Connection: close count too.)
+    ingest::DeviceFrame frame;
+    while (close_after_replies_ && messages_->Next(&frame)) {
+      ++lines_seen_;
+      const ingest::LineOutcome outcome = ingest::LineOutcome::kUnterminated;
+      ++lines_[static_cast<size_t>(outcome)];
+      ++protocol_lines_[static_cast<size_t>(outcome)];
+    }
+    ingest::LineOutcome tail = ingest::LineOutcome::kCount;
+    switch (messages_->Finish()) {
+      case ingest::MessageFramer::Tail::kNone:
+        break;
+      case ingest::MessageFramer::Tail::kUnterminated:
+        tail = ingest::LineOutcome::kUnterminated;
+        break;
+      case ingest::MessageFramer::Tail::kTooLong:
+        tail = ingest::LineOutcome::kTooLong;
+        break;
+    }
+    if (tail != ingest::LineOutcome::kCount) {
+      ++lines_[static_cast<size_t>(tail)];
+      ++protocol_lines_[static_cast<size_t>(tail)];
+    }
+    messages_->ReleaseIfEmpty();
+  }
   receive_time_unix_ns_ = absl::GetCurrentTimeNanos();
   PublishParsed(/*may_pause=*/false);
   if (paused_.load(std::memory_order_relaxed)) {

@@ -11,6 +11,17 @@
 // half-closes, the session stays open until the last acknowledgement is
 // written.
 //
+// Device protocols (ingest/device_protocol.h): on a listener pinned to one,
+// or once an auto-detecting listener's connection's first bytes name one
+// (ingest::DetectProtocol; the bytes read so far move from the LineFramer to
+// a MessageFramer), messages are framed and decoded by the protocol's
+// decoder instead of the line parser, and the replies it asks for are
+// written in order, one write in flight, never blocking the reads; a device
+// that does not read them (over max_reply_backlog waiting, or a write
+// pending reply_timeout) is closed as reply_timeout. Replies for a read's
+// messages are written once its records are published (after a pause, on
+// resume).
+//
 // Identification (docs/PROTOCOL.md): a connection whose vehicle the server
 // found from its source address starts with that vehicle fixed in its
 // parser; one on a first-line listener takes its first line as its device
@@ -30,16 +41,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
+#include "absl/types/span.h"
 #include "asio.hpp"
 #include "gateway/device/ack_queue.h"
 #include "gateway/device/device_server.h"
 #include "gateway/device/ingest_counters.h"
 #include "gateway/hub/record_batch.h"
 #include "gateway/hub/record_store.h"
+#include "ingest/device_protocol.h"
 #include "ingest/line_framer.h"
 #include "ingest/line_parser.h"
+#include "ingest/message_framer.h"
 
 namespace fixstream::gateway {
 
@@ -148,6 +163,14 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   void OnReadable(const asio::error_code& ec);
   ReadState ReadAvailable(size_t budget);
   void ProcessLines(int64_t receive_time_unix_ns);
+  // Device protocols.
+  void StartDeviceProtocol(ingest::DeviceProtocol protocol);
+  void ProcessMessages(int64_t receive_time_unix_ns);
+  void WriteReplies();
+  absl::Span<char> PrepareRead();
+  void CommitRead(size_t n);
+  bool InPartialMessage() const;
+  void ReportFixTimeRejection(ingest::LineOutcome outcome, int64_t receive_time_unix_ns);
   bool IdentifyByFirstLine(const ingest::Frame& frame);
   void RejectUnidentified();
   void OnRecord(const ingest::LocationRecord& record) override;
@@ -178,6 +201,20 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   const Context& context_;    // one reference, not five: sessions stay small
   ingest::LineFramer framer_;
   ingest::LineParser parser_;
+  // Device protocols (null for the line formats).
+  bool detecting_;  // an auto-detecting listener's connection, not classified yet
+  std::unique_ptr<ingest::ProtocolDecoder> decoder_;
+  std::unique_ptr<ingest::MessageFramer> messages_;
+  std::string replies_;          // to write next
+  std::string replies_writing_;  // being written
+  bool reply_in_flight_ = false;
+  bool close_after_replies_ = false;  // OsmAnd's Connection: close, or a non-HTTP request
+  // When the reply write in flight began (MonotonicNanos); 0: none. Read by
+  // the server's sweep.
+  std::atomic<int64_t> reply_since_ns_{0};
+  std::array<uint64_t, ingest::kLineOutcomeCount> protocol_lines_{};
+  uint64_t protocol_replies_ = 0;
+  uint64_t protocol_reply_bytes_ = 0;
   int64_t receive_time_unix_ns_ = 0;
   bool closed_ = false;
   // Read by the server's sweep from another thread. MonotonicNanos() (the

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "gateway/common/latency_histogram.h"
+#include "ingest/device_protocol.h"
 #include "ingest/line_outcome.h"
 
 namespace fixstream::gateway {
@@ -37,6 +38,7 @@ enum class CloseReason : uint8_t {
   kShutdown,           // the gateway drained
   kUnmappedSource,     // source-address listener: the address is in no entry of its map
   kBadIdentification,  // first-line listener: the first line is not a valid device id
+  kReplyTimeout,       // a device protocol's replies were not read (backlog or time limit)
   kCount,
 };
 inline constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCount);
@@ -44,8 +46,8 @@ inline constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCo
 // Stable snake_case name, used as a metrics label.
 inline std::string_view CloseReasonName(CloseReason reason) {
   constexpr std::string_view kNames[] = {
-      "peer_closed",  "error",    "idle_timeout",    "line_timeout",      "connection_limit",
-      "source_limit", "shutdown", "unmapped_source", "bad_identification"};
+      "peer_closed",  "error",    "idle_timeout",    "line_timeout",       "connection_limit",
+      "source_limit", "shutdown", "unmapped_source", "bad_identification", "reply_timeout"};
   static_assert(std::size(kNames) == kCloseReasonCount);
   return kNames[static_cast<size_t>(reason)];
 }
@@ -79,6 +81,15 @@ struct IngestCounters {
   // takes records again. Pauses so far, and connections paused now.
   std::atomic<uint64_t> connection_pauses{0};
   std::atomic<int64_t> connections_paused{0};
+  // Device protocols (ingest/device_protocol.h): connections by the protocol
+  // they speak (pinned or detected), messages by protocol and outcome (also
+  // counted in `lines`), replies written and their bytes.
+  std::array<std::atomic<uint64_t>, ingest::kDeviceProtocolCount> protocol_connections{};
+  std::array<std::array<std::atomic<uint64_t>, ingest::kLineOutcomeCount>,
+             ingest::kDeviceProtocolCount>
+      protocol_messages{};
+  std::array<std::atomic<uint64_t>, ingest::kDeviceProtocolCount> protocol_replies{};
+  std::array<std::atomic<uint64_t>, ingest::kDeviceProtocolCount> protocol_reply_bytes{};
   // NMEA dates a multiple of 1024 weeks off (a GPS week-number rollover in
   // the receiver) that were corrected (docs/PROTOCOL.md).
   std::atomic<uint64_t> week_rollovers_corrected{0};

@@ -1,5 +1,6 @@
 #include "gateway/server/listener_list.h"
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -56,8 +57,14 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
         listener.pinned_format = ingest::SourceFormat::kNmea;
       } else if (value == "json") {
         listener.pinned_format = ingest::SourceFormat::kJson;
+      } else if (std::optional<ingest::DeviceProtocol> protocol =
+                     ingest::DeviceProtocolFromName(std::string_view(value.data(), value.size()))) {
+        listener.protocol = protocol;
       } else {
-        return Bad(absl::StrCat("bad '", option, "': format must be auto, csv, nmea or json"));
+        return Bad(
+            absl::StrCat("bad '", option,
+                         "': format must be auto, csv, nmea, json or a device protocol (h02, "
+                         "gps103, tk103, watch, queclink, meitrack, suntech, osmand)"));
       }
     } else if (name == "ident") {
       if (absl::Status s = once(ident_seen); !s.ok()) return s;
@@ -89,6 +96,12 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
     } else {
       return Bad(absl::StrCat("unknown option '", option, "' (options: format=, ident=, ack=)"));
     }
+  }
+  if (listener.protocol && listener.acks) {
+    return Bad("ack=on is for the line formats: a device protocol has its own replies");
+  }
+  if (listener.protocol && listener.identification != Identification::kPfsid) {
+    return Bad("a device protocol's messages name their device: ident= must stay pfsid");
   }
   return listener;
 }

@@ -76,6 +76,23 @@ class Families {
     Add(std::move(name), std::move(help), MetricType::Counter, std::move(metrics));
   }
 
+  // Counters with two labels, each combination from its own value; only the
+  // non-zero ones are exported (most combinations never happen).
+  void NonZeroCounters(
+      std::string name, std::string help,
+      const std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, uint64_t>>&
+          values) {
+    std::vector<ClientMetric> metrics;
+    for (const auto& [labels, count] : values) {
+      if (count == 0) continue;
+      ClientMetric metric;
+      for (const auto& [label, value] : labels) metric.label.push_back({label, value});
+      metric.counter.value = static_cast<double>(count);
+      metrics.push_back(std::move(metric));
+    }
+    Add(std::move(name), std::move(help), MetricType::Counter, std::move(metrics));
+  }
+
   void Histogram(std::string name, std::string help, const LatencyHistogram& histogram) {
     Add(std::move(name), std::move(help), MetricType::Histogram, {ToClientMetric(histogram)});
   }
@@ -180,6 +197,40 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
       "Lines read from devices by outcome; every line has exactly one (see docs/PROTOCOL.md).",
       "outcome", in.lines,
       [](size_t i) { return ingest::LineOutcomeName(static_cast<ingest::LineOutcome>(i)); });
+  {
+    // Device protocols (docs/PROTOCOL.md, "Device protocols").
+    auto name = [](size_t p) {
+      const std::string_view n = ingest::DeviceProtocolName(static_cast<ingest::DeviceProtocol>(p));
+      return std::string(n.data(), n.size());
+    };
+    std::vector<std::pair<std::string, uint64_t>> connections, replies, reply_bytes;
+    std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, uint64_t>> messages;
+    for (size_t p = 0; p < ingest::kDeviceProtocolCount; ++p) {
+      connections.emplace_back(name(p), Load(in.protocol_connections[p]));
+      replies.emplace_back(name(p), Load(in.protocol_replies[p]));
+      reply_bytes.emplace_back(name(p), Load(in.protocol_reply_bytes[p]));
+      for (size_t o = 0; o < ingest::kLineOutcomeCount; ++o) {
+        const std::string_view outcome =
+            ingest::LineOutcomeName(static_cast<ingest::LineOutcome>(o));
+        messages.push_back(
+            {{{"protocol", name(p)}, {"outcome", std::string(outcome.data(), outcome.size())}},
+             Load(in.protocol_messages[p][o])});
+      }
+    }
+    f.CounterByLabel("fixstream_device_protocol_connections_total",
+                     "Device connections that spoke a device protocol (pinned by their listener "
+                     "or detected from their first bytes), by protocol.",
+                     "protocol", connections);
+    f.NonZeroCounters("fixstream_device_messages_total",
+                      "Device protocol messages by protocol and outcome (each also counts in "
+                      "fixstream_lines_total); only non-zero series are exported.",
+                      messages);
+    f.CounterByLabel("fixstream_device_replies_total",
+                     "Messages a device protocol's reply was written for, by protocol.", "protocol",
+                     replies);
+    f.CounterByLabel("fixstream_device_reply_bytes_total",
+                     "Bytes of device protocol replies, by protocol.", "protocol", reply_bytes);
+  }
   f.Counter("fixstream_bytes_read_total", "Bytes read from device connections.",
             Load(in.bytes_read));
   f.Counter("fixstream_bytes_framed_total",
