@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -112,6 +113,8 @@ bool ParseOsmAndTime(std::string_view s, int64_t* unix_ns) {
     if (s.size() > 10) return ParseUnixMillis(s, unix_ns);
     int64_t secs = 0;
     for (char c : s) secs = secs * 10 + (c - '0');
+    // 10 digits may still overflow int64 nanoseconds (after 2262).
+    if (secs > std::numeric_limits<int64_t>::max() / kNanosPerSecond) return false;
     *unix_ns = secs * kNanosPerSecond;
     return true;
   }
