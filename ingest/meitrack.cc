@@ -58,6 +58,8 @@ class MeitrackDecoder final : public ProtocolDecoder {
       return LineOutcome::kBadChecksum;
     }
     const size_t first_comma = message.find(',');
+    if (first_comma == std::string_view::npos || first_comma >= star)
+      return LineOutcome::kMalformed;
     const std::string_view payload = message.substr(first_comma + 1, star - first_comma - 1);
     const Fields<48> f = Split<48>(payload, ',');
     const std::string_view id = f[0];

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -112,6 +113,8 @@ bool ParseOsmAndTime(std::string_view s, int64_t* unix_ns) {
     if (s.size() > 10) return ParseUnixMillis(s, unix_ns);
     int64_t secs = 0;
     for (char c : s) secs = secs * 10 + (c - '0');
+    // 10 digits may still overflow int64 nanoseconds (after 2262).
+    if (secs > std::numeric_limits<int64_t>::max() / kNanosPerSecond) return false;
     *unix_ns = secs * kNanosPerSecond;
     return true;
   }
@@ -169,8 +172,14 @@ class OsmAndDecoder final : public ProtocolDecoder {
       return LineOutcome::kMalformed;
     }
     const LineOutcome outcome = DecodeRequest(request, receive_time_unix_ns, sink);
-    const bool ok = outcome == LineOutcome::kPublished || outcome == LineOutcome::kNoFix ||
-                    outcome == LineOutcome::kHeartbeat || !IsRejection(outcome);
+    // The apps keep a report and send it again until they get a 200, so a
+    // report fixstream read but rejected (bad values, a fix too old) is
+    // answered 200 as well: sending it again would not help, and a 400 would
+    // block the app's queue behind it. Only a request without a valid device
+    // id, which the user must fix in the app's settings, is a 400 (as in
+    // Traccar).
+    const bool ok =
+        outcome != LineOutcome::kUnknownVehicle && outcome != LineOutcome::kBadVehicleId;
     if (!request.keep_alive) close_ = true;
     Answer(ok ? kOk : kBadRequest, request.keep_alive, reply);
     return outcome;

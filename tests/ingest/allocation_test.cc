@@ -197,7 +197,10 @@ TEST(AllocationTest, DeviceProtocolsAllocateNothingAfterWarmUp) {
        "\"87377670\"}"},
   };
   const int64_t receive = 1'796'193'000LL * 1'000'000'000;
-  for (const auto& [protocol, traffic] : kTraffic) {
+  for (const auto& entry : kTraffic) {
+    // Named copies: clang 14 cannot capture structured bindings in lambdas.
+    const DeviceProtocol protocol = entry.first;
+    const std::string& traffic = entry.second;
     std::unique_ptr<ProtocolDecoder> decoder = MakeProtocolDecoder(protocol);
     MessageFramer framer(*decoder, 4096);
     CountingSink sink;

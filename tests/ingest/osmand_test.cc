@@ -76,5 +76,24 @@ TEST(OsmAndTest, ConnectionCloseAndGarbageAskForTheConnectionToClose) {
   EXPECT_TRUE(run.close);
 }
 
+TEST(OsmAndTest, TimestampBeyondTheNanosecondRangeIsABadTimestamp) {
+  // 9377177267 s is in 2267, past int64 nanoseconds (found by osmand_fuzz).
+  const DeviceRun run =
+      RunDevice(DeviceProtocol::kOsmAnd,
+                {"GET /?id=1&lat=1&lon=2&timestamp=9377177267 HTTP/1.1\r\n\r\n"}, kTestReceive);
+  EXPECT_EQ(run.outcomes, std::vector<O>{O::kBadTimestamp});
+  EXPECT_TRUE(run.records.empty());
+}
+
+TEST(OsmAndTest, ARejectedReportIsStillAnsweredOkSoTheAppMovesOn) {
+  const DeviceRun run =
+      RunDevice(DeviceProtocol::kOsmAnd,
+                {"GET /?id=7&lat=95&lon=2 HTTP/1.1\r\n\r\nGET /?id=7&lat=x&lon=2 HTTP/1.1\r\n\r\n"},
+                kTestReceive);
+  EXPECT_EQ(run.outcomes, (std::vector<O>{O::kOutOfRange, O::kMalformed}));
+  EXPECT_EQ(run.replies, std::string(kOk) + std::string(kOk));
+  EXPECT_TRUE(run.records.empty());
+}
+
 }  // namespace
 }  // namespace fixstream::ingest
