@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -384,15 +385,46 @@ class ErrorReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 LocationService::LocationService(RecordStore& store, SubscriptionOptions options,
                                  SubscriptionCounters& counters,
-                                 std::function<bool(uint64_t)> connection_open)
+                                 std::function<bool(uint64_t)> connection_open,
+                                 const Authorizer& authorizer)
     : store_(store),
       options_(options),
       counters_(counters),
       connection_open_(std::move(connection_open)),
+      authorizer_(authorizer),
       executor_(options.executor_threads) {}
 
+namespace {
+
+// PERMISSION_DENIED for the first of `ids` outside `scope` (null: none is).
+// Decided on the patterns alone, before the store is asked anything, so the
+// answer is the same whether such a vehicle exists or not.
+template <typename Ids>
+std::optional<grpc::Status> OutOfScope(const Ids& ids, const VehicleScope* scope,
+                                       const Principal* principal) {
+  if (scope == nullptr) return std::nullopt;
+  int i = 0;
+  for (const std::string& id : ids) {
+    if (!scope->Contains(id)) {
+      return grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("vehicle_ids[", i, "] is not a vehicle principal '", principal->name,
+                       "' may read (its vehicles: ", scope->ToString(), ")"));
+    }
+    ++i;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
-    grpc::CallbackServerContext* /*context*/, const grpc::ByteBuffer* request) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  const Authorizer::Access access = authorizer_.Authorize(*context, Call::kSubscribe);
+  if (!access.status.ok()) {
+    counters_.rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
+    return new ErrorReactor(access.status);
+  }
   v1::SubscribeRequest parsed;
   if (!ParseRequest(*request, &parsed)) {
     counters_.rejected_invalid.fetch_add(1, std::memory_order_relaxed);
@@ -405,6 +437,15 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
     return new ErrorReactor(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(filter.status().message())));
   }
+  if (std::optional<grpc::Status> denied =
+          OutOfScope(parsed.vehicle_ids(), access.scope().get(), access.principal.get())) {
+    authorizer_.CountPermissionDenied();
+    counters_.rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
+    return new ErrorReactor(*std::move(denied));
+  }
+  // With its own vehicle_ids (all in scope, checked above) the filter
+  // already is within the scope; without, the scope is the filter's.
+  if (parsed.vehicle_ids_size() == 0) filter->RestrictTo(access.scope());
   uint64_t cursor = store_.head();  // default: only records published from now on
   if (parsed.start_case() == v1::SubscribeRequest::kStartOldest && parsed.start_oldest()) {
     cursor = store_.oldest_in_memory();
@@ -481,6 +522,9 @@ void SetTimestamp(int64_t unix_ns, google::protobuf::Timestamp* t) {
 grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
     grpc::CallbackServerContext* context, const v1::GetLatestPositionsRequest* request,
     v1::GetLatestPositionsResponse* response) {
+  const Authorizer::Access access = authorizer_.Authorize(*context, Call::kGetLatestPositions);
+  if (!access.status.ok()) return FinishUnary(context, access.status);
+  const VehicleScope* scope = access.scope().get();
   std::string frames;
   if (request->vehicle_ids_size() > 0) {
     if (request->vehicle_ids_size() > kMaxPageSize) {
@@ -498,6 +542,10 @@ grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
                                                "must be 1-64 characters of [A-Za-z0-9._:-]")));
       }
     }
+    if (std::optional<grpc::Status> denied = OutOfScope(ids, scope, access.principal.get())) {
+      authorizer_.CountPermissionDenied();
+      return FinishUnary(context, *denied);
+    }
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::vector<std::string> unknown;
@@ -509,7 +557,7 @@ grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
     bool more = false;
     // The token is the last id of a page: the next page starts after it.
     const std::string last =
-        store_.LatestPositionsPage(request->page_token(), *page_size, &frames, &more);
+        store_.LatestPositionsPage(request->page_token(), *page_size, &frames, &more, scope);
     if (more) response->set_next_page_token(last);
   }
   // The stored frames are `records` fields (field 1 here too): parsing their
@@ -525,11 +573,13 @@ grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
 grpc::ServerUnaryReactor* LocationService::ListVehicles(grpc::CallbackServerContext* context,
                                                         const v1::ListVehiclesRequest* request,
                                                         v1::ListVehiclesResponse* response) {
+  const Authorizer::Access access = authorizer_.Authorize(*context, Call::kListVehicles);
+  if (!access.status.ok()) return FinishUnary(context, access.status);
   absl::StatusOr<size_t> page_size = PageSize(request->page_size());
   if (!page_size.ok()) return FinishUnary(context, InvalidArgument(page_size.status()));
   // One more than asked tells whether another page follows.
   std::vector<RecordStore::VehicleSummary> page =
-      store_.VehiclesPage(request->page_token(), *page_size + 1);
+      store_.VehiclesPage(request->page_token(), *page_size + 1, access.scope().get());
   const bool more = page.size() > *page_size;
   if (more) page.pop_back();
   for (const RecordStore::VehicleSummary& v : page) {

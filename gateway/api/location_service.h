@@ -11,6 +11,12 @@
 // or an external log. A store wakes a stream on the thread that made
 // records readable; the stream then only queues itself on the service's
 // SubscriberExecutor, whose threads read and start the writes.
+//
+// Every call is first put to the Authorizer (access_tokens.h): a caller
+// without a valid token is refused, and a scoped principal's vehicles
+// restrict what it reads — the subscription filter carries its scope into
+// every read of the store, ring and journal alike, and the vehicle queries
+// page over its vehicles only.
 #ifndef FIXSTREAM_GATEWAY_API_LOCATION_SERVICE_H_
 #define FIXSTREAM_GATEWAY_API_LOCATION_SERVICE_H_
 
@@ -23,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "fixstream/v1/location.grpc.pb.h"
+#include "gateway/api/access_tokens.h"
 #include "gateway/api/subscriber_executor.h"
 #include "gateway/api/subscription_counters.h"
 #include "gateway/common/monotonic_clock.h"
@@ -88,9 +95,9 @@ class LocationService final
               v1::LocationService::WithCallbackMethod_ListVehicles<v1::LocationService::Service>>> {
  public:
   // `connection_open(id)` tells whether a device connection is open now; it
-  // is called from gRPC threads.
+  // is called from gRPC threads. `authorizer` must outlive the service.
   LocationService(RecordStore& store, SubscriptionOptions options, SubscriptionCounters& counters,
-                  std::function<bool(uint64_t)> connection_open);
+                  std::function<bool(uint64_t)> connection_open, const Authorizer& authorizer);
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request) override;
@@ -111,6 +118,7 @@ class LocationService final
   const SubscriptionOptions options_;
   SubscriptionCounters& counters_;
   const std::function<bool(uint64_t)> connection_open_;
+  const Authorizer& authorizer_;
   StreamTracker streams_;
   // Destroyed before streams_: every stream has ended (OnDone) by then.
   SubscriberExecutor executor_;
