@@ -60,6 +60,9 @@ ABSL_FLAG(
     "File of bearer tokens: `SHA256HEX NAME calls=... vehicles=...` lines (docs/SECURITY.md); "
     "every call must then carry `authorization: Bearer <token>`. Re-read when it changes "
     "and on SIGHUP. Empty: no tokens, every caller may make every call.");
+ABSL_FLAG(uint32_t, grpc_tokens_poll_ms, 1000,
+          "How often the tokens file is checked for changes, in milliseconds (0: only on "
+          "SIGHUP).");
 ABSL_FLAG(std::string, grpc_public_calls, "Health,Reflection",
           "Calls answered without a token when --grpc_tokens_file is set: a comma-separated "
           "subset of Health, Reflection, Subscribe, GetLatestPositions, ListVehicles (empty: "
@@ -421,6 +424,7 @@ absl::Status GrpcSecurityFromFlags(const SettingOrigins& origins, GatewayOptions
   s.tls_client_ca_file = absl::GetFlag(FLAGS_grpc_tls_client_ca);
   s.tls_reload_interval_s = absl::GetFlag(FLAGS_grpc_tls_reload_s);
   s.tokens_file = absl::GetFlag(FLAGS_grpc_tokens_file);
+  s.tokens_poll_interval = absl::Milliseconds(absl::GetFlag(FLAGS_grpc_tokens_poll_ms));
   s.allow_plaintext_remote = absl::GetFlag(FLAGS_grpc_allow_plaintext_remote);
   const std::string public_calls = absl::GetFlag(FLAGS_grpc_public_calls);
   absl::StatusOr<uint32_t> calls = ParseCallList(public_calls);

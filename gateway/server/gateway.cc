@@ -151,7 +151,8 @@ absl::Status Gateway::Start() {
     return device_port.status();
   }
   device_port_ = *device_port;
-  if (!options_.grpc_security.tokens_file.empty()) {
+  if (!options_.grpc_security.tokens_file.empty() &&
+      options_.grpc_security.tokens_poll_interval > absl::ZeroDuration()) {
     token_poller_ = std::thread([this] { PollTokens(); });
   }
   health_.SetServing(true);

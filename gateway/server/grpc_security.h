@@ -35,7 +35,7 @@ struct GrpcSecurityOptions {
   // Tokens file (access_tokens.h); empty: no tokens, every call allowed.
   std::string tokens_file;
   // How often the tokens file is polled for changes (it is also read again
-  // on SIGHUP: Gateway::ReloadTokens).
+  // on SIGHUP: Gateway::ReloadTokens); zero: never.
   absl::Duration tokens_poll_interval = absl::Seconds(1);
   // Calls answered without a token, as bits (1 << Call).
   uint32_t public_calls =
