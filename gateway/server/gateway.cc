@@ -59,6 +59,7 @@ absl::Status Gateway::Start() {
     sources.publish_to_delivery = &subscription_counters_.publish_to_delivery;
     sources.subscriber_max_lag = [this] { return store_.MaxListenerLag(); };
     sources.start_time = absl::Now();
+    sources.authorizer = &authorizer_;
     absl::StatusOr<std::unique_ptr<MetricsServer>> metrics = MetricsServer::Start(
         options_.metrics_listen, std::make_shared<GatewayMetrics>(std::move(sources)));
     if (!metrics.ok()) return metrics.status();
