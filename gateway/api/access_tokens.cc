@@ -158,8 +158,14 @@ absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text, std::string_
   return table;
 }
 
+std::array<uint8_t, 32> TokenTable::Digest(std::string_view token) { return Sha256(token); }
+
 std::shared_ptr<const Principal> TokenTable::Find(std::string_view token) const {
-  const std::array<uint8_t, 32> digest = Sha256(token);
+  return FindDigest(Sha256(token));
+}
+
+std::shared_ptr<const Principal> TokenTable::FindDigest(
+    const std::array<uint8_t, 32>& digest) const {
   const Entry* found = nullptr;
   for (const Entry& entry : entries_) {
     // No early exit: every entry is compared, in constant time each.
@@ -290,6 +296,35 @@ TokenFile::Change TokenFile::Reload(std::string* error) { return ReadNow(StatPat
 void Authorizer::SetTable(std::shared_ptr<const TokenTable> table) {
   absl::MutexLock lock(&mu_);
   table_ = std::move(table);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+grpc::Status Authorizer::StillAllows(const Access& access, Call call) const {
+  // Admitted without a principal (public call, or tokens were off): the
+  // grant did not come from a token, so no reload takes it back.
+  if (access.principal == nullptr) return grpc::Status::OK;
+  std::shared_ptr<const TokenTable> table;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    table = table_;
+  }
+  if (table == nullptr) return grpc::Status::OK;
+  const std::shared_ptr<const Principal> now = table->FindDigest(access.digest);
+  if (now == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "the bearer token of this call was removed from the gateway's tokens");
+  }
+  const Principal& was = *access.principal;
+  const auto scope_text = [](const Principal& p) {
+    return p.vehicles == nullptr ? std::string("*") : p.vehicles->ToString();
+  };
+  if (now->name != was.name || !now->may(call) || scope_text(*now) != scope_text(was)) {
+    return grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED,
+        absl::StrCat("the grant of principal '", was.name,
+                     "' changed while this call ran (calls or vehicles); call again"));
+  }
+  return grpc::Status::OK;
 }
 
 bool Authorizer::enabled() const {
@@ -320,7 +355,8 @@ Authorizer::Access Authorizer::Authorize(const grpc::ServerContextBase& context,
   }
   value.remove_prefix(7);
   value = absl::StripAsciiWhitespace(value);
-  access.principal = table->Find(std::string_view(value.data(), value.size()));
+  access.digest = TokenTable::Digest(std::string_view(value.data(), value.size()));
+  access.principal = table->FindDigest(access.digest);
   if (access.principal == nullptr) {
     unauthenticated_.fetch_add(1, std::memory_order_relaxed);
     access.status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,

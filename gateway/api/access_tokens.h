@@ -71,6 +71,9 @@ class TokenTable final {
   // no early exit), so the time taken says nothing about which entry, if
   // any, came close.
   std::shared_ptr<const Principal> Find(std::string_view token) const;
+  // The same by the token's SHA-256 (what Find computed).
+  std::shared_ptr<const Principal> FindDigest(const std::array<uint8_t, 32>& digest) const;
+  static std::array<uint8_t, 32> Digest(std::string_view token);
 
   size_t size() const { return entries_.size(); }
 
@@ -150,12 +153,17 @@ class Authorizer final {
   // keep the principal they were admitted with.
   void SetTable(std::shared_ptr<const TokenTable> table) ABSL_LOCKS_EXCLUDED(mu_);
   bool enabled() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Incremented by every SetTable: a long call (a Subscribe stream) that
+  // sees it change asks StillAllows. Lock-free.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
   struct Access {
     grpc::Status status;  // OK, UNAUTHENTICATED or PERMISSION_DENIED
     // Who is calling; null when tokens are off or the call is public: then
     // nothing is restricted.
     std::shared_ptr<const Principal> principal;
+    // The SHA-256 of the token it was admitted with (when principal is set).
+    std::array<uint8_t, 32> digest{};
     // The vehicles the caller may read; null: every vehicle.
     const std::shared_ptr<const VehicleScope>& scope() const {
       static const std::shared_ptr<const VehicleScope> kAll;
@@ -164,6 +172,11 @@ class Authorizer final {
   };
   Access Authorize(const grpc::ServerContextBase& context, Call call) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a call admitted as `access` may go on under the table in force
+  // now: OK if its token is still there with the same principal, the call
+  // and the same vehicles; else UNAUTHENTICATED (token removed) or
+  // PERMISSION_DENIED (its grant changed), saying so.
+  grpc::Status StillAllows(const Access& access, Call call) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // How many calls were refused, by status.
   uint64_t unauthenticated() const { return unauthenticated_.load(std::memory_order_relaxed); }
@@ -175,6 +188,7 @@ class Authorizer final {
   const uint32_t public_calls_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const TokenTable> table_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> generation_{0};
   mutable std::atomic<uint64_t> unauthenticated_{0};
   mutable std::atomic<uint64_t> permission_denied_{0};
 };

@@ -130,18 +130,23 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
  public:
   SubscribeReactor(RecordStore& store, SubscriberExecutor& executor, SubscriptionFilter filter,
                    const SubscriptionOptions& options, SubscriptionCounters& counters,
-                   StreamTracker& streams, uint64_t cursor)
+                   StreamTracker& streams, uint64_t cursor, const Authorizer& authorizer,
+                   Authorizer::Access access, uint64_t generation)
       : store_(store),
         executor_(executor),
         streams_(streams),
+        authorizer_(authorizer),
+        access_(std::move(access)),
         filter_(std::move(filter)),
         options_(options),
         counters_(counters),
         cursor_(cursor),
+        generation_(generation),
         published_cursor_(cursor) {
     counters_.started.fetch_add(1, std::memory_order_relaxed);
     counters_.active.fetch_add(1, std::memory_order_relaxed);
     store_.AddListener(this);
+    streams_.Track(this);
     // Headers go out at once, so a client knows the subscription is live
     // (registered with the store) before the first record arrives.
     StartSendInitialMetadata();
@@ -194,6 +199,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     // After RemoveListener the store never wakes us again, and after Cancel
     // the executor never runs us again: deleting is safe.
     store_.RemoveListener(this);
+    streams_.Untrack(this);
     executor_.Cancel(this);
     counters_.active.fetch_sub(1, std::memory_order_relaxed);
     StreamTracker& streams = streams_;
@@ -246,6 +252,16 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       absl::MutexLock lock(&mu_);
       if (finished_ || write_in_flight_) return Step::kIdle;
       if (ended_ == End::kCancelled) return FinishCancelledLocked();
+      // The tokens changed since the last look (one atomic load per step
+      // otherwise): a stream whose token no longer grants it ends here.
+      if (const uint64_t generation = authorizer_.generation(); generation != generation_) {
+        generation_ = generation;
+        grpc::Status still = authorizer_.StillAllows(access_, Call::kSubscribe);
+        if (!still.ok()) {
+          counters_.ended_revoked.fetch_add(1, std::memory_order_relaxed);
+          return FinishLocked(std::move(still));
+        }
+      }
       cursor = cursor_;
       buffer.swap(buffer_);
     }
@@ -337,12 +353,17 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   RecordStore& store_;
   SubscriberExecutor& executor_;
   StreamTracker& streams_;
+  const Authorizer& authorizer_;
+  // How the call was admitted, re-checked when the tokens change.
+  const Authorizer::Access access_;
   const SubscriptionFilter filter_;
   const SubscriptionOptions options_;
   SubscriptionCounters& counters_;
 
   absl::Mutex mu_;
   uint64_t cursor_ ABSL_GUARDED_BY(mu_);
+  // The Authorizer's generation as last checked.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_);
   // cursor_'s value for readers outside mu_ (the lag gauge).
   std::atomic<uint64_t> published_cursor_;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
@@ -420,6 +441,8 @@ std::optional<grpc::Status> OutOfScope(const Ids& ids, const VehicleScope* scope
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  // Before the check: a table swapped in after it is noticed by the stream.
+  const uint64_t generation = authorizer_.generation();
   const Authorizer::Access access = authorizer_.Authorize(*context, Call::kSubscribe);
   if (!access.status.ok()) {
     counters_.rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
@@ -478,7 +501,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
   }
   // The reactor owns the reserved slot and releases it in OnDone.
   return new SubscribeReactor(store_, executor_, *std::move(filter), options_, counters_, streams_,
-                              cursor);
+                              cursor, authorizer_, access, generation);
 }
 
 namespace {

@@ -26,6 +26,7 @@
 #include <functional>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "fixstream/v1/location.grpc.pb.h"
@@ -55,10 +56,27 @@ struct SubscriptionOptions {
   size_t executor_threads = 2;
 };
 
-// Counts live Subscribe streams so that shutdown can wait for them to end.
-// Thread-safe.
+// Counts live Subscribe streams so that shutdown can wait for them to end,
+// and knows them so that a tokens reload can wake them all. Thread-safe.
+// Lock order: its lock, then the executor's.
 class StreamTracker final {
  public:
+  // A stream registers once it can be scheduled, and leaves before it is
+  // cancelled on the executor.
+  void Track(SubscriberExecutor::Task* stream) {
+    absl::MutexLock lock(&mu_);
+    tracked_.insert(stream);
+  }
+  void Untrack(SubscriberExecutor::Task* stream) {
+    absl::MutexLock lock(&mu_);
+    tracked_.erase(stream);
+  }
+  // Schedules every tracked stream on `executor` (a wake without records).
+  void WakeAll(SubscriberExecutor& executor) {
+    absl::MutexLock lock(&mu_);
+    for (SubscriberExecutor::Task* stream : tracked_) executor.Schedule(stream);
+  }
+
   // Reserves a slot for a new stream unless `limit` streams are live.
   bool TryAdd(size_t limit) {
     absl::MutexLock lock(&mu_);
@@ -85,6 +103,7 @@ class StreamTracker final {
   absl::Mutex mu_;
   MonotonicCondVar ended_;
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<SubscriberExecutor::Task*> tracked_ ABSL_GUARDED_BY(mu_);
 };
 
 // Thread safety: thread-safe; the store and counters must outlive the
@@ -112,6 +131,11 @@ class LocationService final
   // everything. Returns true when all have ended within `timeout`
   // (monotonic).
   bool AwaitStreamsEnded(absl::Duration timeout) { return streams_.AwaitNone(timeout); }
+
+  // After the Authorizer's table changed: every Subscribe stream checks at
+  // its next step (woken now) whether its token still grants it, and ends
+  // with UNAUTHENTICATED or PERMISSION_DENIED if not. Any thread.
+  void RecheckStreams() { streams_.WakeAll(executor_); }
 
  private:
   RecordStore& store_;

@@ -24,6 +24,7 @@ struct SubscriptionCounters {
   std::atomic<uint64_t> ended_ok{0};           // drained to the end (gateway shutdown)
   std::atomic<uint64_t> ended_cancelled{0};    // client cancelled or went away
   std::atomic<uint64_t> ended_fell_behind{0};  // RESOURCE_EXHAUSTED: fell off retention
+  std::atomic<uint64_t> ended_revoked{0};      // its token was removed or its grant changed
   std::atomic<uint64_t> records_delivered{0};
   std::atomic<uint64_t> bytes_delivered{0};
   std::atomic<uint64_t> responses_delivered{0};

@@ -179,6 +179,7 @@ void Gateway::ApplyTokenChange(TokenFile::Change change, const std::string& erro
       return;
     case TokenFile::Change::kReloaded:
       authorizer_.SetTable(token_file_->table());
+      service_.RecheckStreams();
       LogInfo(absl::StrCat("tokens file ", token_file_->path(),
                            " reloaded: ", token_file_->table()->size(), " principals"));
       return;

@@ -694,6 +694,38 @@ TEST_F(SecurityTest, ChangedTokensFileIsPutInForceAndABrokenOneIsNot) {
   EXPECT_EQ(list.call(channel, kNewToken).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+TEST_F(SecurityTest, ReloadEndsTheLiveStreamsOfRemovedOrChangedGrantsOnly) {
+  Start(TokenOptions());
+  const uint16_t port = gateway_->grpc_port();
+  const uint64_t before = gateway_->subscription_counters().started.load();
+  Subscriber acme(PlainChannel(port), v1::SubscribeRequest(), kAcmeToken);
+  Subscriber nolist(PlainChannel(port), v1::SubscribeRequest(), kNoListToken);
+  Subscriber ops(PlainChannel(port), v1::SubscribeRequest(), kOpsToken);
+  ASSERT_TRUE(
+      WaitFor([&] { return gateway_->subscription_counters().started.load() >= before + 3; }));
+  Publish(testing::CsvLine("acme-1", kStartMs, 1, 2, 0), 1);
+  ASSERT_TRUE(acme.WaitForCount(1));
+  ASSERT_TRUE(nolist.WaitForCount(1));
+  ASSERT_TRUE(ops.WaitForCount(1));
+
+  // acme's token is gone, nolist's now reads other vehicles, ops's is as
+  // it was: the idle streams are woken and decide at once.
+  WriteFile(tokens_path_, absl::StrCat(TokenDigestHex(kOpsToken), " ops calls=* vehicles=*\n",
+                                       TokenDigestHex(kNoListToken),
+                                       " nolist calls=Subscribe vehicles=other-*\n"));
+  ASSERT_TRUE(acme.WaitForEnd());
+  EXPECT_EQ(acme.status().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(absl::StrContains(acme.status().error_message(), "was removed"))
+      << acme.status().error_message();
+  ASSERT_TRUE(nolist.WaitForEnd());
+  EXPECT_EQ(nolist.status().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(gateway_->subscription_counters().ended_revoked.load(), 2u);
+
+  Publish(testing::CsvLine("acme-1", kStartMs + 1000, 1, 2, 0), 2);
+  ASSERT_TRUE(ops.WaitForCount(2));
+  EXPECT_EQ(acme.count(), 1u);
+}
+
 // The real binary: SIGHUP reloads the tokens file (polling off here, so
 // nothing else could), and neither a token nor its hash is ever logged.
 TEST_F(SecurityTest, SighupReloadsTheTokensFileOfTheRealGateway) {
