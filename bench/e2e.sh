@@ -265,7 +265,7 @@ scenario_security() {
       FANOUT_SECURITY=("${FANOUT_TLS_TOKEN[@]}")
     fi
     scenario_fanout 10 "$mode"
-    LATENCY_LABEL=$mode scenario_latency "latency-rest-${mode//[^a-z]/}" 100 "$REST_SECONDS" 1
+    LATENCY_LABEL=$mode scenario_latency "latency-rest-${mode//[^A-Za-z]/}" 100 "$REST_SECONDS" 1
   done
   GATEWAY_SECURITY=()
   FANOUT_SECURITY=()
