@@ -16,6 +16,10 @@
 #               group commit and under fsync-per-batch (same load, same run),
 #               with fsyncs/s from the gateway's metrics; and the at-rest
 #               latency under fsync-per-batch (delivery waits for the fsync).
+#   security    the throughput, a 10-subscriber fan-out and the at-rest latency
+#               scenarios twice in a row: plaintext gRPC without tokens, then
+#               TLS (a P-256 certificate made here with openssl) with a bearer
+#               token checked against a tokens file (docs/SECURITY.md).
 # Every gateway journals (the default, group commit) into its own directory
 # under the work dir unless a scenario says otherwise.
 # Gateway CPU is utime+stime from /proc/PID/stat, read after the subscribers
@@ -26,7 +30,7 @@
 # E2E_LOAD_RATE (100000), E2E_LOAD_SECONDS (5); E2E_QUICK=1 shrinks them all.
 # Build: E2E_BUILD_DIR (build-release), E2E_BUILD=0 to use existing binaries.
 # E2E_RUN_TIMEOUT (120) bounds every client process, in seconds.
-# E2E_SCENARIOS ("throughput fanout latency journal") picks scenarios.
+# E2E_SCENARIOS ("throughput fanout latency journal security") picks scenarios.
 # E2E_LATENCY_SUBSCRIBER (callback) is how the latency scenarios' subscriber
 # reads: callback (reactors, as everywhere else) or sync (fixstream-fanout
 # --sync: a thread per stream on the blocking API; it measured no faster).
@@ -55,7 +59,7 @@ case $LATENCY_SUBSCRIBER in
   callback) LATENCY_SYNC= ;;
   *) echo "e2e: E2E_LATENCY_SUBSCRIBER must be sync or callback" >&2; exit 2 ;;
 esac
-SCENARIOS=${E2E_SCENARIOS:-throughput fanout latency journal}
+SCENARIOS=${E2E_SCENARIOS:-throughput fanout latency journal security}
 
 GATEWAY=$BUILD_DIR/gateway/fixstream-gateway
 LOAD=$BUILD_DIR/clients/fixstream-load
@@ -72,13 +76,19 @@ build() {
   ensure_release_build "$BUILD_DIR" fixstream-gateway fixstream-load fixstream-fanout
 }
 
+# Extra flags of every gateway and subscriber a scenario starts (the security
+# scenario sets them to TLS + token).
+GATEWAY_SECURITY=()
+FANOUT_SECURITY=()
+
 # start_fanout NAME FLAGS...: starts a subscriber process and waits until all
 # its streams are registered at the gateway; sets FANOUT_PID.
 start_fanout() {
   local name=$1
   shift
   timeout --kill-after=5 $((RUN_TIMEOUT + 15)) \
-    "$FANOUT" --target="127.0.0.1:$GRPC_PORT" --max_seconds="$RUN_TIMEOUT" "$@" \
+    "$FANOUT" --target="127.0.0.1:$GRPC_PORT" --max_seconds="$RUN_TIMEOUT" \
+    ${FANOUT_SECURITY[@]+"${FANOUT_SECURITY[@]}"} "$@" \
     >"$WORK/fanout-$name.out" 2>"$WORK/fanout-$name.err" &
   FANOUT_PID=$!
   PIDS+=("$FANOUT_PID")
@@ -135,15 +145,17 @@ record() {
 scenario_throughput() {
   local before after
   # shellcheck disable=SC2046
-  start_gateway throughput $(retention_flags "$THROUGHPUT_LINES")
-  start_fanout throughput --subscribers=1 --expect="$THROUGHPUT_LINES" --idle_exit_ms=5000
+  start_gateway "throughput${1:+-$1}" $(retention_flags "$THROUGHPUT_LINES") \
+    ${GATEWAY_SECURITY[@]+"${GATEWAY_SECURITY[@]}"}
+  start_fanout "throughput${1:+-$1}" --subscribers=1 --expect="$THROUGHPUT_LINES" \
+    --idle_exit_ms=5000
   before=$(cpu_ticks "$GW_PID")
-  run_load throughput --generate="$THROUGHPUT_LINES" --format=mixed \
+  run_load "throughput${1:+-$1}" --generate="$THROUGHPUT_LINES" --format=mixed \
     --connections="$THROUGHPUT_CONNECTIONS"
-  finish_fanout throughput
+  finish_fanout "throughput${1:+-$1}"
   after=$(cpu_ticks "$GW_PID")
   stop_gateway
-  record "throughput, ${THROUGHPUT_CONNECTIONS} conn → 1 sub" $((after - before))
+  record "throughput, ${THROUGHPUT_CONNECTIONS} conn → 1 sub${1:+, $1}" $((after - before))
 }
 
 # scenario_journal POLICY: the throughput scenario with the journal off,
@@ -172,18 +184,20 @@ scenario_journal() {
   record "throughput, ${THROUGHPUT_CONNECTIONS} conn → 1 sub, $what" $((after - before))
 }
 
+# scenario_fanout SUBSCRIBERS [LABEL]
 scenario_fanout() {
-  local subscribers=$1 before after
+  local subscribers=$1 label=${2:-} before after name
+  name="fanout-$subscribers${label:+-$label}"
   # shellcheck disable=SC2046
-  start_gateway "fanout-$subscribers" $(retention_flags "$FANOUT_LINES")
-  start_fanout "fanout-$subscribers" --subscribers="$subscribers" --expect="$FANOUT_LINES" \
-    --idle_exit_ms=5000
+  start_gateway "$name" $(retention_flags "$FANOUT_LINES") \
+    ${GATEWAY_SECURITY[@]+"${GATEWAY_SECURITY[@]}"}
+  start_fanout "$name" --subscribers="$subscribers" --expect="$FANOUT_LINES" --idle_exit_ms=5000
   before=$(cpu_ticks "$GW_PID")
-  run_load "fanout-$subscribers" --generate="$FANOUT_LINES" --format=mixed --connections=8
-  finish_fanout "fanout-$subscribers"
+  run_load "$name" --generate="$FANOUT_LINES" --format=mixed --connections=8
+  finish_fanout "$name"
   after=$(cpu_ticks "$GW_PID")
   stop_gateway
-  record "fan-out, 8 conn → $subscribers sub" $((after - before))
+  record "fan-out, 8 conn → $subscribers sub${label:+, $label}" $((after - before))
 }
 
 # scenario_latency NAME RATE SECONDS CONNECTIONS [GATEWAY_FLAGS...]
@@ -192,7 +206,8 @@ scenario_latency() {
   shift 4
   lines=$(awk -v r="$rate" -v s="$seconds" 'BEGIN { printf "%d", r * s }')
   # shellcheck disable=SC2046
-  start_gateway "$name" $(retention_flags "$lines") "$@"
+  start_gateway "$name" $(retention_flags "$lines") "$@" \
+    ${GATEWAY_SECURITY[@]+"${GATEWAY_SECURITY[@]}"}
   start_fanout "$name" --subscribers=1 --latency --expect="$lines" --idle_exit_ms=3000 \
     ${LATENCY_SYNC:+--sync}
   before=$(cpu_ticks "$GW_PID")
@@ -201,8 +216,59 @@ scenario_latency() {
   finish_fanout "$name"
   after=$(cpu_ticks "$GW_PID")
   stop_gateway
-  record "latency, $rate lines/s × ${seconds} s, $connections conn${*:+, $*}${LATENCY_SYNC:+, blocking-API subscriber}" \
+  record "latency, $rate lines/s × ${seconds} s, $connections conn${*:+, $*}${LATENCY_LABEL:+, $LATENCY_LABEL}${LATENCY_SYNC:+, blocking-API subscriber}" \
     $((after - before))
+}
+
+# A CA, a gateway certificate for 127.0.0.1 and a token with its tokens file,
+# all under WORK; sets GATEWAY_TLS_TOKEN and FANOUT_TLS_TOKEN.
+make_credentials() {
+  local d=$WORK/credentials token
+  mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/ca.key" \
+    -out "$d/ca.pem" -days 2 -subj /CN=e2e-ca >/dev/null 2>&1
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/server.key" \
+    -out "$d/server.csr" -subj /CN=localhost >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 2 -extfile "$d/server.ext" -out "$d/server.pem" >/dev/null 2>&1 ||
+    die "openssl could not make the bench certificates"
+  token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  printf '%s\n' "$token" >"$d/token"
+  printf '%s bench calls=Subscribe vehicles=*\n' \
+    "$(printf %s "$token" | sha256sum | cut -d' ' -f1)" >"$d/tokens"
+  GATEWAY_TLS_TOKEN=(--grpc_tls_cert="$d/server.pem" --grpc_tls_key="$d/server.key"
+    --grpc_tokens_file="$d/tokens")
+  FANOUT_TLS_TOKEN=(--tls_ca="$d/ca.pem" --token_file="$d/token")
+}
+
+# The security scenario: each measurement plaintext, then TLS + token.
+scenario_security() {
+  make_credentials
+  local mode
+  for mode in plaintext "TLS + token"; do
+    if [[ $mode == plaintext ]]; then
+      GATEWAY_SECURITY=()
+      FANOUT_SECURITY=()
+    else
+      GATEWAY_SECURITY=("${GATEWAY_TLS_TOKEN[@]}")
+      FANOUT_SECURITY=("${FANOUT_TLS_TOKEN[@]}")
+    fi
+    scenario_throughput "$mode"
+  done
+  for mode in plaintext "TLS + token"; do
+    if [[ $mode == plaintext ]]; then
+      GATEWAY_SECURITY=()
+      FANOUT_SECURITY=()
+    else
+      GATEWAY_SECURITY=("${GATEWAY_TLS_TOKEN[@]}")
+      FANOUT_SECURITY=("${FANOUT_TLS_TOKEN[@]}")
+    fi
+    scenario_fanout 10 "$mode"
+    LATENCY_LABEL=$mode scenario_latency "latency-rest-${mode//[^A-Za-z]/}" 100 "$REST_SECONDS" 1
+  done
+  GATEWAY_SECURITY=()
+  FANOUT_SECURITY=()
 }
 
 build
@@ -222,6 +288,7 @@ if wants journal; then
   for policy in off group batch; do scenario_journal "$policy"; done
   scenario_latency "latency-rest-batch" 100 "$REST_SECONDS" 1 --journal_durability=batch
 fi
+if wants security; then scenario_security; fi
 
 echo
 echo "fixstream end to end — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr)"

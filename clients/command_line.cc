@@ -26,7 +26,8 @@ bool ParseClientCommandLine(int argc, char** argv, std::string_view program, std
   absl::FlagsUsageConfig usage_config;
   // By default --help lists only flags of a file named after the program.
   usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, g_flags_file);
+    // The gRPC clients' shared connection flags too (grpc_channel.h).
+    return absl::EndsWith(file, g_flags_file) || absl::EndsWith(file, "clients/grpc_channel.cc");
   };
   usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
   usage_config.normalize_filename = [](absl::string_view file) {

@@ -48,6 +48,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "clients/command_line.h"
+#include "clients/grpc_channel.h"
 #include "fixstream/v1/location.grpc.pb.h"
 #include "fixstream/v1/location.pb.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -455,6 +456,8 @@ class BlockingSubscriberStream final : public Subscriber {
 // The streams, the stop conditions and the totals.
 class FanoutRun final {
  public:
+  // TLS and token of every stream (set in Run before any starts).
+  const GatewayAccess& access() const { return access_; }
   // Called by the streams, on gRPC threads.
   void OnSubscribed() {
     absl::MutexLock lock(&mu_);
@@ -487,6 +490,7 @@ class FanoutRun final {
   int done_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> last_record_ns_{0};
   std::atomic<bool> got_records_{false};
+  GatewayAccess access_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;
   std::vector<std::unique_ptr<v1::LocationService::Stub>> blocking_stubs_;
@@ -504,6 +508,7 @@ void Subscriber::CountRecords(int64_t records, int64_t receive_ns) {
 
 void SubscriberStream::Start(grpc::GenericStub& stub, const grpc::ByteBuffer& request) {
   request_ = request;
+  run_.access().Authorize(&context_);
   stub.PrepareBidiStreamingCall(&context_, kSubscribeMethod, grpc::StubOptions(), this);
   StartWriteLast(&request_, grpc::WriteOptions());
   StartRead(&response_);
@@ -576,6 +581,7 @@ void SubscriberStream::OnDone(const grpc::Status& status) {
 
 void BlockingSubscriberStream::ReadAll(v1::LocationService::Stub& stub,
                                        const v1::SubscribeRequest& request) {
+  run_.access().Authorize(&context_);
   std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader =
       stub.Subscribe(&context_, request);
   // Returns once the headers arrived (the subscription is registered) or the
@@ -633,6 +639,9 @@ int FanoutRun::Run() {
   if (expect < 0) return fail("--expect must not be negative");
   if (idle_exit_ms < 0) return fail("--idle_exit_ms must not be negative");
   if (!(max_seconds > 0)) return fail("--max_seconds must be > 0");
+  absl::StatusOr<GatewayAccess> access = GatewayAccessFromFlags();
+  if (!access.ok()) return fail(std::string(access.status().message()));
+  access_ = *std::move(access);
 
   v1::SubscribeRequest request_message;
   for (const std::string& id : absl::GetFlag(FLAGS_vehicle_ids)) {
@@ -651,8 +660,7 @@ int FanoutRun::Run() {
     // Channels with equal arguments would share one TCP connection through
     // the global subchannel pool; a local pool gives each its own.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    channels_.push_back(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    channels_.push_back(access_.Channel(target, args));
     if (sync) {
       blocking_stubs_.push_back(v1::LocationService::NewStub(channels_.back()));
     } else {

@@ -35,6 +35,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "clients/command_line.h"
+#include "clients/grpc_channel.h"
 #include "fixstream/v1/location.grpc.pb.h"
 #include "fixstream/v1/location.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -272,10 +273,15 @@ int Run() {
     return 2;
   }
 
+  absl::StatusOr<clients::GatewayAccess> access = clients::GatewayAccessFromFlags();
+  if (!access.ok()) {
+    absl::FPrintF(stderr, "%s: %s\n", kProgram, std::string(access.status().message()));
+    return 2;
+  }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(kMaxResponseBytes);
-  const std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials(), channel_args);
+  const std::shared_ptr<grpc::Channel> channel =
+      access->Channel(absl::GetFlag(FLAGS_target), channel_args);
   const std::unique_ptr<v1::LocationService::Stub> stub = v1::LocationService::NewStub(channel);
 
   // The gateway validates the ids and names the bad one in INVALID_ARGUMENT;
@@ -283,6 +289,7 @@ int Run() {
   for (const std::string& id : absl::GetFlag(FLAGS_vehicle_ids)) request.add_vehicle_ids(id);
 
   grpc::ClientContext context;
+  access->Authorize(&context);
   SignalCanceller canceller(&context);
   std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader =
       stub->Subscribe(&context, request);

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   g++ cmake ninja-build pkg-config
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
+  libgrpc++-dev protobuf-compiler-grpc libssl-dev openssl libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libasio-dev libsimdjson-dev prometheus-cpp-dev libsystemd-dev
   libhttp-parser-dev  # ingest/osmand.cc: the OsmAnd protocol's HTTP requests
   libgtest-dev libgmock-dev libbenchmark-dev

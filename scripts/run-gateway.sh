@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds fixstream (Release) and runs the gateway in
-# the foreground with default settings: devices on 0.0.0.0:7878, gRPC on
-# 0.0.0.0:50051. Extra arguments go to fixstream-gateway (see --help).
+# the foreground with default settings: devices on 0.0.0.0:7878, gRPC in
+# plaintext on 127.0.0.1:50051 (loopback only; docs/SECURITY.md for TLS and
+# tokens). Extra arguments go to fixstream-gateway (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

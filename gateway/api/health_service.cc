@@ -87,7 +87,8 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
   HealthCheckResponse response_;
 };
 
-HealthService::HealthService(const std::vector<std::string>& services) {
+HealthService::HealthService(const std::vector<std::string>& services, const Authorizer* authorizer)
+    : authorizer_(authorizer) {
   absl::MutexLock lock(&mu_);
   statuses_[""] = HealthCheckResponse::NOT_SERVING;
   for (const std::string& service : services) statuses_[service] = HealthCheckResponse::NOT_SERVING;
@@ -128,6 +129,12 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
                                                const HealthCheckRequest* request,
                                                HealthCheckResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (authorizer_ != nullptr) {
+    if (Authorizer::Access a = authorizer_->Authorize(*context, Call::kHealth); !a.status.ok()) {
+      reactor->Finish(a.status);
+      return reactor;
+    }
+  }
   ServingStatus status;
   {
     absl::MutexLock lock(&mu_);
@@ -142,8 +149,24 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
   return reactor;
 }
 
+namespace {
+
+// A Watch refused before it started.
+class RefusedWatch final : public grpc::ServerWriteReactor<HealthCheckResponse> {
+ public:
+  explicit RefusedWatch(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
 grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
-    grpc::CallbackServerContext* /*context*/, const HealthCheckRequest* request) {
+    grpc::CallbackServerContext* context, const HealthCheckRequest* request) {
+  if (authorizer_ != nullptr) {
+    if (Authorizer::Access a = authorizer_->Authorize(*context, Call::kHealth); !a.status.ok()) {
+      return new RefusedWatch(std::move(a.status));
+    }
+  }
   auto* watcher = new Watcher(*this, request->service());
   bool write;
   {

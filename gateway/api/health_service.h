@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "gateway/api/access_tokens.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace fixstream::gateway {
@@ -26,8 +27,10 @@ namespace fixstream::gateway {
 class HealthService final : public grpc::health::v1::Health::CallbackService {
  public:
   // `services`: the names health is reported for, besides "" (the whole
-  // server). All start NOT_SERVING.
-  explicit HealthService(const std::vector<std::string>& services);
+  // server). All start NOT_SERVING. With an `authorizer` (which must outlive
+  // the service) each call is put to it as Call::kHealth first.
+  explicit HealthService(const std::vector<std::string>& services,
+                         const Authorizer* authorizer = nullptr);
   ~HealthService() override;
   HealthService(const HealthService&) = delete;
   HealthService& operator=(const HealthService&) = delete;
@@ -50,6 +53,7 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
   ServingStatus StatusOf(const std::string& service) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unregister(Watcher* watcher) ABSL_LOCKS_EXCLUDED(mu_);
 
+  const Authorizer* const authorizer_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, ServingStatus> statuses_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<Watcher*> watchers_ ABSL_GUARDED_BY(mu_);

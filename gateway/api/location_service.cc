@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -129,18 +130,23 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
  public:
   SubscribeReactor(RecordStore& store, SubscriberExecutor& executor, SubscriptionFilter filter,
                    const SubscriptionOptions& options, SubscriptionCounters& counters,
-                   StreamTracker& streams, uint64_t cursor)
+                   StreamTracker& streams, uint64_t cursor, const Authorizer& authorizer,
+                   Authorizer::Access access, uint64_t generation)
       : store_(store),
         executor_(executor),
         streams_(streams),
+        authorizer_(authorizer),
+        access_(std::move(access)),
         filter_(std::move(filter)),
         options_(options),
         counters_(counters),
         cursor_(cursor),
+        generation_(generation),
         published_cursor_(cursor) {
     counters_.started.fetch_add(1, std::memory_order_relaxed);
     counters_.active.fetch_add(1, std::memory_order_relaxed);
     store_.AddListener(this);
+    streams_.Track(this);
     // Headers go out at once, so a client knows the subscription is live
     // (registered with the store) before the first record arrives.
     StartSendInitialMetadata();
@@ -193,6 +199,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     // After RemoveListener the store never wakes us again, and after Cancel
     // the executor never runs us again: deleting is safe.
     store_.RemoveListener(this);
+    streams_.Untrack(this);
     executor_.Cancel(this);
     counters_.active.fetch_sub(1, std::memory_order_relaxed);
     StreamTracker& streams = streams_;
@@ -245,6 +252,16 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       absl::MutexLock lock(&mu_);
       if (finished_ || write_in_flight_) return Step::kIdle;
       if (ended_ == End::kCancelled) return FinishCancelledLocked();
+      // The tokens changed since the last look (one atomic load per step
+      // otherwise): a stream whose token no longer grants it ends here.
+      if (const uint64_t generation = authorizer_.generation(); generation != generation_) {
+        generation_ = generation;
+        grpc::Status still = authorizer_.StillAllows(access_, Call::kSubscribe);
+        if (!still.ok()) {
+          counters_.ended_revoked.fetch_add(1, std::memory_order_relaxed);
+          return FinishLocked(std::move(still));
+        }
+      }
       cursor = cursor_;
       buffer.swap(buffer_);
     }
@@ -336,12 +353,17 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   RecordStore& store_;
   SubscriberExecutor& executor_;
   StreamTracker& streams_;
+  const Authorizer& authorizer_;
+  // How the call was admitted, re-checked when the tokens change.
+  const Authorizer::Access access_;
   const SubscriptionFilter filter_;
   const SubscriptionOptions options_;
   SubscriptionCounters& counters_;
 
   absl::Mutex mu_;
   uint64_t cursor_ ABSL_GUARDED_BY(mu_);
+  // The Authorizer's generation as last checked.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_);
   // cursor_'s value for readers outside mu_ (the lag gauge).
   std::atomic<uint64_t> published_cursor_;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
@@ -384,15 +406,48 @@ class ErrorReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 LocationService::LocationService(RecordStore& store, SubscriptionOptions options,
                                  SubscriptionCounters& counters,
-                                 std::function<bool(uint64_t)> connection_open)
+                                 std::function<bool(uint64_t)> connection_open,
+                                 const Authorizer& authorizer)
     : store_(store),
       options_(options),
       counters_(counters),
       connection_open_(std::move(connection_open)),
+      authorizer_(authorizer),
       executor_(options.executor_threads) {}
 
+namespace {
+
+// PERMISSION_DENIED for the first of `ids` outside `scope` (null: none is).
+// Decided on the patterns alone, before the store is asked anything, so the
+// answer is the same whether such a vehicle exists or not.
+template <typename Ids>
+std::optional<grpc::Status> OutOfScope(const Ids& ids, const VehicleScope* scope,
+                                       const Principal* principal) {
+  if (scope == nullptr) return std::nullopt;
+  int i = 0;
+  for (const std::string& id : ids) {
+    if (!scope->Contains(id)) {
+      return grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("vehicle_ids[", i, "] is not a vehicle principal '", principal->name,
+                       "' may read (its vehicles: ", scope->ToString(), ")"));
+    }
+    ++i;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
-    grpc::CallbackServerContext* /*context*/, const grpc::ByteBuffer* request) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  // Before the check: a table swapped in after it is noticed by the stream.
+  const uint64_t generation = authorizer_.generation();
+  const Authorizer::Access access = authorizer_.Authorize(*context, Call::kSubscribe);
+  if (!access.status.ok()) {
+    counters_.rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
+    return new ErrorReactor(access.status);
+  }
   v1::SubscribeRequest parsed;
   if (!ParseRequest(*request, &parsed)) {
     counters_.rejected_invalid.fetch_add(1, std::memory_order_relaxed);
@@ -405,6 +460,15 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
     return new ErrorReactor(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(filter.status().message())));
   }
+  if (std::optional<grpc::Status> denied =
+          OutOfScope(parsed.vehicle_ids(), access.scope().get(), access.principal.get())) {
+    authorizer_.CountPermissionDenied();
+    counters_.rejected_unauthorized.fetch_add(1, std::memory_order_relaxed);
+    return new ErrorReactor(*std::move(denied));
+  }
+  // With its own vehicle_ids (all in scope, checked above) the filter
+  // already is within the scope; without, the scope is the filter's.
+  if (parsed.vehicle_ids_size() == 0) filter->RestrictTo(access.scope());
   uint64_t cursor = store_.head();  // default: only records published from now on
   if (parsed.start_case() == v1::SubscribeRequest::kStartOldest && parsed.start_oldest()) {
     cursor = store_.oldest_in_memory();
@@ -437,7 +501,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LocationService::Subscribe(
   }
   // The reactor owns the reserved slot and releases it in OnDone.
   return new SubscribeReactor(store_, executor_, *std::move(filter), options_, counters_, streams_,
-                              cursor);
+                              cursor, authorizer_, access, generation);
 }
 
 namespace {
@@ -481,6 +545,9 @@ void SetTimestamp(int64_t unix_ns, google::protobuf::Timestamp* t) {
 grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
     grpc::CallbackServerContext* context, const v1::GetLatestPositionsRequest* request,
     v1::GetLatestPositionsResponse* response) {
+  const Authorizer::Access access = authorizer_.Authorize(*context, Call::kGetLatestPositions);
+  if (!access.status.ok()) return FinishUnary(context, access.status);
+  const VehicleScope* scope = access.scope().get();
   std::string frames;
   if (request->vehicle_ids_size() > 0) {
     if (request->vehicle_ids_size() > kMaxPageSize) {
@@ -498,6 +565,10 @@ grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
                                                "must be 1-64 characters of [A-Za-z0-9._:-]")));
       }
     }
+    if (std::optional<grpc::Status> denied = OutOfScope(ids, scope, access.principal.get())) {
+      authorizer_.CountPermissionDenied();
+      return FinishUnary(context, *denied);
+    }
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::vector<std::string> unknown;
@@ -509,7 +580,7 @@ grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
     bool more = false;
     // The token is the last id of a page: the next page starts after it.
     const std::string last =
-        store_.LatestPositionsPage(request->page_token(), *page_size, &frames, &more);
+        store_.LatestPositionsPage(request->page_token(), *page_size, &frames, &more, scope);
     if (more) response->set_next_page_token(last);
   }
   // The stored frames are `records` fields (field 1 here too): parsing their
@@ -525,11 +596,13 @@ grpc::ServerUnaryReactor* LocationService::GetLatestPositions(
 grpc::ServerUnaryReactor* LocationService::ListVehicles(grpc::CallbackServerContext* context,
                                                         const v1::ListVehiclesRequest* request,
                                                         v1::ListVehiclesResponse* response) {
+  const Authorizer::Access access = authorizer_.Authorize(*context, Call::kListVehicles);
+  if (!access.status.ok()) return FinishUnary(context, access.status);
   absl::StatusOr<size_t> page_size = PageSize(request->page_size());
   if (!page_size.ok()) return FinishUnary(context, InvalidArgument(page_size.status()));
   // One more than asked tells whether another page follows.
   std::vector<RecordStore::VehicleSummary> page =
-      store_.VehiclesPage(request->page_token(), *page_size + 1);
+      store_.VehiclesPage(request->page_token(), *page_size + 1, access.scope().get());
   const bool more = page.size() > *page_size;
   if (more) page.pop_back();
   for (const RecordStore::VehicleSummary& v : page) {

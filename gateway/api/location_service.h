@@ -11,6 +11,12 @@
 // or an external log. A store wakes a stream on the thread that made
 // records readable; the stream then only queues itself on the service's
 // SubscriberExecutor, whose threads read and start the writes.
+//
+// Every call is first put to the Authorizer (access_tokens.h): a caller
+// without a valid token is refused, and a scoped principal's vehicles
+// restrict what it reads — the subscription filter carries its scope into
+// every read of the store, ring and journal alike, and the vehicle queries
+// page over its vehicles only.
 #ifndef FIXSTREAM_GATEWAY_API_LOCATION_SERVICE_H_
 #define FIXSTREAM_GATEWAY_API_LOCATION_SERVICE_H_
 
@@ -20,9 +26,11 @@
 #include <functional>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "fixstream/v1/location.grpc.pb.h"
+#include "gateway/api/access_tokens.h"
 #include "gateway/api/subscriber_executor.h"
 #include "gateway/api/subscription_counters.h"
 #include "gateway/common/monotonic_clock.h"
@@ -48,10 +56,27 @@ struct SubscriptionOptions {
   size_t executor_threads = 2;
 };
 
-// Counts live Subscribe streams so that shutdown can wait for them to end.
-// Thread-safe.
+// Counts live Subscribe streams so that shutdown can wait for them to end,
+// and knows them so that a tokens reload can wake them all. Thread-safe.
+// Lock order: its lock, then the executor's.
 class StreamTracker final {
  public:
+  // A stream registers once it can be scheduled, and leaves before it is
+  // cancelled on the executor.
+  void Track(SubscriberExecutor::Task* stream) {
+    absl::MutexLock lock(&mu_);
+    tracked_.insert(stream);
+  }
+  void Untrack(SubscriberExecutor::Task* stream) {
+    absl::MutexLock lock(&mu_);
+    tracked_.erase(stream);
+  }
+  // Schedules every tracked stream on `executor` (a wake without records).
+  void WakeAll(SubscriberExecutor& executor) {
+    absl::MutexLock lock(&mu_);
+    for (SubscriberExecutor::Task* stream : tracked_) executor.Schedule(stream);
+  }
+
   // Reserves a slot for a new stream unless `limit` streams are live.
   bool TryAdd(size_t limit) {
     absl::MutexLock lock(&mu_);
@@ -78,6 +103,7 @@ class StreamTracker final {
   absl::Mutex mu_;
   MonotonicCondVar ended_;
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<SubscriberExecutor::Task*> tracked_ ABSL_GUARDED_BY(mu_);
 };
 
 // Thread safety: thread-safe; the store and counters must outlive the
@@ -88,9 +114,9 @@ class LocationService final
               v1::LocationService::WithCallbackMethod_ListVehicles<v1::LocationService::Service>>> {
  public:
   // `connection_open(id)` tells whether a device connection is open now; it
-  // is called from gRPC threads.
+  // is called from gRPC threads. `authorizer` must outlive the service.
   LocationService(RecordStore& store, SubscriptionOptions options, SubscriptionCounters& counters,
-                  std::function<bool(uint64_t)> connection_open);
+                  std::function<bool(uint64_t)> connection_open, const Authorizer& authorizer);
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request) override;
@@ -106,11 +132,17 @@ class LocationService final
   // (monotonic).
   bool AwaitStreamsEnded(absl::Duration timeout) { return streams_.AwaitNone(timeout); }
 
+  // After the Authorizer's table changed: every Subscribe stream checks at
+  // its next step (woken now) whether its token still grants it, and ends
+  // with UNAUTHENTICATED or PERMISSION_DENIED if not. Any thread.
+  void RecheckStreams() { streams_.WakeAll(executor_); }
+
  private:
   RecordStore& store_;
   const SubscriptionOptions options_;
   SubscriptionCounters& counters_;
   const std::function<bool(uint64_t)> connection_open_;
+  const Authorizer& authorizer_;
   StreamTracker streams_;
   // Destroyed before streams_: every stream has ended (OnDone) by then.
   SubscriberExecutor executor_;

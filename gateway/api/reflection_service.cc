@@ -39,6 +39,14 @@ const std::string& ServedDescriptors::SerializedFile(const protobuf::FileDescrip
 
 namespace {
 
+// A stream refused before it started.
+template <typename Request, typename Response>
+class RefusedReflection final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  explicit RefusedReflection(grpc::Status status) { this->Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 // One ServerReflectionInfo stream: read a request, answer it, read the next,
 // until the client is done. One operation in flight at a time, so Finish is
 // reached once, from whichever read or write ends the stream.
@@ -148,14 +156,30 @@ class ReflectionReactor final : public grpc::ServerBidiReactor<Request, Response
 
 grpc::ServerBidiReactor<grpc::reflection::v1::ServerReflectionRequest,
                         grpc::reflection::v1::ServerReflectionResponse>*
-ReflectionService::ServerReflectionInfo(grpc::CallbackServerContext* /*context*/) {
+ReflectionService::ServerReflectionInfo(grpc::CallbackServerContext* context) {
+  if (authorizer_ != nullptr) {
+    if (Authorizer::Access a = authorizer_->Authorize(*context, Call::kReflection);
+        !a.status.ok()) {
+      return new RefusedReflection<grpc::reflection::v1::ServerReflectionRequest,
+                                   grpc::reflection::v1::ServerReflectionResponse>(
+          std::move(a.status));
+    }
+  }
   return new ReflectionReactor<grpc::reflection::v1::ServerReflectionRequest,
                                grpc::reflection::v1::ServerReflectionResponse>(descriptors_);
 }
 
 grpc::ServerBidiReactor<grpc::reflection::v1alpha::ServerReflectionRequest,
                         grpc::reflection::v1alpha::ServerReflectionResponse>*
-ReflectionServiceV1Alpha::ServerReflectionInfo(grpc::CallbackServerContext* /*context*/) {
+ReflectionServiceV1Alpha::ServerReflectionInfo(grpc::CallbackServerContext* context) {
+  if (authorizer_ != nullptr) {
+    if (Authorizer::Access a = authorizer_->Authorize(*context, Call::kReflection);
+        !a.status.ok()) {
+      return new RefusedReflection<grpc::reflection::v1alpha::ServerReflectionRequest,
+                                   grpc::reflection::v1alpha::ServerReflectionResponse>(
+          std::move(a.status));
+    }
+  }
   return new ReflectionReactor<grpc::reflection::v1alpha::ServerReflectionRequest,
                                grpc::reflection::v1alpha::ServerReflectionResponse>(descriptors_);
 }

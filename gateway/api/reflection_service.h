@@ -21,6 +21,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "gateway/api/access_tokens.h"
 #include "google/protobuf/descriptor.h"
 #include "grpc/reflection/v1/reflection.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -53,27 +54,34 @@ class ServedDescriptors final {
 // grpc.reflection.v1.ServerReflection. `descriptors` must outlive it.
 class ReflectionService final : public grpc::reflection::v1::ServerReflection::CallbackService {
  public:
-  explicit ReflectionService(const ServedDescriptors& descriptors) : descriptors_(descriptors) {}
+  // With an `authorizer` (which must outlive the service) each stream is
+  // put to it as Call::kReflection first.
+  explicit ReflectionService(const ServedDescriptors& descriptors,
+                             const Authorizer* authorizer = nullptr)
+      : descriptors_(descriptors), authorizer_(authorizer) {}
   grpc::ServerBidiReactor<grpc::reflection::v1::ServerReflectionRequest,
                           grpc::reflection::v1::ServerReflectionResponse>*
   ServerReflectionInfo(grpc::CallbackServerContext* context) override;
 
  private:
   const ServedDescriptors& descriptors_;
+  const Authorizer* const authorizer_;
 };
 
 // grpc.reflection.v1alpha.ServerReflection, the same over the older names.
 class ReflectionServiceV1Alpha final
     : public grpc::reflection::v1alpha::ServerReflection::CallbackService {
  public:
-  explicit ReflectionServiceV1Alpha(const ServedDescriptors& descriptors)
-      : descriptors_(descriptors) {}
+  explicit ReflectionServiceV1Alpha(const ServedDescriptors& descriptors,
+                                    const Authorizer* authorizer = nullptr)
+      : descriptors_(descriptors), authorizer_(authorizer) {}
   grpc::ServerBidiReactor<grpc::reflection::v1alpha::ServerReflectionRequest,
                           grpc::reflection::v1alpha::ServerReflectionResponse>*
   ServerReflectionInfo(grpc::CallbackServerContext* context) override;
 
  private:
   const ServedDescriptors& descriptors_;
+  const Authorizer* const authorizer_;
 };
 
 }  // namespace fixstream::gateway

@@ -17,11 +17,14 @@ struct SubscriptionCounters {
   std::atomic<uint64_t> rejected_invalid{0};       // INVALID_ARGUMENT
   std::atomic<uint64_t> rejected_out_of_range{0};  // start_sequence not retained / not assigned
   std::atomic<uint64_t> rejected_too_many{0};      // RESOURCE_EXHAUSTED: max_subscribers
-  std::atomic<uint64_t> gaps_sent{0};              // Gap notices (policy kGap)
-  std::atomic<uint64_t> sequences_skipped{0};      // sequence numbers covered by gaps
-  std::atomic<uint64_t> ended_ok{0};               // drained to the end (gateway shutdown)
-  std::atomic<uint64_t> ended_cancelled{0};        // client cancelled or went away
-  std::atomic<uint64_t> ended_fell_behind{0};      // RESOURCE_EXHAUSTED: fell off retention
+  // UNAUTHENTICATED or PERMISSION_DENIED (Authorizer; vehicles out of scope)
+  std::atomic<uint64_t> rejected_unauthorized{0};
+  std::atomic<uint64_t> gaps_sent{0};          // Gap notices (policy kGap)
+  std::atomic<uint64_t> sequences_skipped{0};  // sequence numbers covered by gaps
+  std::atomic<uint64_t> ended_ok{0};           // drained to the end (gateway shutdown)
+  std::atomic<uint64_t> ended_cancelled{0};    // client cancelled or went away
+  std::atomic<uint64_t> ended_fell_behind{0};  // RESOURCE_EXHAUSTED: fell off retention
+  std::atomic<uint64_t> ended_revoked{0};      // its token was removed or its grant changed
   std::atomic<uint64_t> records_delivered{0};
   std::atomic<uint64_t> bytes_delivered{0};
   std::atomic<uint64_t> responses_delivered{0};

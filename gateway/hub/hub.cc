@@ -242,20 +242,21 @@ void Hub::LatestPositions(const std::vector<std::string>& ids, std::string* fram
 }
 
 std::string Hub::LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
-                                     bool* more) const {
+                                     bool* more, const VehicleScope* scope) const {
   absl::ReaderMutexLock lock(&mu_);
   // One more than asked tells whether another page follows.
-  std::vector<const VehicleState*> page = vehicles_.Page(after, limit + 1);
+  std::vector<const VehicleState*> page = vehicles_.Page(after, limit + 1, scope);
   *more = page.size() > limit;
   if (*more) page.pop_back();
   for (const VehicleState* v : page) frames->append(v->latest_frame);
   return page.empty() ? std::string() : page.back()->id;
 }
 
-std::vector<Hub::VehicleSummary> Hub::VehiclesPage(std::string_view after, size_t limit) const {
+std::vector<Hub::VehicleSummary> Hub::VehiclesPage(std::string_view after, size_t limit,
+                                                   const VehicleScope* scope) const {
   std::vector<VehicleSummary> page;
   absl::ReaderMutexLock lock(&mu_);
-  for (const VehicleState* v : vehicles_.Page(after, limit)) {
+  for (const VehicleState* v : vehicles_.Page(after, limit, scope)) {
     page.push_back(VehicleSummary{v->id, v->last_seen_unix_ns, v->newest_fix_unix_ns,
                                   v->last_connection_id, v->records});
   }

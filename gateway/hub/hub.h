@@ -166,8 +166,9 @@ class Hub final {
   // Latest frames of the vehicles with id > `after`, in id order, at most
   // `limit`; *more tells whether vehicles follow. Returns the last id
   // included, or "" if none.
+  // A `scope` restricts the page to the vehicles it contains.
   std::string LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
-                                  bool* more) const;
+                                  bool* more, const VehicleScope* scope = nullptr) const;
   struct VehicleSummary {
     std::string id;
     int64_t last_seen_unix_ns = 0;
@@ -175,7 +176,8 @@ class Hub final {
     uint64_t last_connection_id = 0;
     uint64_t records = 0;
   };
-  std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit) const;
+  std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit,
+                                           const VehicleScope* scope = nullptr) const;
   size_t vehicles() const;
   uint64_t vehicles_evicted() const;
 

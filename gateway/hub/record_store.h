@@ -50,6 +50,7 @@
 #include "absl/status/status.h"
 #include "gateway/hub/record_batch.h"
 #include "gateway/hub/subscription_filter.h"
+#include "gateway/hub/vehicle_scope.h"
 
 namespace fixstream::gateway {
 
@@ -182,9 +183,12 @@ class RecordStore {
                                std::vector<std::string>* unknown) const = 0;
   // Latest frames of the vehicles with id > `after`, in id order, at most
   // `limit`; *more tells whether vehicles follow. Returns the last id
-  // included, or "" if none.
+  // included, or "" if none. With a `scope` (a principal's vehicles, which
+  // must outlive the call), only the vehicles it contains count, for the
+  // page and for *more alike. (Implementations repeat the null default.)
   virtual std::string LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
-                                          bool* more) const = 0;
+                                          bool* more,
+                                          const VehicleScope* scope = nullptr) const = 0;
   struct VehicleSummary {
     std::string id;
     int64_t last_seen_unix_ns = 0;
@@ -192,8 +196,10 @@ class RecordStore {
     uint64_t last_connection_id = 0;
     uint64_t records = 0;
   };
-  // Vehicles with id > `after`, in id order, at most `limit`.
-  virtual std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit) const = 0;
+  // Vehicles with id > `after`, in id order, at most `limit`; with a
+  // `scope`, only those it contains.
+  virtual std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit,
+                                                   const VehicleScope* scope = nullptr) const = 0;
 };
 
 }  // namespace fixstream::gateway

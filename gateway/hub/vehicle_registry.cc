@@ -110,10 +110,22 @@ const VehicleState* VehicleRegistry::Find(std::string_view vehicle_id) const {
   return it == by_id_.end() ? nullptr : it->second.get();
 }
 
-std::vector<const VehicleState*> VehicleRegistry::Page(std::string_view after, size_t limit) const {
+std::vector<const VehicleState*> VehicleRegistry::Page(std::string_view after, size_t limit,
+                                                       const VehicleScope* scope) const {
   std::vector<const VehicleState*> page;
-  for (auto it = ordered_.upper_bound(after); it != ordered_.end() && page.size() < limit; ++it) {
+  if (scope != nullptr && scope->all()) scope = nullptr;
+  auto it = ordered_.upper_bound(after);
+  while (it != ordered_.end() && page.size() < limit) {
+    if (scope != nullptr && !scope->Contains((*it)->id)) {
+      // Jump to the next id the scope can contain: the work is per page and
+      // pattern, not per vehicle outside the scope.
+      const std::optional<std::string_view> next = scope->Seek((*it)->id);
+      if (!next.has_value()) break;
+      it = ordered_.lower_bound(*next);
+      continue;
+    }
     page.push_back(*it);
+    ++it;
   }
   return page;
 }

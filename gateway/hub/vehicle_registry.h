@@ -25,6 +25,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
+#include "gateway/hub/vehicle_scope.h"
 
 namespace fixstream::gateway {
 
@@ -82,8 +83,11 @@ class VehicleRegistry final {
   }
 
   const VehicleState* Find(std::string_view vehicle_id) const;
-  // Vehicles with id > `after`, in id order, at most `limit`.
-  std::vector<const VehicleState*> Page(std::string_view after, size_t limit) const;
+  // Vehicles with id > `after`, in id order, at most `limit`; with a
+  // `scope`, only those it contains (ids outside it are skipped by seeking,
+  // not visited one by one).
+  std::vector<const VehicleState*> Page(std::string_view after, size_t limit,
+                                        const VehicleScope* scope = nullptr) const;
 
   size_t size() const { return by_id_.size(); }
   uint64_t evicted() const { return evicted_; }

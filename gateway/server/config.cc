@@ -40,8 +40,36 @@ ABSL_FLAG(std::string, listeners, "",
           "whether it is sent `ACK <n>` lines (needs --journal_dir). In a config file also as "
           "repeatable `listener = ENTRY` lines. Empty: the one listener of --device_listen, "
           "--device_format and --device_ack_listen, which must stay unset otherwise.");
-ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50051",
-          "HOST:PORT of the gRPC server (LocationService, health, reflection).");
+ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
+          "HOST:PORT of the gRPC server (LocationService, health, reflection). Loopback by "
+          "default; another address needs TLS (--grpc_tls_cert/--grpc_tls_key) or "
+          "--grpc_allow_plaintext_remote.");
+ABSL_FLAG(std::string, grpc_tls_cert, "",
+          "PEM file of the gRPC server's certificate chain; with --grpc_tls_key, gRPC is served "
+          "over TLS only. Re-read every --grpc_tls_reload_s (replace cert and key atomically, "
+          "e.g. by a directory symlink swap): new handshakes get the new certificate, open "
+          "streams stay up.");
+ABSL_FLAG(std::string, grpc_tls_key, "", "PEM file of the private key of --grpc_tls_cert.");
+ABSL_FLAG(std::string, grpc_tls_client_ca, "",
+          "PEM bundle of CAs: a gRPC client must present a certificate signed by one of them "
+          "(mutual TLS), or the handshake is refused. Empty: no client certificates.");
+ABSL_FLAG(uint32_t, grpc_tls_reload_s, 60,
+          "Seconds between re-reads of the TLS files (certificate rotation without restart).");
+ABSL_FLAG(
+    std::string, grpc_tokens_file, "",
+    "File of bearer tokens: `SHA256HEX NAME calls=... vehicles=...` lines (docs/SECURITY.md); "
+    "every call must then carry `authorization: Bearer <token>`. Re-read when it changes "
+    "and on SIGHUP. Empty: no tokens, every caller may make every call.");
+ABSL_FLAG(uint32_t, grpc_tokens_poll_ms, 1000,
+          "How often the tokens file is checked for changes, in milliseconds (0: only on "
+          "SIGHUP).");
+ABSL_FLAG(std::string, grpc_public_calls, "Health,Reflection",
+          "Calls answered without a token when --grpc_tokens_file is set: a comma-separated "
+          "subset of Health, Reflection, Subscribe, GetLatestPositions, ListVehicles (empty: "
+          "none).");
+ABSL_FLAG(bool, grpc_allow_plaintext_remote, false,
+          "Allow plaintext gRPC on an address other than loopback: anyone on the network can "
+          "then read every position and token in transit. Logged as a warning at start.");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
           "IPv4 HOST:PORT serving Prometheus metrics at /metrics; empty disables the endpoint.");
 ABSL_FLAG(uint32_t, io_threads, 0, "Threads serving device connections; 0 = one per core.");
@@ -387,10 +415,43 @@ absl::Status DeviceFromFlags(const SettingOrigins& origins, DeviceServerOptions&
   });
 }
 
+// TLS, tokens and the plaintext rule of the gRPC server (grpc_security.h);
+// the files themselves are checked when the gateway starts.
+absl::Status GrpcSecurityFromFlags(const SettingOrigins& origins, GatewayOptions& options) {
+  GrpcSecurityOptions& s = options.grpc_security;
+  s.tls_cert_file = absl::GetFlag(FLAGS_grpc_tls_cert);
+  s.tls_key_file = absl::GetFlag(FLAGS_grpc_tls_key);
+  s.tls_client_ca_file = absl::GetFlag(FLAGS_grpc_tls_client_ca);
+  s.tls_reload_interval_s = absl::GetFlag(FLAGS_grpc_tls_reload_s);
+  s.tokens_file = absl::GetFlag(FLAGS_grpc_tokens_file);
+  s.tokens_poll_interval = absl::Milliseconds(absl::GetFlag(FLAGS_grpc_tokens_poll_ms));
+  s.allow_plaintext_remote = absl::GetFlag(FLAGS_grpc_allow_plaintext_remote);
+  const std::string public_calls = absl::GetFlag(FLAGS_grpc_public_calls);
+  absl::StatusOr<uint32_t> calls = ParseCallList(public_calls);
+  if (!calls.ok()) return Invalid(origins, "grpc_public_calls", calls.status().message());
+  s.public_calls = *calls;
+  if (absl::Status st = FirstError({
+          Check(s.tls_cert_file.empty() == s.tls_key_file.empty(), origins,
+                s.tls_cert_file.empty() ? "grpc_tls_key" : "grpc_tls_cert",
+                "needs --grpc_tls_cert and --grpc_tls_key both (or neither, for plaintext)"),
+          Check(s.tls_client_ca_file.empty() || s.tls(), origins, "grpc_tls_client_ca",
+                "needs TLS: set --grpc_tls_cert and --grpc_tls_key too"),
+          AtLeast(origins, "grpc_tls_reload_s", s.tls_reload_interval_s, 1),
+      });
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = CheckPlaintextExposure(s, options.grpc_listen); !st.ok()) {
+    return WithOrigin(st, origins, "grpc_listen");
+  }
+  return absl::OkStatus();
+}
+
 // The gRPC server and the metrics endpoint.
 absl::Status EndpointsFromFlags(const SettingOrigins& origins, GatewayOptions& options) {
   options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   if (absl::Status s = CheckListen(origins, "grpc_listen", options.grpc_listen); !s.ok()) return s;
+  if (absl::Status s = GrpcSecurityFromFlags(origins, options); !s.ok()) return s;
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (options.metrics_listen.empty()) return absl::OkStatus();  // disabled
   absl::StatusOr<HostPort> address = ParseHostPort("metrics_listen", options.metrics_listen);

@@ -15,10 +15,12 @@ namespace fixstream::gateway {
 
 Gateway::Gateway(GatewayOptions options)
     : options_(std::move(options)),
+      authorizer_(options_.grpc_security.public_calls),
       store_(options_.hub),
-      service_(store_, options_.subscription, subscription_counters_,
-               [this](uint64_t id) { return device_server_.IsConnectionOpen(id); }),
-      health_({kServiceName}),
+      service_(
+          store_, options_.subscription, subscription_counters_,
+          [this](uint64_t id) { return device_server_.IsConnectionOpen(id); }, authorizer_),
+      health_({kServiceName}, &authorizer_),
       device_server_(options_.device, store_, ingest_counters_) {
   // On the journal's writer thread after each fsync: devices are
   // acknowledged what is durable.
@@ -79,6 +81,7 @@ absl::Status Gateway::Start() {
     sources.publish_to_delivery = &subscription_counters_.publish_to_delivery;
     sources.subscriber_max_lag = [this] { return store_.MaxListenerLag(); };
     sources.start_time = absl::Now();
+    sources.authorizer = &authorizer_;
     absl::StatusOr<std::unique_ptr<MetricsServer>> metrics = MetricsServer::Start(
         options_.metrics_listen, std::make_shared<GatewayMetrics>(std::move(sources)));
     if (!metrics.ok()) return metrics.status();
@@ -90,6 +93,29 @@ absl::Status Gateway::Start() {
   if (!grpc_address.ok()) {
     metrics_server_.reset();
     return grpc_address.status();
+  }
+  if (absl::Status status = CheckPlaintextExposure(options_.grpc_security, options_.grpc_listen);
+      !status.ok()) {
+    metrics_server_.reset();
+    return status;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options_.grpc_security);
+  if (!credentials.ok()) {
+    metrics_server_.reset();
+    return credentials.status();
+  }
+  size_t principals = 0;
+  if (!options_.grpc_security.tokens_file.empty()) {
+    auto file = std::make_unique<TokenFile>(options_.grpc_security.tokens_file);
+    if (absl::Status status = file->Load(); !status.ok()) {
+      metrics_server_.reset();
+      return absl::InvalidArgumentError(absl::StrCat("--grpc_tokens_file: ", status.message()));
+    }
+    principals = file->table()->size();
+    authorizer_.SetTable(file->table());
+    absl::MutexLock lock(&token_mu_);
+    token_file_ = std::move(file);
   }
 
   // gRPC's own health and reflection services answer from the generated
@@ -104,11 +130,11 @@ absl::Status Gateway::Start() {
     return descriptors.status();
   }
   descriptors_ = *std::move(descriptors);
-  reflection_ = std::make_unique<ReflectionService>(*descriptors_);
-  reflection_v1alpha_ = std::make_unique<ReflectionServiceV1Alpha>(*descriptors_);
+  reflection_ = std::make_unique<ReflectionService>(*descriptors_, &authorizer_);
+  reflection_v1alpha_ = std::make_unique<ReflectionServiceV1Alpha>(*descriptors_, &authorizer_);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.grpc_listen, *credentials, &port);
   builder.RegisterService(&service_);
   builder.RegisterService(&health_);
   builder.RegisterService(reflection_.get());
@@ -125,6 +151,15 @@ absl::Status Gateway::Start() {
                      " (address in use or not local?)"));
   }
   grpc_port_ = static_cast<uint16_t>(port);
+  {
+    const std::string security =
+        DescribeGrpcSecurity(options_.grpc_security, options_.grpc_listen, principals);
+    if (!options_.grpc_security.tls() && options_.grpc_security.allow_plaintext_remote) {
+      LogWarning(security);
+    } else {
+      LogInfo(security);
+    }
+  }
   // Not serving (as constructed) until devices can connect: health reflects
   // the listener.
 
@@ -139,6 +174,10 @@ absl::Status Gateway::Start() {
     return device_port.status();
   }
   device_port_ = *device_port;
+  if (!options_.grpc_security.tokens_file.empty() &&
+      options_.grpc_security.tokens_poll_interval > absl::ZeroDuration()) {
+    token_poller_ = std::thread([this] { PollTokens(); });
+  }
   {
     absl::MutexLock lock(&health_mu_);
     accepting_devices_ = true;
@@ -147,9 +186,59 @@ absl::Status Gateway::Start() {
   return absl::OkStatus();
 }
 
+void Gateway::PollTokens() {
+  absl::MutexLock lock(&token_mu_);
+  while (!stop_token_poll_) {
+    const auto deadline = MonotonicCondVar::After(options_.grpc_security.tokens_poll_interval);
+    while (!stop_token_poll_ && !token_poll_wake_.WaitUntil(token_mu_, deadline)) {
+    }
+    if (stop_token_poll_) break;
+    std::string error;
+    const TokenFile::Change change = token_file_->CheckForChange(&error);
+    ApplyTokenChange(change, error);
+  }
+}
+
+void Gateway::ApplyTokenChange(TokenFile::Change change, const std::string& error) {
+  switch (change) {
+    case TokenFile::Change::kNone:
+      return;
+    case TokenFile::Change::kReloaded:
+      authorizer_.SetTable(token_file_->table());
+      service_.RecheckStreams();
+      LogInfo(absl::StrCat("tokens file ", token_file_->path(),
+                           " reloaded: ", token_file_->table()->size(), " principals"));
+      return;
+    case TokenFile::Change::kFailed:
+      LogWarning(absl::StrCat("tokens file not reloaded, the ", token_file_->table()->size(),
+                              " principals loaded before stay in force: ", error));
+      return;
+  }
+}
+
+void Gateway::ReloadTokens() {
+  absl::MutexLock lock(&token_mu_);
+  if (token_file_ == nullptr) return;
+  std::string error;
+  ApplyTokenChange(token_file_->Reload(&error), error);
+}
+
+size_t Gateway::token_principals() const {
+  absl::MutexLock lock(&token_mu_);
+  return token_file_ == nullptr ? 0 : token_file_->table()->size();
+}
+
 void Gateway::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  if (token_poller_.joinable()) {
+    {
+      absl::MutexLock lock(&token_mu_);
+      stop_token_poll_ = true;
+      token_poll_wake_.SignalAll();
+    }
+    token_poller_.join();
+  }
   // How long each phase took, logged at the end (a slow drain says where).
   int64_t mark = MonotonicNanos();
   std::string phases;

@@ -9,19 +9,24 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "gateway/api/access_tokens.h"
 #include "gateway/api/health_service.h"
 #include "gateway/api/location_service.h"
 #include "gateway/api/reflection_service.h"
 #include "gateway/common/latency_histogram.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/device/device_server.h"
 #include "gateway/device/ingest_counters.h"
 #include "gateway/hub/hub.h"
 #include "gateway/journal/journal.h"
+#include "gateway/server/grpc_security.h"
 #include "gateway/server/metrics.h"
 #include "gateway/store/embedded_store.h"
 
@@ -33,7 +38,10 @@ namespace fixstream::gateway {
 
 struct GatewayOptions {
   DeviceServerOptions device;
-  std::string grpc_listen = "0.0.0.0:50051";
+  // Loopback by default: plaintext gRPC elsewhere needs TLS or
+  // grpc_security.allow_plaintext_remote (grpc_security.h).
+  std::string grpc_listen = "127.0.0.1:50051";
+  GrpcSecurityOptions grpc_security;
   HubOptions hub;
   SubscriptionOptions subscription;
   // How long Shutdown() lets subscribers catch up before cancelling them.
@@ -64,8 +72,18 @@ class Gateway final {
   Gateway& operator=(const Gateway&) = delete;
 
   // Starts the metrics endpoint (if configured), the gRPC server, then the
-  // device listener, then reports SERVING.
+  // device listener, then reports SERVING. Refuses plaintext gRPC on an
+  // address other than loopback unless allowed, and unusable TLS or tokens
+  // files.
   absl::Status Start();
+
+  // Reads the tokens file again now (SIGHUP) and, if it parses, puts it in
+  // force; otherwise the previous tokens stay, and the error is logged
+  // (file:line, never a line's content). A no-op without a tokens file.
+  // Any thread.
+  void ReloadTokens() ABSL_LOCKS_EXCLUDED(token_mu_);
+  // Principals in force (0 without a tokens file).
+  size_t token_principals() const ABSL_LOCKS_EXCLUDED(token_mu_);
 
   // Drains and stops: health NOT_SERVING, stop accepting devices, read and
   // publish what open connections already sent, close them, close the hub,
@@ -106,6 +124,8 @@ class Gateway final {
   const GatewayOptions options_;
   IngestCounters ingest_counters_;
   SubscriptionCounters subscription_counters_;
+  // Before the services, which put every call to it.
+  Authorizer authorizer_;
   // Before the service and the device server, which use it through the
   // RecordStore seam only; its journal is closed in Shutdown(), after them.
   EmbeddedStore store_;
@@ -131,6 +151,17 @@ class Gateway final {
   absl::Mutex health_mu_;
   bool accepting_devices_ ABSL_GUARDED_BY(health_mu_) = false;
   absl::Status store_status_ ABSL_GUARDED_BY(health_mu_);
+
+  // The tokens file and its poller thread (started by Start when a file is
+  // configured). token_mu_ serializes polls and SIGHUP reloads.
+  void PollTokens() ABSL_LOCKS_EXCLUDED(token_mu_);
+  void ApplyTokenChange(TokenFile::Change change, const std::string& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(token_mu_);
+  mutable absl::Mutex token_mu_;
+  std::unique_ptr<TokenFile> token_file_ ABSL_GUARDED_BY(token_mu_);
+  bool stop_token_poll_ ABSL_GUARDED_BY(token_mu_) = false;
+  MonotonicCondVar token_poll_wake_;
+  std::thread token_poller_;
 };
 
 }  // namespace fixstream::gateway

@@ -54,12 +54,13 @@ int Run(const std::vector<char*>& positional) {
   for (const std::string& warning : warnings) LogWarning(warning);
   LogInfo(absl::StrCat(VersionString(), " starting: ", EffectiveConfiguration()));
 
-  // Block the stop signals in every thread (threads inherit the mask) and
-  // wait for them synchronously here.
+  // Block the stop signals and SIGHUP in every thread (threads inherit the
+  // mask) and wait for them synchronously here.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Gateway gateway(*options);
@@ -90,7 +91,14 @@ int Run(const std::vector<char*>& positional) {
                        " metrics_port=", gateway.metrics_port()));
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  // SIGHUP: read the tokens file again (it is also polled for changes).
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    LogInfo("received SIGHUP: reloading the tokens file");
+    gateway.ReloadTokens();
+  }
+  // Only the stop signals are unblocked below: a SIGHUP during the drain
+  // stays pending rather than ending the process.
+  sigdelset(&signals, SIGHUP);
   LogInfo(absl::StrCat("received ", signal_number == SIGINT ? "SIGINT" : "SIGTERM", ": draining"));
   sd_notify(0, "STOPPING=1");
   // A second signal exits at once.

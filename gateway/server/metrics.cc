@@ -309,6 +309,14 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
                     {"invalid_argument", Load(sub.rejected_invalid)},
                     {"out_of_range", Load(sub.rejected_out_of_range)},
                     {"too_many_subscribers", Load(sub.rejected_too_many)}});
+  if (sources_.authorizer != nullptr) {
+    f.CounterByLabel("fixstream_grpc_calls_refused_total",
+                     "gRPC calls refused: unauthenticated (no or unknown bearer token), "
+                     "permission_denied (a call or vehicles the token's principal may not use).",
+                     "reason",
+                     {{"unauthenticated", sources_.authorizer->unauthenticated()},
+                      {"permission_denied", sources_.authorizer->permission_denied()}});
+  }
   f.Counter("fixstream_gaps_sent_total", "Gap notices sent to subscribers that fell behind.",
             Load(sub.gaps_sent));
   f.Counter("fixstream_sequences_skipped_total", "Sequence numbers covered by gap notices.",

@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "gateway/api/access_tokens.h"
 #include "gateway/api/subscription_counters.h"
 #include "gateway/common/latency_histogram.h"
 #include "gateway/device/ingest_counters.h"
@@ -55,6 +56,9 @@ struct MetricsSources {
   std::function<uint64_t()> subscriber_max_lag;
   // When the gateway started (fixstream_start_time_seconds).
   absl::Time start_time = absl::UnixEpoch();
+  // gRPC calls refused for their token (fixstream_grpc_calls_refused_total);
+  // null: not exported.
+  const Authorizer* authorizer = nullptr;
 };
 
 // A histogram's snapshot as a Prometheus histogram (cumulative buckets, sum

@@ -275,14 +275,15 @@ void EmbeddedStore::LatestPositions(const std::vector<std::string>& ids, std::st
 }
 
 std::string EmbeddedStore::LatestPositionsPage(std::string_view after, size_t limit,
-                                               std::string* frames, bool* more) const {
-  return hub_.LatestPositionsPage(after, limit, frames, more);
+                                               std::string* frames, bool* more,
+                                               const VehicleScope* scope) const {
+  return hub_.LatestPositionsPage(after, limit, frames, more, scope);
 }
 
-std::vector<RecordStore::VehicleSummary> EmbeddedStore::VehiclesPage(std::string_view after,
-                                                                     size_t limit) const {
+std::vector<RecordStore::VehicleSummary> EmbeddedStore::VehiclesPage(
+    std::string_view after, size_t limit, const VehicleScope* scope) const {
   std::vector<VehicleSummary> page;
-  for (Hub::VehicleSummary& v : hub_.VehiclesPage(after, limit)) {
+  for (Hub::VehicleSummary& v : hub_.VehiclesPage(after, limit, scope)) {
     page.push_back(VehicleSummary{std::move(v.id), v.last_seen_unix_ns, v.newest_fix_unix_ns,
                                   v.last_connection_id, v.records});
   }

@@ -78,8 +78,9 @@ class EmbeddedStore final : public RecordStore {
   void LatestPositions(const std::vector<std::string>& ids, std::string* frames,
                        std::vector<std::string>* unknown) const override;
   std::string LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
-                                  bool* more) const override;
-  std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit) const override;
+                                  bool* more, const VehicleScope* scope = nullptr) const override;
+  std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit,
+                                           const VehicleScope* scope = nullptr) const override;
 
   // The ring and the journal (null while none is open), for metrics.
   const Hub& hub() const { return hub_; }

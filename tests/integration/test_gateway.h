@@ -45,9 +45,16 @@ inline bool WaitFor(const std::function<bool()>& condition,
 // A subscriber on its own thread, collecting everything it receives.
 class Subscriber {
  public:
-  Subscriber(uint16_t grpc_port, v1::SubscribeRequest request) {
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
-                                   grpc::InsecureChannelCredentials());
+  Subscriber(uint16_t grpc_port, v1::SubscribeRequest request)
+      : Subscriber(grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
+                                       grpc::InsecureChannelCredentials()),
+                   std::move(request)) {}
+  // Over `channel` (TLS, say), sending `token` as a bearer token if not
+  // empty.
+  Subscriber(std::shared_ptr<grpc::Channel> channel, v1::SubscribeRequest request,
+             const std::string& token = "") {
+    channel_ = std::move(channel);
+    if (!token.empty()) context_.AddMetadata("authorization", "Bearer " + token);
     stub_ = v1::LocationService::NewStub(channel_);
     thread_ = std::thread([this, request] {
       auto reader = stub_->Subscribe(&context_, request);

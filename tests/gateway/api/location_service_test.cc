@@ -96,8 +96,8 @@ class LocationServiceTest : public ::testing::Test {
   }
 
   void StartService() {
-    service_ =
-        std::make_unique<LocationService>(*store_, SubscriptionOptions{}, counters_, nullptr);
+    service_ = std::make_unique<LocationService>(*store_, SubscriptionOptions{}, counters_, nullptr,
+                                                 authorizer_);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -115,6 +115,7 @@ class LocationServiceTest : public ::testing::Test {
   std::atomic<std::thread::id> publisher_{std::this_thread::get_id()};
   std::string dir_;
   SubscriptionCounters counters_;
+  Authorizer authorizer_{0};  // no tokens: every call allowed
   std::unique_ptr<EmbeddedStore> store_;
   std::unique_ptr<LocationService> service_;
   std::unique_ptr<grpc::Server> server_;

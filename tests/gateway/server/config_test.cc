@@ -219,7 +219,7 @@ TEST(ApplyConfigSourcesTest, UnknownEnvironmentVariablesAreWarningsNotErrors) {
   ASSERT_TRUE(origins.ok()) << origins.status();
   ASSERT_EQ(warnings.size(), 2u);
   EXPECT_TRUE(absl::StrContains(warnings[0], "FIXSTREAM_GRPC_LISTN")) << warnings[0];
-  EXPECT_EQ(FlagValue("grpc_listen"), "0.0.0.0:50051");
+  EXPECT_EQ(FlagValue("grpc_listen"), "127.0.0.1:50051");
 }
 
 // --- OptionsFromFlags: mapping and validation ---
@@ -229,7 +229,16 @@ TEST(OptionsFromFlagsTest, DefaultsMapToTheDocumentedOptions) {
   absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->device.listen, "0.0.0.0:7878");
-  EXPECT_EQ(options->grpc_listen, "0.0.0.0:50051");
+  // Secure by default: plaintext gRPC on loopback only, no TLS, no tokens,
+  // health and reflection answered without a token once tokens are on.
+  EXPECT_EQ(options->grpc_listen, "127.0.0.1:50051");
+  EXPECT_FALSE(options->grpc_security.tls());
+  EXPECT_FALSE(options->grpc_security.allow_plaintext_remote);
+  EXPECT_TRUE(options->grpc_security.tokens_file.empty());
+  EXPECT_EQ(options->grpc_security.public_calls,
+            1u << static_cast<int>(Call::kHealth) | 1u << static_cast<int>(Call::kReflection));
+  EXPECT_EQ(options->grpc_security.tokens_poll_interval, absl::Seconds(1));
+  EXPECT_EQ(GatewayOptions().grpc_listen, "127.0.0.1:50051");
   EXPECT_EQ(options->metrics_listen, "0.0.0.0:9464");
   EXPECT_EQ(options->device.max_line_length, 4096u);
   EXPECT_FALSE(options->device.pinned_format.has_value());
@@ -276,6 +285,40 @@ TEST(OptionsFromFlagsTest, MapsNonDefaultValues) {
   EXPECT_EQ(*LogLevelFromFlags(), LogLevel::kWarning);
 }
 
+TEST(OptionsFromFlagsTest, PlaintextGrpcIsLoopbackOnlyUnlessTlsOrExplicitlyAllowed) {
+  for (const char* loopback : {"127.0.0.1:1", "127.8.9.10:1", "[::1]:1", "localhost:1"}) {
+    absl::FlagSaver saver;
+    SetFlag("grpc_listen", loopback);
+    EXPECT_TRUE(OptionsFromFlags().ok()) << loopback;
+  }
+  {
+    absl::FlagSaver saver;
+    SetFlag("grpc_listen", "0.0.0.0:1");
+    SetFlag("grpc_allow_plaintext_remote", "true");
+    absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+    ASSERT_TRUE(options.ok()) << options.status();
+    EXPECT_TRUE(options->grpc_security.allow_plaintext_remote);
+  }
+  {
+    absl::FlagSaver saver;
+    SetFlag("grpc_listen", "0.0.0.0:1");
+    SetFlag("grpc_tls_cert", "/c.pem");
+    SetFlag("grpc_tls_key", "/k.pem");
+    SetFlag("grpc_tls_client_ca", "/ca.pem");
+    SetFlag("grpc_tokens_file", "/tokens");
+    SetFlag("grpc_tokens_poll_ms", "0");
+    SetFlag("grpc_public_calls", "");
+    absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+    ASSERT_TRUE(options.ok()) << options.status();
+    EXPECT_EQ(options->grpc_security.tls_cert_file, "/c.pem");
+    EXPECT_EQ(options->grpc_security.tls_key_file, "/k.pem");
+    EXPECT_EQ(options->grpc_security.tls_client_ca_file, "/ca.pem");
+    EXPECT_EQ(options->grpc_security.tokens_file, "/tokens");
+    EXPECT_EQ(options->grpc_security.tokens_poll_interval, absl::ZeroDuration());
+    EXPECT_EQ(options->grpc_security.public_calls, 0u);
+  }
+}
+
 TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
   struct Case {
     std::string flag;
@@ -316,6 +359,16 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
        "--journal_retention_bytes=67108864: must be at least twice journal_segment_bytes"},
       {"journal_retention_hours", "0", "--journal_retention_hours=0: must be at least 1"},
       {"max_subscribers", "0", "--max_subscribers=0: must be at least 1"},
+      // Plaintext gRPC beyond loopback needs TLS or an explicit opt-in.
+      {"grpc_listen", "0.0.0.0:50051", "--grpc_listen=0.0.0.0:50051 would serve every vehicle"},
+      {"grpc_listen", "[::]:50051", "--grpc_listen=[::]:50051 would serve every vehicle"},
+      {"grpc_listen", "10.1.2.3:50051", "--grpc_listen=10.1.2.3:50051 would serve every vehicle"},
+      {"grpc_tls_cert", "/etc/cert.pem", "--grpc_tls_cert=/etc/cert.pem: needs --grpc_tls_cert"},
+      {"grpc_tls_key", "/etc/key.pem", "--grpc_tls_key=/etc/key.pem: needs --grpc_tls_cert"},
+      {"grpc_tls_client_ca", "/etc/ca.pem", "--grpc_tls_client_ca=/etc/ca.pem: needs TLS"},
+      {"grpc_tls_reload_s", "0", "--grpc_tls_reload_s=0: must be at least 1"},
+      {"grpc_public_calls", "Health,Everything",
+       "--grpc_public_calls=Health,Everything: unknown call name"},
   };
   for (const Case& c : kCases) {
     absl::FlagSaver saver;
