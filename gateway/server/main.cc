@@ -62,6 +62,13 @@ int Run(const std::vector<char*>& positional) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // One reference to the gRPC library for the whole process, never
+  // released: destroying the gateway's grpc::Server then does not run
+  // grpc_shutdown(), which waits up to 10 s for transports a client has not
+  // closed yet (seen after every other SIGTERM of bench/crash-soak.sh,
+  // after the drain had finished); main() exits without it. After the mask:
+  // gRPC's threads start here and inherit it.
+  grpc_init();
 
   Gateway gateway(*options);
   if (absl::Status status = gateway.Start(); !status.ok()) return Fail(status.message());
@@ -132,12 +139,6 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   fixstream::gateway::InitFlagsUsage();
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  // One reference to the gRPC library for the whole process, never
-  // released: destroying the gateway's grpc::Server then does not run
-  // grpc_shutdown(), which waits up to 10 s for transports a client has not
-  // closed yet (seen after every other SIGTERM of bench/crash-soak.sh,
-  // after the drain had finished). The process exits below instead.
-  grpc_init();
   const int code = fixstream::gateway::Run(positional);
   // Everything of ours is stopped, flushed and closed by now (Run's Gateway
   // is destroyed). gRPC's own teardown (grpc_shutdown joining its executor

@@ -148,7 +148,9 @@ TEST_F(DeviceProtocolTest, EveryProtocolOnTheAutoPortAndOnItsPinnedPort) {
   EXPECT_GE(replies_.size(), ingest::kDeviceProtocolCount - 1);
   auto subscriber = Subscribe();
   std::set<std::string> vehicles;
-  for (const auto& [protocol, vector] : positions_) {
+  for (const auto& entry : positions_) {
+    const DeviceProtocol protocol = entry.first;  // (not a binding: lambdas capture it)
+    const Vector& vector = entry.second;
     const std::string name(ingest::DeviceProtocolName(protocol));
     SCOPED_TRACE(name + ": " + vector.message.substr(0, 60));
     for (uint16_t port : {AutoPort(), PinnedPort(protocol)}) {
@@ -178,7 +180,9 @@ TEST_F(DeviceProtocolTest, EveryProtocolOnTheAutoPortAndOnItsPinnedPort) {
 }
 
 TEST_F(DeviceProtocolTest, RepliesAreWrittenOnBothPorts) {
-  for (const auto& [protocol, vector] : replies_) {
+  for (const auto& entry : replies_) {
+    const DeviceProtocol protocol = entry.first;  // (not a binding: lambdas capture it)
+    const Vector& vector = entry.second;
     const std::string name(ingest::DeviceProtocolName(protocol));
     SCOPED_TRACE(name + ": " + vector.message.substr(0, 60));
     for (uint16_t port : {AutoPort(), PinnedPort(protocol)}) {
@@ -194,7 +198,9 @@ TEST_F(DeviceProtocolTest, RepliesAreWrittenOnBothPorts) {
 // However TCP cuts a message, the gateway reads the same one message: each
 // position split in two writes at every byte, on the auto-detecting port.
 TEST_F(DeviceProtocolTest, AMessageSplitAtEveryByteIsReadTheSame) {
-  for (const auto& [protocol, vector] : positions_) {
+  for (const auto& entry : positions_) {
+    const DeviceProtocol protocol = entry.first;  // (not a binding: lambdas capture it)
+    const Vector& vector = entry.second;
     const std::string name(ingest::DeviceProtocolName(protocol));
     SCOPED_TRACE(name);
     const uint64_t before = MessagesOf(protocol);
