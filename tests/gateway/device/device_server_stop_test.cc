@@ -86,9 +86,11 @@ TEST(DeviceServerStopTest, CallbacksDuringAndAfterStopAreSafeAndEveryLineIsCount
   send_all(0);
   ASSERT_TRUE(WaitFor([&] { return counters.records_published.load() == 160; }));
   fs.Inject(Fault(FaultOp::kWrite, ENOSPC).OnPath(".fsj"));
-  send_all(1);
-  ASSERT_TRUE(WaitFor([&] { return server->paused_connections() > 0; }));
-  send_all(2);
+  send_all(1);  // numbered before the writer fails, or refused once it did
+  ASSERT_TRUE(WaitFor([&] { return store.journal()->stalled(); }));
+  send_all(2);  // refused: these connections pause
+  ASSERT_TRUE(WaitFor([&] { return server->paused_connections() == devices.size(); }));
+  send_all(3);  // not read: waits in the kernel
 
   // The journal's threads, as they may call at any moment.
   std::atomic<bool> stop{false};
