@@ -327,6 +327,7 @@ void DeviceSession::StartDeviceProtocol(ingest::DeviceProtocol protocol) {
 // then the read's records are published and the replies written.
 void DeviceSession::ProcessMessages(int64_t receive_time_unix_ns) {
   ingest::DeviceFrame frame;
+  bool alive_without_record = false;
   while (!close_after_replies_ && messages_->Next(&frame)) {
     ++lines_seen_;
     ingest::LineOutcome outcome = ingest::LineOutcome::kMalformed;  // (kJunk)
@@ -344,6 +345,14 @@ void DeviceSession::ProcessMessages(int64_t receive_time_unix_ns) {
     ++lines_[static_cast<size_t>(outcome)];
     ++protocol_lines_[static_cast<size_t>(outcome)];
     ReportFixTimeRejection(outcome, receive_time_unix_ns);
+    alive_without_record |= outcome == ingest::LineOutcome::kHeartbeat ||
+                            outcome == ingest::LineOutcome::kIdentified ||
+                            outcome == ingest::LineOutcome::kNoFix;
+  }
+  // A heartbeat, login or invalid fix is proof of life: the vehicle's
+  // last-seen time moves without a record (once per read, not per message).
+  if (alive_without_record && !decoder_->vehicle_id().empty()) {
+    context_.store.RefreshLastSeen(decoder_->vehicle_id(), receive_time_unix_ns, id_);
   }
   PublishParsed();
   // Paused: the records these replies acknowledge are not published yet;

@@ -228,6 +228,12 @@ size_t Hub::Restore(std::string_view frames) {
   return restored;
 }
 
+bool Hub::RefreshLastSeen(std::string_view vehicle_id, int64_t receive_unix_ns,
+                          uint64_t connection_id) {
+  absl::MutexLock lock(&mu_);
+  return vehicles_.RefreshLastSeen(vehicle_id, receive_unix_ns, connection_id);
+}
+
 void Hub::LatestPositions(const std::vector<std::string>& ids, std::string* frames,
                           std::vector<std::string>* unknown) const {
   absl::ReaderMutexLock lock(&mu_);

@@ -178,6 +178,9 @@ class Hub final {
   };
   std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit,
                                            const VehicleScope* scope = nullptr) const;
+  // See VehicleRegistry::RefreshLastSeen.
+  bool RefreshLastSeen(std::string_view vehicle_id, int64_t receive_unix_ns,
+                       uint64_t connection_id);
   size_t vehicles() const;
   uint64_t vehicles_evicted() const;
 

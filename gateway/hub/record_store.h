@@ -189,6 +189,15 @@ class RecordStore {
   virtual std::string LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
                                           bool* more,
                                           const VehicleScope* scope = nullptr) const = 0;
+  // A device proved `vehicle_id` alive without sending a record (a
+  // heartbeat, status report or login): refreshes a known vehicle's
+  // last-seen time and connection (VehiclesPage). Returns false for a
+  // vehicle the store does not know: heartbeats never create vehicles.
+  // Quick; may be called on a device I/O thread. Last-seen is this
+  // gateway's knowledge: it is not a record, so it is neither numbered nor
+  // stored.
+  virtual bool RefreshLastSeen(std::string_view vehicle_id, int64_t receive_unix_ns,
+                               uint64_t connection_id) = 0;
   struct VehicleSummary {
     std::string id;
     int64_t last_seen_unix_ns = 0;

@@ -1,5 +1,6 @@
 #include "gateway/hub/vehicle_registry.h"
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 
@@ -108,6 +109,21 @@ void VehicleRegistry::Remember(VehicleState& v, int64_t fix, bool newest) const 
 const VehicleState* VehicleRegistry::Find(std::string_view vehicle_id) const {
   auto it = by_id_.find(vehicle_id);
   return it == by_id_.end() ? nullptr : it->second.get();
+}
+
+bool VehicleRegistry::RefreshLastSeen(std::string_view vehicle_id, int64_t receive_unix_ns,
+                                      uint64_t connection_id) {
+  auto it = by_id_.find(vehicle_id);
+  if (it == by_id_.end()) return false;
+  VehicleState* v = it->second.get();
+  // The gateway clock may step back; last-seen never does.
+  v->last_seen_unix_ns = std::max(v->last_seen_unix_ns, receive_unix_ns);
+  v->last_connection_id = connection_id;
+  if (v != lru_head_) {
+    Unlink(v);
+    Touch(v);
+  }
+  return true;
 }
 
 std::vector<const VehicleState*> VehicleRegistry::Page(std::string_view after, size_t limit,

@@ -83,6 +83,13 @@ class VehicleRegistry final {
   }
 
   const VehicleState* Find(std::string_view vehicle_id) const;
+  // A known vehicle proved alive without a record (a tracker's heartbeat or
+  // status report): its last-seen time and connection are updated and it
+  // becomes the most recently seen. Returns false, changing nothing, for a
+  // vehicle not tracked (one that never sent a record, or was forgotten):
+  // heartbeats never create vehicles, so they cannot fill the registry.
+  bool RefreshLastSeen(std::string_view vehicle_id, int64_t receive_unix_ns,
+                       uint64_t connection_id);
   // Vehicles with id > `after`, in id order, at most `limit`; with a
   // `scope`, only those it contains (ids outside it are skipped by seeking,
   // not visited one by one).

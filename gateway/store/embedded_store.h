@@ -79,6 +79,10 @@ class EmbeddedStore final : public RecordStore {
                        std::vector<std::string>* unknown) const override;
   std::string LatestPositionsPage(std::string_view after, size_t limit, std::string* frames,
                                   bool* more, const VehicleScope* scope = nullptr) const override;
+  bool RefreshLastSeen(std::string_view vehicle_id, int64_t receive_unix_ns,
+                       uint64_t connection_id) override {
+    return hub_.RefreshLastSeen(vehicle_id, receive_unix_ns, connection_id);
+  }
   std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit,
                                            const VehicleScope* scope = nullptr) const override;
 

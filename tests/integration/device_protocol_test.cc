@@ -12,12 +12,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "simdjson.h"
 #include "tests/integration/test_gateway.h"
 
@@ -287,6 +290,63 @@ TEST_F(DeviceProtocolTest, ADeviceThatDoesNotReadItsRepliesIsClosed) {
   ::close(fd);
   ASSERT_TRUE(WaitFor([&] { return closed.load() == 1; })) << "never closed as reply_timeout";
   EXPECT_GT(Counters().protocol_replies[static_cast<size_t>(DeviceProtocol::kTk103)].load(), 1000u);
+}
+
+}  // namespace
+}  // namespace fixstream
+
+namespace fixstream {
+namespace {
+
+// A heartbeat (GPS103's bare IMEI, answered "ON") moves the vehicle's
+// last-seen time in ListVehicles without publishing a record; a heartbeat
+// of a vehicle that never sent a position creates no vehicle.
+TEST_F(DeviceProtocolTest, AHeartbeatRefreshesLastSeenWithoutARecord) {
+  ASSERT_TRUE(positions_.contains(DeviceProtocol::kGps103));
+  const Vector& position = positions_[DeviceProtocol::kGps103];
+  auto stub = v1::LocationService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", gateway_->grpc_port()), grpc::InsecureChannelCredentials()));
+  auto list = [&] {
+    grpc::ClientContext context;
+    v1::ListVehiclesRequest request;
+    v1::ListVehiclesResponse response;
+    EXPECT_TRUE(stub->ListVehicles(&context, request, &response).ok());
+    return response;
+  };
+  auto last_seen_ns = [](const v1::VehicleStatus& v) {
+    return v.last_seen_time().seconds() * 1'000'000'000 + v.last_seen_time().nanos();
+  };
+
+  TestConnection device(AutoPort());
+  ASSERT_TRUE(device.Send(position.message));
+  ASSERT_TRUE(WaitFor([&] { return Lines(LineOutcome::kPublished) == 1; }));
+  v1::ListVehiclesResponse before = list();
+  ASSERT_EQ(before.vehicles_size(), 1);
+  ASSERT_EQ(before.vehicles(0).vehicle_id(), position.device_id);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+  ASSERT_TRUE(device.Send(position.device_id + ";"));
+  std::string reply;
+  for (int i = 0; i < 50 && !absl::StrContains(reply, "ON"); ++i) device.ReceiveFor(100, &reply);
+  EXPECT_TRUE(absl::StrContains(reply, "ON")) << reply;
+  ASSERT_TRUE(
+      WaitFor([&] { return Messages(DeviceProtocol::kGps103, LineOutcome::kHeartbeat) == 1; }));
+  ASSERT_TRUE(WaitFor([&] {
+    const v1::ListVehiclesResponse now = list();
+    return now.vehicles_size() == 1 &&
+           last_seen_ns(now.vehicles(0)) > last_seen_ns(before.vehicles(0));
+  })) << "last seen stayed at "
+      << last_seen_ns(before.vehicles(0));
+  const v1::ListVehiclesResponse after = list();
+  EXPECT_EQ(after.vehicles(0).records(), before.vehicles(0).records());  // no record
+  EXPECT_EQ(Lines(LineOutcome::kPublished), 1u);
+
+  // A heartbeat from a device the gateway has no position of.
+  TestConnection stranger(AutoPort());
+  ASSERT_TRUE(stranger.Send("864180000000001;"));
+  ASSERT_TRUE(
+      WaitFor([&] { return Messages(DeviceProtocol::kGps103, LineOutcome::kHeartbeat) == 2; }));
+  EXPECT_EQ(list().vehicles_size(), 1);
 }
 
 }  // namespace

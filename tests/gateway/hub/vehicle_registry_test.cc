@@ -133,6 +133,28 @@ TEST(VehicleRegistryTest, DuplicateCountsAsSeen) {
   EXPECT_EQ(registry.Find("b"), nullptr);
 }
 
+// A heartbeat moves last-seen and the LRU position of a known vehicle, never
+// its records or fixes, and creates no vehicle.
+TEST(VehicleRegistryTest, RefreshLastSeenTouchesOnlyKnownVehicles) {
+  VehicleRegistry registry = Registry(4, /*max_vehicles=*/2);
+  registry.Admit("a", 100, 1000, 1);
+  registry.Admit("b", 100, 1000, 1);
+  EXPECT_TRUE(registry.RefreshLastSeen("a", 5000, 7));
+  const VehicleState* a = registry.Find("a");
+  EXPECT_EQ(a->last_seen_unix_ns, 5000);
+  EXPECT_EQ(a->last_connection_id, 7u);
+  EXPECT_EQ(a->records, 1u);
+  EXPECT_EQ(a->newest_fix_unix_ns, 100);
+  EXPECT_TRUE(registry.RefreshLastSeen("a", 4000, 7));  // the clock stepped back
+  EXPECT_EQ(a->last_seen_unix_ns, 5000);
+  EXPECT_FALSE(registry.RefreshLastSeen("z", 6000, 8));
+  EXPECT_EQ(registry.Find("z"), nullptr);
+  EXPECT_EQ(registry.size(), 2u);
+  registry.Admit("c", 100, 6000, 1);  // evicts b: a was seen more recently
+  EXPECT_NE(registry.Find("a"), nullptr);
+  EXPECT_EQ(registry.Find("b"), nullptr);
+}
+
 TEST(VehicleRegistryTest, ForgottenVehicleComesBackWithNoHistory) {
   VehicleRegistry registry = Registry(4, /*max_vehicles=*/1);
   const VehicleRegistry::Admission first = registry.Admit("a", 100, 1, 1);
