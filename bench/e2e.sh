@@ -20,6 +20,12 @@
 #               scenarios twice in a row: plaintext gRPC without tokens, then
 #               TLS (a P-256 certificate made here with openssl) with a bearer
 #               token checked against a tokens file (docs/SECURITY.md).
+#   protocols   the throughput scenario with one load per format, 14 connections
+#               each (same gateway flags, same run): CSV, today's mixed file,
+#               and fixstream-load --format=trackers, where connection c speaks
+#               the c-th of the seven tracker protocols (H02, GPS103, TK103,
+#               Watch, Queclink, Meitrack, Suntech) to the auto-detecting port
+#               and reads the replies (H02's V4). Not in the default set.
 # Every gateway journals (the default, group commit) into its own directory
 # under the work dir unless a scenario says otherwise.
 # Gateway CPU is utime+stime from /proc/PID/stat, read after the subscribers
@@ -140,6 +146,24 @@ record() {
   fi
   ROWS+=("| $name | ${lines:-?} | ${records:-?} | $seconds | $rate | $cpu_s | $cpu_pct | $ns_per | $latency | $(value cpu_ns_per_record "$FANOUT_LINE") |")
   log "$name: ${ROWS[-1]}"
+}
+
+# scenario_protocols: one throughput row per load format.
+scenario_protocols() {
+  local format before after
+  for format in csv mixed trackers; do
+    # shellcheck disable=SC2046
+    start_gateway "protocols-$format" $(retention_flags "$THROUGHPUT_LINES")
+    start_fanout "protocols-$format" --subscribers=1 --expect="$THROUGHPUT_LINES" \
+      --idle_exit_ms=5000
+    before=$(cpu_ticks "$GW_PID")
+    run_load "protocols-$format" --generate="$THROUGHPUT_LINES" --format="$format" \
+      --connections=14
+    finish_fanout "protocols-$format"
+    after=$(cpu_ticks "$GW_PID")
+    stop_gateway
+    record "throughput, 14 conn → 1 sub, $format" $((after - before))
+  done
 }
 
 scenario_throughput() {
@@ -277,6 +301,7 @@ build
 log "work dir $WORK"
 wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 if wants throughput; then scenario_throughput; fi
+if wants protocols; then scenario_protocols; fi
 if wants fanout; then
   for subscribers in $FANOUT_SUBSCRIBERS; do scenario_fanout "$subscribers"; done
 fi

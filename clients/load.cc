@@ -49,7 +49,10 @@ ABSL_FLAG(int64_t, generate, 0,
           "Generate this many location lines in memory instead of reading --file (each "
           "becomes one record at the gateway; $PFSID lines come on top).");
 ABSL_FLAG(std::string, format, "csv",
-          "With --generate: csv, json, nmea (RMC sentences) or mixed (75% CSV, 25% NMEA RMC).");
+          "With --generate: csv, json, nmea (RMC sentences), mixed (75% CSV, 25% NMEA RMC), a "
+          "tracker protocol (h02, gps103, tk103, watch, queclink, meitrack, suntech: position "
+          "reports as those devices send them, numeric device ids) or trackers (connection c "
+          "speaks the c-th of those protocols, in that order, round robin).");
 ABSL_FLAG(int32_t, vehicles, 4000,
           "With --generate: vehicles over all connections (raised to --connections if lower); "
           "each connection sends only its own vehicles.");
@@ -110,13 +113,14 @@ own checksum) and go out unchanged, so latency runs use --format=csv.
 
 Examples:
   fixstream-load --generate=2000000 --format=mixed --connections=8
+  fixstream-load --generate=700000 --format=trackers --connections=14
   fixstream-load --file=lines.txt --connections=16 --source_addresses=4
   fixstream-load --generate=500 --format=csv --connections=1 --rate=100 --stamp_send_time)";
 
 // Generated tracks send one fix per second of fix time.
 constexpr int64_t kFixIntervalMs = 1000;
 
-enum class LineFormat : uint8_t { kCsv, kJson, kNmea, kMixed };
+enum class LineFormat : uint8_t { kCsv, kJson, kNmea, kMixed, kTracker, kTrackers };
 enum class StampFormat : uint8_t { kRfc3339Nanos, kUnixMillis };
 
 int64_t WallClockNs() {
@@ -147,7 +151,15 @@ struct GenerateOptions {
   int connections = 0;
   std::string vehicle_prefix;
   uint64_t seed = 0;
+  TrackerProtocol protocol = TrackerProtocol::kH02;  // kTracker
 };
+
+// A tracker's device id for vehicle `index`: the 10-digit serial of H02 and
+// Watch devices, a 15-digit IMEI for the others.
+std::string TrackerDeviceId(TrackerProtocol protocol, int index) {
+  const bool serial = protocol == TrackerProtocol::kH02 || protocol == TrackerProtocol::kWatch;
+  return absl::StrFormat(serial ? "49%08d" : "8640350%08d", index);
+}
 
 // Generates the lines of every connection. Connection c owns the vehicles
 // whose index is c modulo the connection count, so no two connections ever
@@ -186,6 +198,21 @@ std::vector<std::string> GenerateSlices(const GenerateOptions& options) {
         c % 2 == 0 ? CsvTimestamp::kRfc3339 : CsvTimestamp::kUnixMillis;
     std::string& out = slices[c];
     out.reserve(static_cast<size_t>(lines) * 80 + 128);
+    if (options.format == LineFormat::kTracker || options.format == LineFormat::kTrackers) {
+      const TrackerProtocol protocol =
+          options.format == LineFormat::kTracker
+              ? options.protocol
+              : static_cast<TrackerProtocol>(c % kTrackerProtocolCount);
+      for (size_t v = 0; v < tracks.size(); ++v) {
+        ids[v] = TrackerDeviceId(protocol, c + static_cast<int>(v) * connections);
+      }
+      for (int64_t j = 0; j < lines; ++j) {
+        Track& track = tracks[j % tracks.size()];
+        FormatTrackerMessage(protocol, ids[j % tracks.size()], track.fix(), &out);
+        track.Advance();
+      }
+      continue;
+    }
     if (nmea_capable) FormatNmeaIdentification(ids[0], &out);
     size_t next_vehicle = 0;
     for (int64_t j = 0; j < lines; ++j) {
@@ -374,6 +401,7 @@ struct LoadOptions {
   int source_addresses = 0;
   double rate = 0;  // lines/s; 0: unpaced
   bool stamp = false;
+  bool discard_replies = false;  // tracker protocols: the gateway answers some messages
   StampFormat stamp_format = StampFormat::kRfc3339Nanos;
   size_t write_bytes = 0;
   double max_seconds = 0;
@@ -493,6 +521,7 @@ LoadRun::LoadRun(asio::io_context& io, std::vector<Slice> slices, LoadOptions op
   for (size_t i = 0; i < slices.size(); ++i) {
     connections_.push_back(
         std::make_unique<SliceConnection>(io, static_cast<int>(i), slices[i], options_, *this));
+    if (options_.discard_replies) connections_.back()->DiscardReplies();
     pacer_.Add(connections_.back().get());
   }
 }
@@ -624,9 +653,23 @@ int Run() {
       generate_options.format = LineFormat::kNmea;
     } else if (format_name == "mixed") {
       generate_options.format = LineFormat::kMixed;
+    } else if (format_name == "trackers") {
+      generate_options.format = LineFormat::kTrackers;
+    } else if (const std::optional<TrackerProtocol> protocol = ParseTrackerProtocol(format_name)) {
+      generate_options.format = LineFormat::kTracker;
+      generate_options.protocol = *protocol;
     } else {
-      return Fail(
-          absl::StrCat("--format must be csv, json, nmea or mixed, not '", format_name, "'"));
+      return Fail(absl::StrCat(
+          "--format must be csv, json, nmea, mixed, trackers or a tracker protocol (h02, gps103, "
+          "tk103, watch, queclink, meitrack, suntech), not '",
+          format_name, "'"));
+    }
+    if (generate_options.format == LineFormat::kTracker ||
+        generate_options.format == LineFormat::kTrackers) {
+      if (options.stamp) {
+        return Fail("--stamp_send_time works with csv and json lines, not tracker messages");
+      }
+      options.discard_replies = true;
     }
     generate_options.vehicles = absl::GetFlag(FLAGS_vehicles);
     generate_options.connections = options.connections;

@@ -58,6 +58,7 @@ void PacedConnection::OnConnected(const std::error_code& ec) {
     // add latency.
     std::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
+    if (discard_replies_) ReadReplies();
   }
   observer_.OnConnectDone(*this);
   Send();
@@ -106,14 +107,46 @@ void PacedConnection::Close() {
     Fail("shutdown", ec);
     return;
   }
-  socket_.close(ec);
+  if (discard_replies_) {
+    closing_ = true;  // ReadReplies() finishes once the gateway closed
+    return;
+  }
+  Finish();
+}
+
+void PacedConnection::Finish() {
+  std::error_code ignored;
+  socket_.close(ignored);
   completed_ = true;
   observer_.OnFinished(*this);
 }
 
+void PacedConnection::ReadReplies() {
+  socket_.async_read_some(asio::buffer(reply_buffer_),
+                          [this](const std::error_code& ec, size_t bytes) {
+                            reply_bytes_ += static_cast<int64_t>(bytes);
+                            if (!ec) {
+                              ReadReplies();
+                              return;
+                            }
+                            if (closing_ && ec == asio::error::eof) {
+                              closing_ = false;
+                              Finish();
+                            } else if (closing_) {
+                              closing_ = false;
+                              finished_ = false;
+                              Fail("read", ec);
+                            }
+                            // (Not closing: the write side reports the error,
+                            // or Abort() closed the socket.)
+                          });
+}
+
 void PacedConnection::Abort() {
-  if (finished_) return;
+  // (Sent everything but still waiting for the gateway's close: abort that.)
+  if (finished_ && !closing_) return;
   finished_ = true;
+  closing_ = false;
   std::error_code ignored;
   socket_.close(ignored);
   observer_.OnFinished(*this);

@@ -14,6 +14,7 @@
 #ifndef FIXSTREAM_CLIENTS_PACED_CONNECTION_H_
 #define FIXSTREAM_CLIENTS_PACED_CONNECTION_H_
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -91,6 +92,13 @@ class PacedConnection {
   void Send();
   // Closes the socket at once (deadline); pending handlers see the error.
   void Abort();
+  // Call before Start(): the connection reads what the gateway sends (the
+  // replies a tracker protocol needs) and discards it, and after its last
+  // unit it shuts down its send side and waits for the gateway to close
+  // before closing (so a late reply never meets a closed socket, whose
+  // reset could cost the gateway lines it has not read yet).
+  void DiscardReplies() { discard_replies_ = true; }
+  int64_t reply_bytes() const { return reply_bytes_; }
 
   int index() const { return index_; }
   // Units not granted yet; 0 once the connection finished.
@@ -113,6 +121,8 @@ class PacedConnection {
   void OnConnected(const std::error_code& ec);
   void OnWritten(const std::error_code& ec, size_t bytes, const PacedWrite& write);
   void Close();
+  void Finish();
+  void ReadReplies();
   void Fail(std::string_view operation, const std::error_code& ec);
 
   asio::ip::tcp::socket socket_;
@@ -125,6 +135,10 @@ class PacedConnection {
   int64_t lines_sent_ = 0;
   int64_t records_sent_ = 0;
   int64_t bytes_sent_ = 0;
+  int64_t reply_bytes_ = 0;
+  bool discard_replies_ = false;
+  bool closing_ = false;  // sent everything, waiting for the gateway's close
+  std::array<char, 4096> reply_buffer_;
   bool connected_ = false;
   bool writing_ = false;
   bool finished_ = false;   // closed, failed or aborted

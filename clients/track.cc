@@ -307,6 +307,245 @@ void FormatNmeaGga(const Fix& fix, std::string* out) {
   FinishNmeaSentence(dollar, "\r\n", out);
 }
 
+namespace {
+
+// yymmdd / ddmmyy / yyyymmdd and hhmmss from a civil time.
+void AppendYymmdd(const CivilTime& t, std::string* out) {
+  AppendPadded(t.year % 100, 2, out);
+  AppendPadded(t.month, 2, out);
+  AppendPadded(t.day, 2, out);
+}
+void AppendDdmmyy(const CivilTime& t, std::string* out) {
+  AppendPadded(t.day, 2, out);
+  AppendPadded(t.month, 2, out);
+  AppendPadded(t.year % 100, 2, out);
+}
+void AppendHhmmss(const CivilTime& t, std::string* out) {
+  AppendPadded(t.hour, 2, out);
+  AppendPadded(t.minute, 2, out);
+  AppendPadded(t.second, 2, out);
+}
+// NMEA-style ddmm.mmmm without the hemisphere's comma: "5231.2000N".
+void AppendAngleHemisphere(double degrees, int degree_digits, char positive, char negative,
+                           bool comma, std::string* out) {
+  AppendNmeaAngle(degrees, degree_digits, positive, negative, out);
+  if (!comma) out->erase(out->size() - 2, 1);
+}
+
+void FormatH02(std::string_view id, const Fix& fix, const CivilTime& t, std::string* out) {
+  out->append("*HQ,");
+  out->append(id);
+  out->append(",V1,");
+  AppendHhmmss(t, out);
+  out->append(",A,");
+  AppendAngleHemisphere(fix.latitude_deg, 2, 'N', 'S', true, out);
+  out->push_back(',');
+  AppendAngleHemisphere(fix.longitude_deg, 3, 'E', 'W', true, out);
+  out->push_back(',');
+  AppendFixed(fix.speed_mps * kKnotsPerMps, 2, out);
+  out->push_back(',');
+  AppendInt(std::llround(fix.heading_deg) % 360, out);
+  out->push_back(',');
+  AppendDdmmyy(t, out);
+  out->append(",FFFFFBFF,262,01,1f4b,6c2d,6#\n");
+}
+
+void FormatGps103(std::string_view id, const Fix& fix, const CivilTime& t, std::string* out) {
+  out->append("imei:");
+  out->append(id);
+  out->append(",tracker,");
+  AppendYymmdd(t, out);
+  AppendHhmmss(t, out);
+  out->append(",,F,");
+  AppendHhmmss(t, out);
+  out->append(".000,A,");
+  AppendAngleHemisphere(fix.latitude_deg, 2, 'N', 'S', true, out);
+  out->push_back(',');
+  AppendAngleHemisphere(fix.longitude_deg, 3, 'E', 'W', true, out);
+  out->push_back(',');
+  AppendFixed(fix.speed_mps * kKnotsPerMps, 2, out);
+  out->push_back(',');
+  AppendHeading(fix.heading_deg, out);
+  out->append(";\n");
+}
+
+void FormatTk103(std::string_view id, const Fix& fix, const CivilTime& t, std::string* out) {
+  out->push_back('(');
+  out->append(id);
+  out->append(",DW3B,");
+  AppendDdmmyy(t, out);
+  out->append(",A,");
+  AppendAngleHemisphere(fix.latitude_deg, 2, 'N', 'S', false, out);
+  out->push_back(',');
+  AppendAngleHemisphere(fix.longitude_deg, 3, 'E', 'W', false, out);
+  out->push_back(',');
+  AppendFixed(fix.speed_mps * 3.6, 3, out);
+  out->push_back(',');
+  AppendHhmmss(t, out);
+  out->push_back(',');
+  AppendFixed(fix.heading_deg < 359.9995 ? fix.heading_deg : 0.0, 3, out);
+  out->push_back(',');
+  AppendFixed(fix.altitude_m, 3, out);
+  out->push_back(',');
+  AppendInt(fix.satellites, out);
+  out->append(",0)\n");
+}
+
+void FormatWatch(std::string_view id, const Fix& fix, const CivilTime& t, std::string* out) {
+  std::string content = "UD2,";
+  AppendDdmmyy(t, &content);
+  content.push_back(',');
+  AppendHhmmss(t, &content);
+  content.append(",A,");
+  AppendFixed(std::fabs(fix.latitude_deg), 6, &content);
+  content.append(fix.latitude_deg < 0 ? ",S," : ",N,");
+  AppendFixed(std::fabs(fix.longitude_deg), 6, &content);
+  content.append(fix.longitude_deg < 0 ? ",W," : ",E,");
+  AppendFixed(fix.speed_mps * 3.6, 2, &content);
+  content.push_back(',');
+  AppendInt(std::llround(fix.heading_deg) % 360, &content);
+  content.push_back(',');
+  AppendInt(std::llround(fix.altitude_m), &content);
+  content.push_back(',');
+  AppendInt(fix.satellites, &content);
+  content.append(",100,90,0,0,00000000,0,0]");
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const size_t length = content.size() - 1;  // (without the ']')
+  out->append("[SG*");
+  out->append(id);
+  out->push_back('*');
+  for (int shift = 12; shift >= 0; shift -= 4) out->push_back(kHex[(length >> shift) & 0xf]);
+  out->push_back('*');
+  out->append(content);
+  out->push_back('\n');
+}
+
+void AppendYyyymmddhhmmss(const CivilTime& t, std::string* out) {
+  AppendPadded(t.year, 4, out);
+  AppendPadded(t.month, 2, out);
+  AppendPadded(t.day, 2, out);
+  AppendHhmmss(t, out);
+}
+
+void FormatQueclink(std::string_view id, const Fix& fix, const CivilTime& t, std::string* out) {
+  out->append("+RESP:GTFRI,DF0200,");
+  out->append(id);
+  out->append(",gv300,14051,10,1,1,");
+  AppendFixed(fix.speed_mps * 3.6, 1, out);
+  out->push_back(',');
+  AppendInt(std::llround(fix.heading_deg) % 360, out);
+  out->push_back(',');
+  AppendFixed(fix.altitude_m, 1, out);
+  out->push_back(',');
+  AppendFixed(fix.longitude_deg, 6, out);
+  out->push_back(',');
+  AppendFixed(fix.latitude_deg, 6, out);
+  out->push_back(',');
+  AppendYyyymmddhhmmss(t, out);
+  out->append(",0262,0001,1F4B,06C2D,,0.0,,,,100,21,,,,");
+  AppendYyyymmddhhmmss(t, out);
+  out->append(",0001$\n");
+}
+
+void FormatMeitrack(std::string_view id, const Fix& fix, const CivilTime& t, std::string* out) {
+  std::string payload = ",";
+  payload.append(id);
+  payload.append(",AAA,35,");
+  AppendFixed(fix.latitude_deg, 6, &payload);
+  payload.push_back(',');
+  AppendFixed(fix.longitude_deg, 6, &payload);
+  payload.push_back(',');
+  AppendYymmdd(t, &payload);
+  AppendHhmmss(t, &payload);
+  payload.append(",A,");
+  AppendInt(fix.satellites, &payload);
+  payload.append(",20,");
+  AppendInt(std::llround(fix.speed_mps * 3.6), &payload);
+  payload.push_back(',');
+  AppendInt(std::llround(fix.heading_deg) % 360, &payload);
+  payload.push_back(',');
+  AppendFixed(fix.hdop, 1, &payload);
+  payload.push_back(',');
+  AppendInt(std::llround(fix.altitude_m), &payload);
+  payload.append(",0,0,262|1|1F4B|06C2D,0000,0000|0000|0000|018D|04F0,*");
+  // The length counts from the comma after it to the end of "\r\n".
+  const size_t start = out->size();
+  out->append("$$A");
+  AppendInt(static_cast<int64_t>(payload.size() + 4), out);
+  out->append(payload);
+  uint32_t sum = 0;
+  for (size_t i = start; i < out->size(); ++i) sum += static_cast<uint8_t>((*out)[i]);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out->push_back(kHex[(sum >> 4) & 0xf]);
+  out->push_back(kHex[sum & 0xf]);
+  out->append("\r\n");
+}
+
+void FormatSuntech(std::string_view id, const Fix& fix, const CivilTime& t, std::string* out) {
+  out->append("ST300STT;");
+  out->append(id);
+  out->append(";04;1097B;");
+  AppendPadded(t.year, 4, out);
+  AppendPadded(t.month, 2, out);
+  AppendPadded(t.day, 2, out);
+  out->push_back(';');
+  AppendPadded(t.hour, 2, out);
+  out->push_back(':');
+  AppendPadded(t.minute, 2, out);
+  out->push_back(':');
+  AppendPadded(t.second, 2, out);
+  out->append(";33e530;");
+  if (fix.latitude_deg >= 0) out->push_back('+');
+  AppendFixed(fix.latitude_deg, 6, out);
+  out->push_back(';');
+  if (fix.longitude_deg >= 0) out->push_back('+');
+  AppendFixed(fix.longitude_deg, 6, out);
+  out->push_back(';');
+  AppendFixed(fix.speed_mps * 3.6, 3, out);
+  out->push_back(';');
+  AppendFixed(fix.heading_deg < 359.995 ? fix.heading_deg : 0.0, 2, out);
+  out->push_back(';');
+  AppendInt(fix.satellites, out);
+  out->append(";1;0;15.30;000000;1;0072;0\r\n");
+}
+
+constexpr std::string_view kTrackerNames[kTrackerProtocolCount] = {
+    "h02", "gps103", "tk103", "watch", "queclink", "meitrack", "suntech"};
+
+}  // namespace
+
+std::optional<TrackerProtocol> ParseTrackerProtocol(std::string_view name) {
+  for (int i = 0; i < kTrackerProtocolCount; ++i) {
+    if (kTrackerNames[i] == name) return static_cast<TrackerProtocol>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view TrackerProtocolName(TrackerProtocol protocol) {
+  return kTrackerNames[static_cast<size_t>(protocol)];
+}
+
+void FormatTrackerMessage(TrackerProtocol protocol, std::string_view device_id, const Fix& fix,
+                          std::string* out) {
+  const CivilTime t = ToCivil(fix.time_unix_ms);
+  switch (protocol) {
+    case TrackerProtocol::kH02:
+      return FormatH02(device_id, fix, t, out);
+    case TrackerProtocol::kGps103:
+      return FormatGps103(device_id, fix, t, out);
+    case TrackerProtocol::kTk103:
+      return FormatTk103(device_id, fix, t, out);
+    case TrackerProtocol::kWatch:
+      return FormatWatch(device_id, fix, t, out);
+    case TrackerProtocol::kQueclink:
+      return FormatQueclink(device_id, fix, t, out);
+    case TrackerProtocol::kMeitrack:
+      return FormatMeitrack(device_id, fix, t, out);
+    case TrackerProtocol::kSuntech:
+      return FormatSuntech(device_id, fix, t, out);
+  }
+}
+
 std::optional<FeedFormat> ParseFeedFormat(std::string_view name) {
   if (name == "csv") return FeedFormat::kCsv;
   if (name == "json") return FeedFormat::kJson;

@@ -118,6 +118,37 @@ void FormatNmeaRmc(const Fix& fix, std::string* out);
 // separation 0.0 and empty DGPS fields.
 void FormatNmeaGga(const Fix& fix, std::string* out);
 
+// The tracker protocols fixstream-load can speak (docs/PROTOCOL.md, "Device
+// protocols"), with their names there. OsmAnd (HTTP) is not among them: its
+// requests are not lines.
+enum class TrackerProtocol : uint8_t {
+  kH02,
+  kGps103,
+  kTk103,
+  kWatch,
+  kQueclink,
+  kMeitrack,
+  kSuntech
+};
+inline constexpr int kTrackerProtocolCount = 7;
+// "h02", "gps103", ...; nullopt for anything else.
+std::optional<TrackerProtocol> ParseTrackerProtocol(std::string_view name);
+std::string_view TrackerProtocolName(TrackerProtocol protocol);
+
+// Appends `fix` as the position report a tracker of `protocol` sends, then
+// "\n" (the gateway skips whitespace between device messages, as trackers
+// send it): H02 `*HQ,<id>,V1,...#`, GPS103 `imei:<id>,tracker,...;`, TK103
+// `(<id>,DW3B,...)`, Watch `[SG*<id>*<len>*UD2,...]`, Queclink
+// `+RESP:GTFRI,...$`, Meitrack `$$A<len>,<id>,AAA,...*hh\r\n`, Suntech
+// `ST300STT;<id>;...\r`. The gateway acknowledges H02's V1
+// (V4); the other reports get no answer. `device_id`
+// must be what the protocol allows (digits: an IMEI or serial, 10 for H02 and
+// Watch, 15 for the others, 12 for TK103 works too); the fix time has one
+// second's resolution in every protocol but Meitrack and Suntech (also
+// seconds), so callers space fixes at least a second apart.
+void FormatTrackerMessage(TrackerProtocol protocol, std::string_view device_id, const Fix& fix,
+                          std::string* out);
+
 // The line formats a VehicleFeed can send.
 enum class FeedFormat : uint8_t {
   kCsv,
