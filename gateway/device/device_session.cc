@@ -369,7 +369,11 @@ void DeviceSession::WriteReplies() {
     return;
   }
   if (replies_.empty()) {
-    if (close_after_replies_) Close(CloseReason::kPeerClosed);
+    if (close_after_replies_) {
+      Close(CloseReason::kPeerClosed);
+    } else {
+      FinishIfHalfClosed();  // the device closed its side and got every reply
+    }
     return;
   }
   replies_writing_.swap(replies_);
@@ -383,8 +387,13 @@ void DeviceSession::WriteReplies() {
                       if (self->closed_) return;
                       if (ec) {
                         // The peer is gone; its read will find out (or the
-                        // session is closing anyway).
-                        if (self->close_after_replies_) self->Close(CloseReason::kError);
+                        // session is closing anyway). A half-closed one has
+                        // nothing left to read.
+                        if (self->close_after_replies_) {
+                          self->Close(CloseReason::kError);
+                        } else if (self->read_closed_) {
+                          self->Close(CloseReason::kPeerClosed);
+                        }
                         return;
                       }
                       self->replies_writing_.clear();

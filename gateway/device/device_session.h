@@ -189,7 +189,11 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   void QueueAck();
   void TryAck();
   bool WriteAck();
-  bool AcksOutstanding() const { return acks_ && ack_queue_.outstanding(); }
+  // Something the device is owed after it half-closed: acknowledgements, or
+  // a device protocol's replies (written, or waiting for a paused batch).
+  bool AcksOutstanding() const {
+    return (acks_ && ack_queue_.outstanding()) || reply_in_flight_ || !replies_.empty();
+  }
   void FinishIfHalfClosed();
   void Close(CloseReason reason);
 

@@ -351,3 +351,31 @@ TEST_F(DeviceProtocolTest, AHeartbeatRefreshesLastSeenWithoutARecord) {
 
 }  // namespace
 }  // namespace fixstream
+
+namespace fixstream {
+namespace {
+
+// A device that sends its message and closes its sending side at once still
+// gets every reply before the gateway closes: the session waits for its
+// replies as it waits for acknowledgements.
+TEST_F(DeviceProtocolTest, RepliesReachADeviceThatClosedItsSendingSide) {
+  for (const auto& entry : replies_) {
+    const Vector& vector = entry.second;
+    const std::string name(ingest::DeviceProtocolName(entry.first));
+    SCOPED_TRACE(name + ": " + vector.message.substr(0, 60));
+    for (int round = 0; round < 5; ++round) {
+      TestConnection device(AutoPort());
+      ASSERT_TRUE(device.Send(vector.message));
+      device.ShutdownWrite();
+      std::string received;
+      bool closed = false;
+      for (int i = 0; i < 20 && !closed; ++i) closed = !device.ReceiveFor(250, &received);
+      EXPECT_TRUE(closed) << "the gateway did not close after the device's EOF";
+      EXPECT_TRUE(absl::StrContains(received, vector.reply))
+          << name << ": expected '" << vector.reply << "', got '" << received << "'";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fixstream
