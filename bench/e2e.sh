@@ -20,12 +20,17 @@
 #               scenarios twice in a row: plaintext gRPC without tokens, then
 #               TLS (a P-256 certificate made here with openssl) with a bearer
 #               token checked against a tokens file (docs/SECURITY.md).
-#   protocols   the throughput scenario with one load per format, 14 connections
-#               each (same gateway flags, same run): CSV, today's mixed file,
-#               and fixstream-load --format=trackers, where connection c speaks
-#               the c-th of the seven tracker protocols (H02, GPS103, TK103,
-#               Watch, Queclink, Meitrack, Suntech) to the auto-detecting port
-#               and reads the replies (H02's V4). Not in the default set.
+#   protocols   one load per format, 14 connections each, paced at
+#               E2E_PROTOCOLS_RATE lines/s (300000) so the rows compare gateway
+#               CPU per record at one rate (same gateway flags, same run): CSV,
+#               today's mixed file, and fixstream-load --format=trackers, where
+#               connection c speaks the c-th of the seven tracker protocols
+#               (H02, GPS103, TK103, Watch, Queclink, Meitrack, Suntech) to the
+#               auto-detecting port and reads the replies (H02's V4). Unpaced,
+#               the load's one thread falls behind reading H02's replies and the
+#               gateway closes those connections as reply_timeout (more than
+#               1 MiB of replies waiting): docs/PERFORMANCE.md. Not in the
+#               default set.
 # Every gateway journals (the default, group commit) into its own directory
 # under the work dir unless a scenario says otherwise.
 # Gateway CPU is utime+stime from /proc/PID/stat, read after the subscribers
@@ -158,11 +163,11 @@ scenario_protocols() {
       --idle_exit_ms=5000
     before=$(cpu_ticks "$GW_PID")
     run_load "protocols-$format" --generate="$THROUGHPUT_LINES" --format="$format" \
-      --connections=14
+      --connections=14 --rate="${E2E_PROTOCOLS_RATE:-300000}"
     finish_fanout "protocols-$format"
     after=$(cpu_ticks "$GW_PID")
     stop_gateway
-    record "throughput, 14 conn → 1 sub, $format" $((after - before))
+    record "${E2E_PROTOCOLS_RATE:-300000} lines/s, 14 conn → 1 sub, $format" $((after - before))
   done
 }
 

@@ -138,7 +138,7 @@ class PacedConnection {
   int64_t reply_bytes_ = 0;
   bool discard_replies_ = false;
   bool closing_ = false;  // sent everything, waiting for the gateway's close
-  std::array<char, 4096> reply_buffer_;
+  std::array<char, 65536> reply_buffer_;
   bool connected_ = false;
   bool writing_ = false;
   bool finished_ = false;   // closed, failed or aborted
