@@ -226,8 +226,12 @@ TEST_F(JetStreamStoreTest, TwoGatewaysSeeEveryRecordOnceInTheSameOrder) {
 
   ASSERT_TRUE(a.Flush().ok());
   ASSERT_TRUE(b.Flush().ok());
-  EXPECT_EQ(a_committed.load(), a_last);
-  EXPECT_EQ(b_committed.load(), b_last);
+  // (Flush() returns once the positions are acknowledged; the commit
+  // callback reports them right after, on libnats's thread.)
+  EXPECT_TRUE(WaitFor([&] { return a_committed.load() == a_last; }))
+      << a_committed.load() << " of " << a_last;
+  EXPECT_TRUE(WaitFor([&] { return b_committed.load() == b_last; }))
+      << b_committed.load() << " of " << b_last;
   ASSERT_TRUE(WaitFor([&] { return a.head() == total + 1 && b.head() == total + 1; }))
       << a.head() << " " << b.head() << " want " << total + 1;
 
@@ -307,19 +311,19 @@ TEST_F(JetStreamStoreTest, RefusesWhileNatsIsDownAndResumesAfter) {
   RecordStore::PublishResult r = a.Publish(batch);
   EXPECT_EQ(r.unavailable, 3u);
   EXPECT_EQ(r.published, 0u);
-  {
+  // (The health report follows the disconnection on libnats's callback thread.)
+  EXPECT_TRUE(WaitFor([&] {
     absl::MutexLock lock(&mu);
-    ASSERT_FALSE(health.empty());
-    EXPECT_FALSE(health.back());
-  }
+    return !health.empty() && !health.back();
+  })) << "no NOT_SERVING report";
 
   server_ = std::make_unique<NatsServer>(binary_, dir_, port_);  // same port, same store
   ASSERT_TRUE(server_->Start());
   ASSERT_TRUE(WaitFor([&] { return a.connected() && available.load() > 0; }));
-  {
+  EXPECT_TRUE(WaitFor([&] {
     absl::MutexLock lock(&mu);
-    EXPECT_TRUE(health.back());
-  }
+    return !health.empty() && health.back();
+  })) << "no SERVING report after the reconnection";
   r = PublishAll(a, std::move(batch));
   EXPECT_EQ(r.published, 3u);
   ASSERT_TRUE(a.Flush().ok());
