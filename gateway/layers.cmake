@@ -10,8 +10,8 @@
 #
 #   fixstream_layer(<target> [FORBID <kind>...])
 # kinds: grpc, prometheus, asio, proto (the fixstream.v1 messages / protobuf),
-# journal (the local journal), store (the embedded RecordStore: layers above
-# the seam see only gateway/hub/record_store.h).
+# journal (the local journal), store (the RecordStore implementations, embedded
+# and JetStream: layers above the seam see only gateway/hub/record_store.h).
 
 set(_FIXSTREAM_LAYER_LIBS_grpc gRPC::grpc++ gRPC::grpc gRPC::grpc++_reflection fixstream_proto_grpc
     fixstream_health_proto fixstream_reflection_proto)
@@ -19,13 +19,13 @@ set(_FIXSTREAM_LAYER_LIBS_prometheus prometheus-cpp::core prometheus-cpp::pull)
 set(_FIXSTREAM_LAYER_LIBS_asio asio)
 set(_FIXSTREAM_LAYER_LIBS_proto fixstream_proto fixstream_proto_grpc protobuf::libprotobuf)
 set(_FIXSTREAM_LAYER_LIBS_journal fixstream_journal)
-set(_FIXSTREAM_LAYER_LIBS_store fixstream_store)
+set(_FIXSTREAM_LAYER_LIBS_store fixstream_store fixstream_fleet)
 set(_FIXSTREAM_LAYER_INCLUDE_grpc "^[ \t]*#[ \t]*include[ \t]*[<\"](grpc|grpcpp)/|location\\.grpc\\.pb\\.h")
 set(_FIXSTREAM_LAYER_INCLUDE_prometheus "^[ \t]*#[ \t]*include[ \t]*[<\"]prometheus/")
 set(_FIXSTREAM_LAYER_INCLUDE_asio "^[ \t]*#[ \t]*include[ \t]*[<\"]asio(\\.hpp|/)")
 set(_FIXSTREAM_LAYER_INCLUDE_proto "^[ \t]*#[ \t]*include[ \t]*[<\"](fixstream/v1/|google/protobuf/)")
 set(_FIXSTREAM_LAYER_INCLUDE_journal "^[ \t]*#[ \t]*include[ \t]*[<\"]gateway/journal/")
-set(_FIXSTREAM_LAYER_INCLUDE_store "^[ \t]*#[ \t]*include[ \t]*[<\"]gateway/store/")
+set(_FIXSTREAM_LAYER_INCLUDE_store "^[ \t]*#[ \t]*include[ \t]*[<\"]gateway/(store|fleet)/")
 
 if(CMAKE_SCRIPT_MODE_FILE)
   # cmake -DLAYER=<name> -DFORBID=<kinds;...> -DSOURCES=<files;...> -DSTAMP=<file> -P layers.cmake

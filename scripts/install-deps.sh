@@ -8,6 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libssl-dev openssl libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libasio-dev libsimdjson-dev prometheus-cpp-dev libsystemd-dev
   libhttp-parser-dev  # ingest/osmand.cc: the OsmAnd protocol's HTTP requests
+  libnats-dev nats-server  # gateway/fleet: the JetStream store (issue #17) and its tests
   libgtest-dev libgmock-dev libbenchmark-dev
   libfast-float-dev  # bench/number_bench only: the ParseDouble comparison
   clang libclang-rt-14-dev netcat-openbsd

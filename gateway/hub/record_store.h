@@ -7,9 +7,10 @@
 // queries. Neither knows how the store keeps records. Implementations:
 //   - EmbeddedStore (gateway/store): the hub's in-memory ring, numbered here,
 //     over an optional local journal. The default; needs no server.
-//   - a log on an external engine (NATS JetStream, issue #17; not built yet):
-//     numbering comes from the external log, and a record counts as
-//     published only once that log acknowledged it.
+//   - JetStreamStore (gateway/fleet, issue #17 phase 1; docs/FLEET.md): a
+//     fleet's gateways share one NATS JetStream stream; numbering comes from
+//     the stream's order, and a record counts as committed only once
+//     JetStream acknowledged it.
 //
 // Words used below:
 //   sequence   a record's number: strictly increasing in store order, the
