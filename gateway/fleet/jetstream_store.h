@@ -124,6 +124,12 @@ class JetStreamStore final : public RecordStore {
                                   bool* more, const VehicleScope* scope = nullptr) const override {
     return local_.LatestPositionsPage(after, limit, frames, more, scope);
   }
+  // Last-seen is this gateway's knowledge (a heartbeat is not a record, so
+  // it is not published to the fleet): the local registry's.
+  bool RefreshLastSeen(std::string_view vehicle_id, int64_t receive_unix_ns,
+                       uint64_t connection_id) override {
+    return local_.RefreshLastSeen(vehicle_id, receive_unix_ns, connection_id);
+  }
   std::vector<VehicleSummary> VehiclesPage(std::string_view after, size_t limit,
                                            const VehicleScope* scope = nullptr) const override {
     return local_.VehiclesPage(after, limit, scope);
