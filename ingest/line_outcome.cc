@@ -9,10 +9,11 @@ namespace {
 // Indexed by LineOutcome. These strings are metrics labels: renaming one
 // breaks dashboards, so they only ever get added to.
 constexpr std::array<std::string_view, kLineOutcomeCount> kNames = {
-    "published",      "merged",       "identified",      "ignored",          "empty",
-    "no_fix",         "heartbeat",    "malformed",       "bad_checksum",     "bad_timestamp",
-    "bad_vehicle_id", "out_of_range", "unknown_vehicle", "wrong_format",     "too_long",
-    "unterminated",   "fix_too_old",  "fix_in_future",   "vehicle_mismatch",
+    "published",       "merged",       "identified",      "ignored",          "empty",
+    "no_fix",          "heartbeat",    "malformed",       "bad_checksum",     "bad_timestamp",
+    "bad_vehicle_id",  "out_of_range", "unknown_vehicle", "wrong_format",     "too_long",
+    "unterminated",    "fix_too_old",  "fix_in_future",   "vehicle_mismatch", "unregistered",
+    "source_mismatch",
 };
 
 }  // namespace

@@ -39,6 +39,8 @@ enum class LineOutcome : uint8_t {
   kFixTooOld,        // fix time older than the accepted window before the receive time
   kFixInFuture,      // fix time later than the accepted window after the receive time
   kVehicleMismatch,  // a line naming another vehicle than the connection's fixed identity
+  kUnregistered,     // the vehicle id is not in the device registry (--device_policy=registered)
+  kSourceMismatch,   // the registry binds the id to from= networks the connection is not from
   kCount,            // number of outcomes; not an outcome
 };
 

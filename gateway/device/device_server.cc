@@ -15,6 +15,7 @@
 #include "gateway/common/log.h"
 #include "gateway/common/monotonic_clock.h"
 #include "gateway/device/ack_queue.h"
+#include "gateway/device/device_registry.h"
 #include "gateway/device/device_session.h"
 #include "gateway/device/source_map.h"
 
@@ -91,6 +92,9 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
       : options(std::move(o)),
         store(s),
         counters(c),
+        devices(options.devices_file.empty()
+                    ? nullptr
+                    : std::make_unique<DeviceRegistryFile>(options.devices_file)),
         contexts(MakeContexts(options.io_threads)),
         accept_strand(asio::make_strand(*contexts[0])),
         sweep_timer(accept_strand) {}
@@ -155,6 +159,8 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   void ScheduleReload();
   void ReloadSourceMaps();
   void UpdateSourceMapEntries();
+  // Polls (or, `force`: reads) the device registry. Accept strand.
+  void ReloadDevices(bool force);
   void Sweep();
   void Unregister(uint64_t id, const asio::ip::address& source);
   void CloseRefused(tcp::socket& socket, CloseReason reason, const asio::ip::address& source);
@@ -172,8 +178,11 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   // become durable. Before the contexts: it outlives every session.
   DurabilityWatch durability;
   std::atomic<uint64_t> store_available_generation{0};
-  const DeviceSession::Context session_context{options,    store, counters,
-                                               durability, *this, store_available_generation};
+  // --devices_file (null: none). Polled and reloaded on the accept strand;
+  // sessions read its snapshots.
+  const std::unique_ptr<DeviceRegistryFile> devices;
+  const DeviceSession::Context session_context{
+      options, store, counters, durability, *this, store_available_generation, devices.get()};
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::atomic<size_t> next_context{0};
   asio::strand<asio::io_context::executor_type> accept_strand;
@@ -359,8 +368,39 @@ void DeviceServer::Impl::ScheduleReload() {
   reload_timer.async_wait([this](const asio::error_code& ec) {
     if (ec || !listening) return;
     ReloadSourceMaps();
+    ReloadDevices(/*force=*/false);
     ScheduleReload();
   });
+}
+
+// A changed registry applies to every connection from its next read on
+// (DeviceSession re-reads the snapshot when the generation moved).
+void DeviceServer::Impl::ReloadDevices(bool force) {
+  if (devices == nullptr) return;
+  const size_t before = devices->current()->size();
+  std::string error;
+  const DeviceRegistryFile::Change change =
+      force ? devices->Reload(&error) : devices->Check(&error);
+  switch (change) {
+    case DeviceRegistryFile::Change::kNone:
+      break;
+    case DeviceRegistryFile::Change::kReloaded:
+      counters.device_registry_reloads.fetch_add(1, std::memory_order_relaxed);
+      LogInfo(absl::StrCat("devices file ", devices->path(), " reloaded: ",
+                           devices->current()->size(), " devices (were ", before, ")"));
+      break;
+    case DeviceRegistryFile::Change::kFailed:
+      counters.device_registry_reload_failures.fetch_add(1, std::memory_order_relaxed);
+      LogError(absl::StrCat("devices file reload failed: ", error,
+                            "; keeping the previous registry (", before, " devices)"));
+      break;
+  }
+  counters.device_registry_entries.store(devices->current()->size(), std::memory_order_relaxed);
+}
+
+void DeviceServer::ReloadDevices() {
+  if (impl_->devices == nullptr) return;
+  asio::post(impl_->accept_strand, [impl = impl_.get()] { impl->ReloadDevices(/*force=*/true); });
 }
 
 // A changed map applies to connections accepted from now on; open ones keep
@@ -477,12 +517,22 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
     impl.listeners.push_back(std::move(listener));
   }
   impl.UpdateSourceMapEntries();
+  if (impl.devices != nullptr) {
+    if (absl::Status status = impl.devices->Load(); !status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--devices_file: ", status.message()));
+    }
+    impl.counters.device_registry_entries.store(impl.devices->current()->size(),
+                                                std::memory_order_relaxed);
+    LogInfo(absl::StrCat("devices file ", impl.devices->path(),
+                         " loaded: ", impl.devices->current()->size(), " devices"));
+  }
+  const bool poll_files = any_source_map || impl.devices != nullptr;
   for (auto& context : impl_->contexts) impl_->work.emplace_back(context->get_executor());
-  asio::post(impl_->accept_strand, [impl = impl_.get(), any_source_map] {
+  asio::post(impl_->accept_strand, [impl = impl_.get(), poll_files] {
     impl->listening = true;
     for (auto& listener : impl->listeners) impl->Accept(*listener);
     impl->ScheduleSweep();
-    if (any_source_map) impl->ScheduleReload();
+    if (poll_files) impl->ScheduleReload();
   });
   for (auto& context : impl_->contexts) {
     impl_->threads.emplace_back([context = context.get()] { context->run(); });

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "gateway/device/device_policy.h"
 #include "gateway/device/ingest_counters.h"
 #include "gateway/hub/record_store.h"
 #include "ingest/device_protocol.h"
@@ -82,6 +83,10 @@ struct DeviceServerOptions {
   std::string ack_listen;
   // How often source maps are checked for changes (SourceMapFile).
   absl::Duration source_map_poll_interval = absl::Seconds(1);
+  // The device registry (device_registry.h; empty: none), checked for
+  // changes as often as the source maps, and what sessions do with it.
+  std::string devices_file;
+  DevicePolicy device_policy = DevicePolicy::kOpen;
   size_t io_threads = 0;  // 0: hardware concurrency
   size_t max_line_length = 4096;
   std::optional<ingest::SourceFormat> pinned_format;  // of `listen`
@@ -160,6 +165,12 @@ class DeviceServer final {
   bool accepting() const { return accepting_.load(std::memory_order_acquire); }
   // Whether the connection with this id is open now. Thread-safe.
   bool IsConnectionOpen(uint64_t connection_id) const;
+
+  // Reads the device registry again now (SIGHUP), changed or not; logs and
+  // counts the outcome like a poll (device_registry_reloads or _failures).
+  // Thread-safe: posts to the accept strand and returns. No-op without a
+  // devices_file.
+  void ReloadDevices();
 
  private:
   struct Impl;

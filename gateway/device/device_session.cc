@@ -246,6 +246,7 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
 // was when the class was defined in one piece.
 inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
   receive_time_unix_ns_ = receive_time_unix_ns;
+  RefreshRegistry();
   if (detecting_) [[unlikely]] {
     const ingest::Detection detection = ingest::DetectProtocol(framer_.buffered_bytes());
     if (detection.kind == ingest::Detection::Kind::kNeedMore) return;  // (nothing framed yet)
@@ -266,10 +267,11 @@ inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
       RejectUnidentified();
       return;
     }
-    const ingest::LineOutcome outcome =
-        frame.kind == ingest::Frame::Kind::kTooLong
-            ? ingest::LineOutcome::kTooLong
-            : parser_.Parse(frame.text, receive_time_unix_ns, *this);
+    ingest::LineOutcome outcome = frame.kind == ingest::Frame::Kind::kTooLong
+                                      ? ingest::LineOutcome::kTooLong
+                                      : parser_.Parse(frame.text, receive_time_unix_ns, *this);
+    if (registry_rejected_ != 0) [[unlikely]]
+      outcome = SettleRejected(outcome);
     ++lines_[static_cast<size_t>(outcome)];
     ReportFixTimeRejection(outcome, receive_time_unix_ns);
   }
@@ -326,6 +328,7 @@ void DeviceSession::StartDeviceProtocol(ingest::DeviceProtocol protocol) {
 // Like the line loop of ProcessLines(), for a device protocol's messages;
 // then the read's records are published and the replies written.
 void DeviceSession::ProcessMessages(int64_t receive_time_unix_ns) {
+  RefreshRegistry();
   ingest::DeviceFrame frame;
   bool alive_without_record = false;
   while (!close_after_replies_ && messages_->Next(&frame)) {
@@ -339,6 +342,12 @@ void DeviceSession::ProcessMessages(int64_t receive_time_unix_ns) {
         protocol_reply_bytes_ += replies_.size() - before;
       }
       close_after_replies_ = decoder_->close_after_reply();
+      if (registry_rejected_ != 0) [[unlikely]] {
+        outcome = SettleRejected(outcome);
+        // A message of several records counts once, under the reason if
+        // one of them was rejected (its other records are published).
+        registry_rejected_ = 0;
+      }
     } else if (frame.kind == ingest::DeviceFrame::Kind::kTooLong) {
       outcome = ingest::LineOutcome::kTooLong;
     }
@@ -435,6 +444,8 @@ void DeviceSession::RejectUnidentified() {
 
 void DeviceSession::PublishParsed(bool may_pause) {
   parser_.Flush(*this);
+  if (registry_rejected_ != 0) [[unlikely]]
+    MoveRejectedFromPublished();
   // Counters first: whoever sees a record can also see its line counted.
   FlushCounters();
   Publish(may_pause);
@@ -490,7 +501,63 @@ void DeviceSession::FinishIfHalfClosed() {
 }
 
 void DeviceSession::OnRecord(const ingest::LocationRecord& record) {
+  if (registry_ != nullptr) [[unlikely]] {
+    AdmitThroughRegistry(record);
+    return;
+  }
   tls_batch.Add(record, receive_time_unix_ns_, id_);
+}
+
+void DeviceSession::RefreshRegistry() {
+  if (context_.devices == nullptr) return;
+  const uint64_t generation = context_.devices->generation();
+  if (registry_ != nullptr && generation == registry_generation_) return;
+  registry_ = context_.devices->current();
+  registry_generation_ = generation;
+}
+
+void DeviceSession::AdmitThroughRegistry(const ingest::LocationRecord& record) {
+  const DeviceRegistry::Device* device = registry_->Find(record.vehicle_id());
+  if (context_.options.device_policy == DevicePolicy::kRegistered) {
+    ingest::LineOutcome reason = ingest::LineOutcome::kCount;
+    if (device == nullptr) {
+      reason = ingest::LineOutcome::kUnregistered;
+    } else if (!device->AllowsSource(source_)) {
+      reason = ingest::LineOutcome::kSourceMismatch;
+    }
+    if (reason != ingest::LineOutcome::kCount) {
+      ++registry_rejected_;
+      registry_reason_ = reason;
+      return;
+    }
+  }
+  if (device != nullptr && !device->name.empty()) {
+    ingest::LocationRecord mapped = record;
+    mapped.set_vehicle_id(device->name);
+    tls_batch.Add(mapped, receive_time_unix_ns_, id_);
+    return;
+  }
+  tls_batch.Add(record, receive_time_unix_ns_, id_);
+}
+
+ingest::LineOutcome DeviceSession::SettleRejected(ingest::LineOutcome outcome) {
+  if (outcome != ingest::LineOutcome::kPublished) return outcome;
+  --registry_rejected_;
+  return registry_reason_;
+}
+
+void DeviceSession::MoveRejectedFromPublished() {
+  const uint64_t n = registry_rejected_;
+  registry_rejected_ = 0;
+  lines_[static_cast<size_t>(registry_reason_)] += n;
+  uint64_t& published = lines_[static_cast<size_t>(ingest::LineOutcome::kPublished)];
+  const uint64_t local = std::min(published, n);
+  published -= local;
+  // The rest were counted by an earlier read's flush.
+  if (n > local) {
+    context_.counters.lines[static_cast<size_t>(ingest::LineOutcome::kPublished)].fetch_sub(
+        n - local, std::memory_order_relaxed);
+  }
 }
 
 void DeviceSession::Publish(bool may_pause) {

@@ -47,6 +47,7 @@
 #include "absl/types/span.h"
 #include "asio.hpp"
 #include "gateway/device/ack_queue.h"
+#include "gateway/device/device_registry.h"
 #include "gateway/device/device_server.h"
 #include "gateway/device/ingest_counters.h"
 #include "gateway/hub/record_batch.h"
@@ -104,6 +105,9 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     // Increased (by the server) each time the store says it takes records
     // again, before the server resumes the paused sessions.
     const std::atomic<uint64_t>& store_available_generation;
+    // The device registry (--devices_file), or null; applied under
+    // options.device_policy.
+    const DeviceRegistryFile* devices = nullptr;
   };
 
   // `listener`: the one the connection came in on (read in the constructor
@@ -174,6 +178,17 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   bool IdentifyByFirstLine(const ingest::Frame& frame);
   void RejectUnidentified();
   void OnRecord(const ingest::LocationRecord& record) override;
+  // The registry's verdict on a record (registry_ set): added to the batch
+  // (its vehicle id mapped by name=) or counted in registry_rejected_.
+  void AdmitThroughRegistry(const ingest::LocationRecord& record);
+  // Takes the registry's newest snapshot if it changed. Once per read.
+  void RefreshRegistry();
+  // A line whose parse emitted records the registry rejected: its
+  // kPublished becomes the rejection's reason.
+  ingest::LineOutcome SettleRejected(ingest::LineOutcome outcome);
+  // Rejected records whose lines were counted as published before (an NMEA
+  // fix emitted by a later line or the flush): move them to their reason.
+  void MoveRejectedFromPublished();
   void PublishParsed(bool may_pause = true);
   // Publishes tls_batch; with `may_pause`, records the store refuses as
   // unavailable are kept and the session pauses (else they are counted as
@@ -251,6 +266,13 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   std::unique_ptr<RecordBatch> held_;
   std::shared_ptr<DeviceSession> self_while_paused_;
   uint64_t generation_before_publish_ = 0;
+  // The device registry snapshot in use (null: no --devices_file), the
+  // generation it is of, and the records it rejected not yet settled into
+  // line outcomes (with the last one's reason).
+  std::shared_ptr<const DeviceRegistry> registry_;
+  uint64_t registry_generation_ = 0;
+  uint64_t registry_rejected_ = 0;
+  ingest::LineOutcome registry_reason_ = ingest::LineOutcome::kUnregistered;
 };
 
 }  // namespace fixstream::gateway

@@ -105,6 +105,11 @@ struct IngestCounters {
   std::atomic<uint64_t> source_map_reloads{0};
   std::atomic<uint64_t> source_map_reload_failures{0};
   std::atomic<uint64_t> source_map_entries{0};
+  // The device registry (--devices_file): reloads put in force, reloads
+  // that failed (the previous registry stayed), devices in force.
+  std::atomic<uint64_t> device_registry_reloads{0};
+  std::atomic<uint64_t> device_registry_reload_failures{0};
+  std::atomic<uint64_t> device_registry_entries{0};
 
   // A connection closed (after being accepted, or refused at once).
   void CountClosed(CloseReason reason) {

@@ -108,6 +108,13 @@ ABSL_FLAG(uint32_t, drain_timeout_ms, 5000,
 ABSL_FLAG(uint32_t, drain_grace_ms, 2000,
           "On SIGTERM/SIGINT, how long open device connections get to finish their lines and "
           "close by themselves; the rest are then read to the last byte and closed.");
+ABSL_FLAG(std::string, devices_file, "",
+          "The device registry: one `ID [name=FLEET_ID] [secret_sha256=HEX] [from=CIDR,...]` "
+          "per line (docs/OPERATIONS.md); reloaded when it changes and on SIGHUP.");
+ABSL_FLAG(std::string, device_policy, "",
+          "open (any vehicle id from anywhere) or registered (only the --devices_file's ids, from "
+          "their from= networks); default: registered with --devices_file, else open "
+          "(docs/SECURITY.md).");
 ABSL_FLAG(uint32_t, max_connections, 16384,
           "Concurrent device connections; one over the limit is accepted and reset at once "
           "(counted as closed{reason=connection_limit}).");
@@ -398,6 +405,23 @@ absl::Status DeviceFromFlags(const SettingOrigins& origins, DeviceServerOptions&
   device.keepalive_interval = absl::Seconds(absl::GetFlag(FLAGS_keepalive_interval_s));
   device.keepalive_probes = static_cast<int>(absl::GetFlag(FLAGS_keepalive_probes));
   device.read_budget = absl::GetFlag(FLAGS_read_budget_bytes);
+  device.devices_file = absl::GetFlag(FLAGS_devices_file);
+  const std::string policy_text = absl::GetFlag(FLAGS_device_policy);
+  absl::Status policy = absl::OkStatus();
+  if (policy_text.empty()) {
+    device.device_policy =
+        device.devices_file.empty() ? DevicePolicy::kOpen : DevicePolicy::kRegistered;
+  } else {
+    policy = Choose<DevicePolicy>(
+        origins, "device_policy", policy_text,
+        {{"open", DevicePolicy::kOpen}, {"registered", DevicePolicy::kRegistered}},
+        "must be open or registered", device.device_policy);
+    if (policy.ok() && device.device_policy == DevicePolicy::kRegistered &&
+        device.devices_file.empty()) {
+      policy = Invalid(origins, "device_policy",
+                       "registered needs the device registry (--devices_file)");
+    }
+  }
   const bool acks = !device.ack_listen.empty();
   return FirstError({
       CheckListen(origins, "device_listen", device.listen),
@@ -412,6 +436,7 @@ absl::Status DeviceFromFlags(const SettingOrigins& origins, DeviceServerOptions&
       AtLeast(origins, "keepalive_probes", absl::GetFlag(FLAGS_keepalive_probes), 1),
       AtLeast(origins, "read_budget_bytes", device.read_budget, 4096),
       FixTimeWindowFromFlags(origins, device.fix_time_window),
+      policy,
   });
 }
 

@@ -174,6 +174,7 @@ absl::Status Gateway::Start() {
     return device_port.status();
   }
   device_port_ = *device_port;
+  LogDevicePolicy();
   if (!options_.grpc_security.tokens_file.empty() &&
       options_.grpc_security.tokens_poll_interval > absl::ZeroDuration()) {
     token_poller_ = std::thread([this] { PollTokens(); });
@@ -215,6 +216,38 @@ void Gateway::ApplyTokenChange(TokenFile::Change change, const std::string& erro
       return;
   }
 }
+
+// Which device policy is in force, and a warning when anyone who reaches a
+// non-loopback device listener may publish for any vehicle.
+void Gateway::LogDevicePolicy() const {
+  const DeviceServerOptions& device = options_.device;
+  const std::string_view policy = DevicePolicyName(device.device_policy);
+  const std::string registry =
+      device.devices_file.empty() ? "no --devices_file" : "--devices_file=" + device.devices_file;
+  if (device.device_policy == DevicePolicy::kRegistered) {
+    LogInfo(absl::StrCat("device policy: ", absl::string_view(policy.data(), policy.size()), " (",
+                         registry, "): only registered vehicle ids are accepted"));
+    return;
+  }
+  bool remote = false;
+  for (const ListenerOptions& listener : device_server_.listeners()) {
+    absl::StatusOr<HostPort> address = ParseHostPort("listener", listener.address);
+    if (!address.ok() || !IsLoopbackHost(address->host)) remote = true;
+  }
+  const std::string message =
+      absl::StrCat("device policy: open (", registry,
+                   "): anyone who reaches the device port may publish for any vehicle id",
+                   remote ? " — and a device listener is not on loopback; configure "
+                            "--devices_file (docs/SECURITY.md)"
+                          : "");
+  if (remote) {
+    LogWarning(message);
+  } else {
+    LogInfo(message);
+  }
+}
+
+void Gateway::ReloadDevices() { device_server_.ReloadDevices(); }
 
 void Gateway::ReloadTokens() {
   absl::MutexLock lock(&token_mu_);

@@ -82,6 +82,9 @@ class Gateway final {
   // (file:line, never a line's content). A no-op without a tokens file.
   // Any thread.
   void ReloadTokens() ABSL_LOCKS_EXCLUDED(token_mu_);
+  // Reads the device registry (--devices_file) again now (SIGHUP); the
+  // outcome is logged and counted. A no-op without one. Any thread.
+  void ReloadDevices();
   // Principals in force (0 without a tokens file).
   size_t token_principals() const ABSL_LOCKS_EXCLUDED(token_mu_);
 
@@ -155,6 +158,7 @@ class Gateway final {
   // The tokens file and its poller thread (started by Start when a file is
   // configured). token_mu_ serializes polls and SIGHUP reloads.
   void PollTokens() ABSL_LOCKS_EXCLUDED(token_mu_);
+  void LogDevicePolicy() const;
   void ApplyTokenChange(TokenFile::Change change, const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(token_mu_);
   mutable absl::Mutex token_mu_;

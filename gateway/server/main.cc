@@ -98,10 +98,12 @@ int Run(const std::vector<char*>& positional) {
                        " metrics_port=", gateway.metrics_port()));
 
   int signal_number = 0;
-  // SIGHUP: read the tokens file again (it is also polled for changes).
+  // SIGHUP: read the tokens file and the devices file again (both are also
+  // polled for changes).
   while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
-    LogInfo("received SIGHUP: reloading the tokens file");
+    LogInfo("received SIGHUP: reloading the tokens file and the devices file");
     gateway.ReloadTokens();
+    gateway.ReloadDevices();
   }
   // Only the stop signals are unblocked below: a SIGHUP during the drain
   // stays pending rather than ending the process.

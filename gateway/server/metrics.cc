@@ -274,6 +274,15 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
             Load(in.source_map_reload_failures));
   f.Gauge("fixstream_source_map_entries", "Entries of the source maps in use, all listeners.",
           static_cast<double>(Load(in.source_map_entries)));
+  f.Counter("fixstream_device_registry_reloads_total",
+            "Device registry (--devices_file) reloads put in force, after a change or SIGHUP.",
+            Load(in.device_registry_reloads));
+  f.Counter("fixstream_device_registry_reload_failures_total",
+            "Device registry reloads that failed (unreadable or invalid file; the previous "
+            "registry stays in force).",
+            Load(in.device_registry_reload_failures));
+  f.Gauge("fixstream_device_registry_entries", "Devices in the registry in force.",
+          static_cast<double>(Load(in.device_registry_entries)));
 
   // Hub.
   const Hub& hub = *sources_.hub;

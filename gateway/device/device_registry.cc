@@ -1,0 +1,229 @@
+#include "gateway/device/device_registry.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "ingest/location_record.h"
+
+namespace fixstream::gateway {
+namespace {
+
+absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void Mask(uint8_t* bytes, size_t size, int prefix_length) {
+  for (size_t i = 0; i < size; ++i) {
+    const int bits = std::clamp(prefix_length - static_cast<int>(i) * 8, 0, 8);
+    bytes[i] &= static_cast<uint8_t>(0xff00u >> bits);
+  }
+}
+
+// IPv4-mapped IPv6 (a dual-stack listener's IPv4 peers) as IPv4.
+asio::ip::address Unmapped(const asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address;
+}
+
+// Why `text` is not a network; empty when it is one (then in `*network`).
+std::string ParseNetwork(std::string_view text, DeviceRegistry::Network* network) {
+  const size_t slash = text.find('/');
+  const std::string address_text(text.substr(0, slash));
+  if (address_text.find('%') != std::string::npos) return "scope ids (%) are not supported";
+  asio::error_code ec;
+  const asio::ip::address address = Unmapped(asio::ip::make_address(address_text, ec));
+  if (ec) return "not an IP address";
+  network->family = address.is_v4() ? 4 : 6;
+  const int max_length = address.is_v4() ? 32 : 128;
+  network->prefix_length = max_length;
+  if (slash != std::string_view::npos) {
+    const std::string_view length = text.substr(slash + 1);
+    int value = -1;
+    const auto [end, error] = std::from_chars(length.data(), length.data() + length.size(), value);
+    if (error != std::errc() || end != length.data() + length.size() || value < 0 ||
+        value > max_length) {
+      return "prefix length out of range";
+    }
+    network->prefix_length = value;
+  }
+  network->bytes = {};
+  if (address.is_v4()) {
+    const auto b = address.to_v4().to_bytes();
+    std::memcpy(network->bytes.data(), b.data(), b.size());
+  } else {
+    const auto b = address.to_v6().to_bytes();
+    std::memcpy(network->bytes.data(), b.data(), b.size());
+  }
+  std::array<uint8_t, 16> masked = network->bytes;
+  Mask(masked.data(), network->family == 4 ? 4 : 16, network->prefix_length);
+  if (masked != network->bytes) return "bits set beyond the prefix";
+  return "";
+}
+
+}  // namespace
+
+bool DeviceRegistry::Network::Contains(const asio::ip::address& raw) const {
+  const asio::ip::address address = Unmapped(raw);
+  if ((address.is_v4() ? 4 : 6) != family) return false;
+  std::array<uint8_t, 16> bytes{};
+  if (address.is_v4()) {
+    const auto b = address.to_v4().to_bytes();
+    std::memcpy(bytes.data(), b.data(), b.size());
+  } else {
+    const auto b = address.to_v6().to_bytes();
+    std::memcpy(bytes.data(), b.data(), b.size());
+  }
+  Mask(bytes.data(), family == 4 ? 4 : 16, prefix_length);
+  return bytes == this->bytes;
+}
+
+bool DeviceRegistry::Device::AllowsSource(const asio::ip::address& address) const {
+  if (from.empty()) return true;
+  return std::any_of(from.begin(), from.end(),
+                     [&](const Network& network) { return network.Contains(address); });
+}
+
+absl::StatusOr<DeviceRegistry> DeviceRegistry::Parse(std::string_view text,
+                                                     std::string_view file_name) {
+  DeviceRegistry registry;
+  size_t line_number = 0;
+  for (absl::string_view line : absl::StrSplit(ToAbsl(text), '\n')) {
+    ++line_number;
+    auto error = [&](auto&&... parts) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ToAbsl(file_name), ":", line_number, ": ", parts...));
+    };
+    // No field contains '#': it always starts a comment.
+    line = line.substr(0, line.find('#'));
+    const std::vector<absl::string_view> fields =
+        absl::StrSplit(line, absl::ByAnyChar(" \t\r\v\f"), absl::SkipEmpty());
+    if (fields.empty()) continue;
+    const std::string_view id(fields[0].data(), fields[0].size());
+    // (The id is not echoed: a secret may stand where it belongs.)
+    if (!ingest::IsValidVehicleId(id)) {
+      return error("bad device id (1-64 characters of A-Z a-z 0-9 . _ : -)");
+    }
+    if (registry.devices_.contains(ToAbsl(id))) return error("device id listed twice");
+    Device device;
+    bool seen_name = false;
+    bool seen_secret = false;
+    bool seen_from = false;
+    for (size_t i = 1; i < fields.size(); ++i) {
+      const absl::string_view field = fields[i];
+      const size_t eq = field.find('=');
+      const absl::string_view key = field.substr(0, eq);
+      const std::string_view value =
+          eq == absl::string_view::npos
+              ? std::string_view()
+              : std::string_view(field.data() + eq + 1, field.size() - eq - 1);
+      if (eq == absl::string_view::npos) {
+        return error("field ", i + 1, ": expected name=, secret_sha256= or from=");
+      }
+      if (key == "name") {
+        if (seen_name) return error("name= given twice");
+        seen_name = true;
+        if (!ingest::IsValidVehicleId(value)) {
+          return error("bad name= (a vehicle id: 1-64 characters of A-Z a-z 0-9 . _ : -)");
+        }
+        device.name = std::string(value);
+      } else if (key == "secret_sha256") {
+        if (seen_secret) return error("secret_sha256= given twice");
+        seen_secret = true;
+        std::array<uint8_t, 32> hash{};
+        bool ok = value.size() == 64;
+        for (size_t j = 0; ok && j < 32; ++j) {
+          const int hi = HexDigit(value[2 * j]);
+          const int lo = HexDigit(value[2 * j + 1]);
+          ok = hi >= 0 && lo >= 0;
+          hash[j] = static_cast<uint8_t>(hi * 16 + lo);
+        }
+        if (!ok) return error("secret_sha256= is not 64 hex digits (the secret's SHA-256)");
+        device.secret_sha256 = hash;
+      } else if (key == "from") {
+        if (seen_from) return error("from= given twice");
+        seen_from = true;
+        size_t index = 0;
+        for (absl::string_view part : absl::StrSplit(ToAbsl(value), ',')) {
+          ++index;
+          Network network;
+          const std::string why =
+              ParseNetwork(std::string_view(part.data(), part.size()), &network);
+          if (!why.empty()) return error("from= network ", index, ": ", why);
+          device.from.push_back(network);
+        }
+      } else {
+        return error("field ", i + 1, ": unknown key (expected name=, secret_sha256= or from=)");
+      }
+    }
+    registry.devices_.emplace(std::string(id), std::move(device));
+  }
+  return registry;
+}
+
+const DeviceRegistry::Device* DeviceRegistry::Find(std::string_view id) const {
+  const auto it = devices_.find(ToAbsl(id));
+  return it == devices_.end() ? nullptr : &it->second;
+}
+
+absl::Status DeviceRegistryFile::Load() {
+  std::string error;
+  if (Reload(&error) == Change::kFailed) return absl::InvalidArgumentError(error);
+  return absl::OkStatus();
+}
+
+DeviceRegistryFile::Change DeviceRegistryFile::ReadAndSwap(std::string* error) {
+  absl::StatusOr<std::string> text = file_.Read();
+  if (!text.ok()) {
+    *error = std::string(text.status().message());
+    return Change::kFailed;
+  }
+  absl::StatusOr<DeviceRegistry> registry = DeviceRegistry::Parse(*text, file_.path());
+  if (!registry.ok()) {
+    *error = std::string(registry.status().message());
+    return Change::kFailed;
+  }
+  auto next = std::make_shared<const DeviceRegistry>(*std::move(registry));
+  {
+    absl::MutexLock lock(&mu_);
+    current_.swap(next);
+  }
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  // (The old registry goes when the last session holding it lets go.)
+  return Change::kReloaded;
+}
+
+DeviceRegistryFile::Change DeviceRegistryFile::Check(std::string* error) {
+  switch (file_.Check()) {
+    case WatchedFile::Poll::kUnchanged:
+      return Change::kNone;
+    case WatchedFile::Poll::kGone:
+      *error = absl::StrCat(file_.path(), ": cannot read: the file is gone");
+      return Change::kFailed;
+    case WatchedFile::Poll::kChanged:
+      break;
+  }
+  return ReadAndSwap(error);
+}
+
+DeviceRegistryFile::Change DeviceRegistryFile::Reload(std::string* error) {
+  return ReadAndSwap(error);
+}
+
+std::shared_ptr<const DeviceRegistry> DeviceRegistryFile::current() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+}  // namespace fixstream::gateway

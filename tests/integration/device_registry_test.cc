@@ -1,0 +1,127 @@
+// The device registry (--devices_file) and --device_policy over real
+// loopback sockets against an in-process gateway: unregistered ids, ids
+// from the wrong source address, name= mapping, and reloads (a change of
+// the file, Gateway::ReloadDevices as on SIGHUP) while a connection sends.
+// Sources are told apart by binding 127.0.0.x client addresses.
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/test_gateway.h"
+#include "tests/integration/test_temp_dir.h"
+
+namespace fixstream {
+namespace {
+
+using gateway::DevicePolicy;
+
+class DeviceRegistryTest : public GatewayTest {
+ protected:
+  void SetUp() override {}
+  void TearDown() override { gateway_.reset(); }
+
+  void Start(DevicePolicy policy) {
+    GatewayOptions options;
+    options.device.listen = "127.0.0.1:0";
+    options.device.devices_file = path_;
+    options.device.device_policy = policy;
+    options.device.source_map_poll_interval = absl::Milliseconds(10);
+    StartGateway(options);
+  }
+  void Write(const std::string& text) {
+    std::ofstream(path_ + ".new") << text;
+    std::filesystem::rename(path_ + ".new", path_);
+  }
+  static std::vector<std::string> Vehicles(Subscriber& subscriber) {
+    std::vector<std::string> ids;
+    for (const v1::LocationRecord& r : subscriber.records()) ids.push_back(r.vehicle_id());
+    return ids;
+  }
+  std::string Csv(const std::string& vehicle) {
+    return testing::CsvLine(vehicle, kStartMs + 1000 * next_++, 52.5, 13.4, 0);
+  }
+
+  testing::TempDir dir_{"device_registry"};
+  const std::string path_ = dir_.path() + "/devices";
+  int next_ = 0;
+};
+
+TEST_F(DeviceRegistryTest, RegisteredPolicyRejectsUnregisteredIdsAndWrongSources) {
+  Write("bus-1\nbus-2 from=127.0.0.2\n");
+  Start(DevicePolicy::kRegistered);
+  auto subscriber = Subscribe();
+  {
+    TestConnection conn(gateway_->device_port(), "127.0.0.2");
+    ASSERT_TRUE(conn.Send(Csv("bus-1") + Csv("intruder-9") + Csv("bus-2")));
+  }
+  {
+    // bus-2 spoofed from another address.
+    TestConnection conn(gateway_->device_port(), "127.0.0.3");
+    ASSERT_TRUE(conn.Send(Csv("bus-2") + Csv("bus-1")));
+  }
+  ASSERT_TRUE(subscriber->WaitForCount(3));
+  ASSERT_TRUE(WaitFor([&] {
+    return Lines(LineOutcome::kUnregistered) == 1 && Lines(LineOutcome::kSourceMismatch) == 1;
+  }));
+  EXPECT_EQ(Vehicles(*subscriber), (std::vector<std::string>{"bus-1", "bus-2", "bus-1"}));
+  EXPECT_EQ(Lines(LineOutcome::kPublished), 3u) << "every line published or counted by reason";
+  EXPECT_EQ(gateway_->ingest_counters().device_registry_entries.load(), 2u);
+}
+
+TEST_F(DeviceRegistryTest, NameMapsTheDeviceIdToTheFleetVehicleId) {
+  Write("358240051111110 name=bus-7\n");
+  Start(DevicePolicy::kRegistered);
+  auto subscriber = Subscribe();
+  TestConnection conn(gateway_->device_port(), "127.0.0.2");
+  ASSERT_TRUE(conn.Send(Csv("358240051111110") + testing::NmeaIdentify("358240051111110") +
+                        testing::NmeaRmc(kStartMs + 500'000, 52.5, 13.4, 10)));
+  ASSERT_TRUE(subscriber->WaitForCount(2));
+  EXPECT_EQ(Vehicles(*subscriber), (std::vector<std::string>{"bus-7", "bus-7"}));
+}
+
+TEST_F(DeviceRegistryTest, OpenPolicyAcceptsAnyIdAndStillMapsNames) {
+  Write("dev-1 name=bus-1 from=10.0.0.0/8\n");
+  Start(DevicePolicy::kOpen);
+  auto subscriber = Subscribe();
+  TestConnection conn(gateway_->device_port(), "127.0.0.2");
+  ASSERT_TRUE(conn.Send(Csv("dev-1") + Csv("anyone")));
+  ASSERT_TRUE(subscriber->WaitForCount(2));
+  EXPECT_EQ(Vehicles(*subscriber), (std::vector<std::string>{"bus-1", "anyone"}));
+  EXPECT_EQ(Lines(LineOutcome::kUnregistered), 0u);
+}
+
+TEST_F(DeviceRegistryTest, AReloadAppliesToAConnectionThatIsSending) {
+  Write("bus-1\n");
+  Start(DevicePolicy::kRegistered);
+  auto subscriber = Subscribe();
+  TestConnection conn(gateway_->device_port(), "127.0.0.2");
+  ASSERT_TRUE(conn.Send(Csv("bus-1") + Csv("bus-2")));
+  ASSERT_TRUE(subscriber->WaitForCount(1));
+  ASSERT_TRUE(WaitFor([&] { return Lines(LineOutcome::kUnregistered) == 1; }));
+  // A changed file, picked up by the poll: bus-2 in, bus-1 out.
+  Write("bus-2\n");
+  ASSERT_TRUE(
+      WaitFor([&] { return gateway_->ingest_counters().device_registry_reloads.load() == 1; }));
+  ASSERT_TRUE(conn.Send(Csv("bus-2") + Csv("bus-1")));
+  ASSERT_TRUE(subscriber->WaitForCount(2));
+  ASSERT_TRUE(WaitFor([&] { return Lines(LineOutcome::kUnregistered) == 2; }));
+  // A broken file keeps the registry in force.
+  Write("bus-3\nbus-3\n");
+  ASSERT_TRUE(WaitFor(
+      [&] { return gateway_->ingest_counters().device_registry_reload_failures.load() == 1; }));
+  ASSERT_TRUE(conn.Send(Csv("bus-2")));
+  ASSERT_TRUE(subscriber->WaitForCount(3));
+  // SIGHUP's path: read now.
+  Write("bus-1\nbus-2\n");
+  gateway_->ReloadDevices();
+  ASSERT_TRUE(
+      WaitFor([&] { return gateway_->ingest_counters().device_registry_entries.load() == 2; }));
+  ASSERT_TRUE(conn.Send(Csv("bus-1")));
+  ASSERT_TRUE(subscriber->WaitForCount(4));
+  EXPECT_EQ(Vehicles(*subscriber), (std::vector<std::string>{"bus-1", "bus-2", "bus-2", "bus-1"}));
+}
+
+}  // namespace
+}  // namespace fixstream
