@@ -361,7 +361,7 @@ void DeviceSession::ProcessMessages(int64_t receive_time_unix_ns) {
   // A heartbeat, login or invalid fix is proof of life: the vehicle's
   // last-seen time moves without a record (once per read, not per message).
   if (alive_without_record && !decoder_->vehicle_id().empty()) {
-    context_.store.RefreshLastSeen(decoder_->vehicle_id(), receive_time_unix_ns, id_);
+    RefreshLastSeen(decoder_->vehicle_id(), receive_time_unix_ns);
   }
   PublishParsed();
   // Paused: the records these replies acknowledge are not published yet;
@@ -506,6 +506,21 @@ void DeviceSession::OnRecord(const ingest::LocationRecord& record) {
     return;
   }
   tls_batch.Add(record, receive_time_unix_ns_, id_);
+}
+
+// Under the vehicle id the device's records get: the registry's name= for
+// it, and nothing for a device the registered policy would reject.
+void DeviceSession::RefreshLastSeen(std::string_view device_id, int64_t receive_time_unix_ns) {
+  std::string_view vehicle_id = device_id;
+  if (registry_ != nullptr) [[unlikely]] {
+    const DeviceRegistry::Device* device = registry_->Find(device_id);
+    if (context_.options.device_policy == DevicePolicy::kRegistered &&
+        (device == nullptr || !device->AllowsSource(source_))) {
+      return;
+    }
+    if (device != nullptr && !device->name.empty()) vehicle_id = device->name;
+  }
+  context_.store.RefreshLastSeen(vehicle_id, receive_time_unix_ns, id_);
 }
 
 void DeviceSession::RefreshRegistry() {

@@ -210,6 +210,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     return (acks_ && ack_queue_.outstanding()) || reply_in_flight_ || !replies_.empty();
   }
   void FinishIfHalfClosed();
+  void RefreshLastSeen(std::string_view device_id, int64_t receive_time_unix_ns);
   void Close(CloseReason reason);
 
   asio::ip::tcp::socket socket_;

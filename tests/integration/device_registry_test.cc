@@ -3,12 +3,16 @@
 // from the wrong source address, name= mapping, and reloads (a change of
 // the file, Gateway::ReloadDevices as on SIGHUP) while a connection sends.
 // Sources are told apart by binding 127.0.0.x client addresses.
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tests/integration/test_gateway.h"
 #include "tests/integration/test_temp_dir.h"
 
@@ -121,6 +125,47 @@ TEST_F(DeviceRegistryTest, AReloadAppliesToAConnectionThatIsSending) {
   ASSERT_TRUE(conn.Send(Csv("bus-1")));
   ASSERT_TRUE(subscriber->WaitForCount(4));
   EXPECT_EQ(Vehicles(*subscriber), (std::vector<std::string>{"bus-1", "bus-2", "bus-2", "bus-1"}));
+}
+
+}  // namespace
+}  // namespace fixstream
+
+namespace fixstream {
+namespace {
+
+// A tracker's heartbeat refreshes the last-seen time of the fleet name its
+// device id is registered under (the vehicle its records are published as),
+// and under the registered policy nothing for an unregistered device.
+TEST_F(DeviceRegistryTest, AHeartbeatRefreshesTheMappedVehicle) {
+  Write("864035052942928 name=truck-3\n");
+  Start(DevicePolicy::kRegistered);
+  const absl::Time now = absl::Now();
+  const std::string position = absl::StrCat(
+      "imei:864035052942928,tracker,", absl::FormatTime("%y%m%d%H%M%S", now, absl::UTCTimeZone()),
+      ",,F,", absl::FormatTime("%H%M%S", now, absl::UTCTimeZone()),
+      ".000,A,5231.2000,N,01324.0000,E,0.00,0;");
+  auto subscriber = Subscribe();
+  TestConnection device(gateway_->device_port());
+  ASSERT_TRUE(device.Send(position));
+  ASSERT_TRUE(subscriber->WaitForCount(1));
+  EXPECT_EQ(Vehicles(*subscriber), (std::vector<std::string>{"truck-3"}));
+  auto last_seen = [&](const std::string& id) {
+    for (const auto& v : gateway_->hub().VehiclesPage("", 10)) {
+      if (v.id == id) return v.last_seen_unix_ns;
+    }
+    return int64_t{-1};
+  };
+  const int64_t before = last_seen("truck-3");
+  ASSERT_GT(before, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(device.Send("864035052942928;"));
+  EXPECT_TRUE(WaitFor([&] { return last_seen("truck-3") > before; }));
+  EXPECT_EQ(last_seen("864035052942928"), -1);  // never under the device id
+  // An unregistered tracker's heartbeat refreshes nothing and creates nothing.
+  TestConnection stranger(gateway_->device_port());
+  ASSERT_TRUE(stranger.Send("864035000000001;"));
+  ASSERT_TRUE(WaitFor([&] { return Lines(LineOutcome::kHeartbeat) == 2; }));
+  EXPECT_EQ(gateway_->hub().VehiclesPage("", 10).size(), 1u);
 }
 
 }  // namespace
