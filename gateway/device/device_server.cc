@@ -385,7 +385,10 @@ void DeviceServer::Impl::ReloadDevices(bool force) {
     case DeviceRegistryFile::Change::kNone:
       break;
     case DeviceRegistryFile::Change::kReloaded:
-      counters.device_registry_reloads.fetch_add(1, std::memory_order_relaxed);
+      // The entries first: whoever sees the reload counted sees its size.
+      counters.device_registry_entries.store(devices->current()->size(),
+                                             std::memory_order_relaxed);
+      counters.device_registry_reloads.fetch_add(1, std::memory_order_release);
       LogInfo(absl::StrCat("devices file ", devices->path(), " reloaded: ",
                            devices->current()->size(), " devices (were ", before, ")"));
       break;
@@ -415,7 +418,9 @@ void DeviceServer::Impl::ReloadSourceMaps() {
       case SourceMapFile::Change::kNone:
         break;
       case SourceMapFile::Change::kReloaded:
-        counters.source_map_reloads.fetch_add(1, std::memory_order_relaxed);
+        // The entries first: whoever sees the reload counted sees its size.
+        UpdateSourceMapEntries();
+        counters.source_map_reloads.fetch_add(1, std::memory_order_release);
         LogInfo(absl::StrCat("source map ", file.path(), " reloaded for listener ",
                              listener->options.address, ": ", file.map().size(), " entries (were ",
                              before, ")"));

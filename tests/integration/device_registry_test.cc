@@ -59,6 +59,9 @@ TEST_F(DeviceRegistryTest, RegisteredPolicyRejectsUnregisteredIdsAndWrongSources
   {
     TestConnection conn(gateway_->device_port(), "127.0.0.2");
     ASSERT_TRUE(conn.Send(Csv("bus-1") + Csv("intruder-9") + Csv("bus-2")));
+    // (Published before the next connection sends: the order across
+    // connections is otherwise the gateway's to choose.)
+    ASSERT_TRUE(subscriber->WaitForCount(2));
   }
   {
     // bus-2 spoofed from another address.
