@@ -158,7 +158,7 @@ struct GenerateOptions {
 // Watch devices, a 15-digit IMEI for the others.
 std::string TrackerDeviceId(TrackerProtocol protocol, int index) {
   const bool serial = protocol == TrackerProtocol::kH02 || protocol == TrackerProtocol::kWatch;
-  return absl::StrFormat(serial ? "49%08d" : "8640350%08d", index);
+  return serial ? absl::StrFormat("49%08d", index) : absl::StrFormat("8640350%08d", index);
 }
 
 // Generates the lines of every connection. Connection c owns the vehicles
