@@ -386,8 +386,7 @@ void DeviceServer::Impl::ReloadDevices(bool force) {
       break;
     case DeviceRegistryFile::Change::kReloaded:
       // The entries first: whoever sees the reload counted sees its size.
-      counters.device_registry_entries.store(devices->current()->size(),
-                                             std::memory_order_relaxed);
+      counters.device_registry_entries.store(devices->current()->size(), std::memory_order_relaxed);
       counters.device_registry_reloads.fetch_add(1, std::memory_order_release);
       LogInfo(absl::StrCat("devices file ", devices->path(), " reloaded: ",
                            devices->current()->size(), " devices (were ", before, ")"));
