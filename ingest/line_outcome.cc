@@ -13,7 +13,7 @@ constexpr std::array<std::string_view, kLineOutcomeCount> kNames = {
     "no_fix",          "heartbeat",    "malformed",       "bad_checksum",     "bad_timestamp",
     "bad_vehicle_id",  "out_of_range", "unknown_vehicle", "wrong_format",     "too_long",
     "unterminated",    "fix_too_old",  "fix_in_future",   "vehicle_mismatch", "unregistered",
-    "source_mismatch",
+    "source_mismatch", "auth_failed",  "unauthenticated",
 };
 
 }  // namespace

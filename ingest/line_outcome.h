@@ -41,6 +41,8 @@ enum class LineOutcome : uint8_t {
   kVehicleMismatch,  // a line naming another vehicle than the connection's fixed identity
   kUnregistered,     // the vehicle id is not in the device registry (--device_policy=registered)
   kSourceMismatch,   // the registry binds the id to from= networks the connection is not from
+  kAuthFailed,       // --device_policy=authenticated: the first line did not authenticate
+  kUnauthenticated,  // a line after a failed (or revoked) authentication, before the close
   kCount,            // number of outcomes; not an outcome
 };
 

@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ingest/location_record.h"
+#include "openssl/crypto.h"
+#include "openssl/evp.h"
 
 namespace fixstream::gateway {
 namespace {
@@ -175,6 +177,48 @@ absl::StatusOr<DeviceRegistry> DeviceRegistry::Parse(std::string_view text,
 const DeviceRegistry::Device* DeviceRegistry::Find(std::string_view id) const {
   const auto it = devices_.find(ToAbsl(id));
   return it == devices_.end() ? nullptr : &it->second;
+}
+
+std::array<uint8_t, 32> DeviceRegistry::SecretDigest(std::string_view secret) {
+  std::array<uint8_t, 32> digest{};
+  unsigned int size = 0;
+  EVP_Digest(secret.data(), secret.size(), digest.data(), &size, EVP_sha256(), nullptr);
+  return digest;
+}
+
+DeviceRegistry::AuthResult DeviceRegistry::Authenticate(std::string_view id,
+                                                        std::string_view secret,
+                                                        const asio::ip::address& source,
+                                                        const Device** device) const {
+  const Device* found = Find(id);
+  // Compared against something in every case: an unknown id or one without
+  // a secret costs the same digest and comparison as a wrong secret.
+  static constexpr std::array<uint8_t, 32> kNone{};
+  const std::array<uint8_t, 32>& expected =
+      found != nullptr && found->secret_sha256 ? *found->secret_sha256 : kNone;
+  const std::array<uint8_t, 32> digest = SecretDigest(secret);
+  const bool equal = CRYPTO_memcmp(expected.data(), digest.data(), digest.size()) == 0;
+  if (found == nullptr) return AuthResult::kUnknownDevice;
+  if (!found->secret_sha256) return AuthResult::kNoSecret;
+  if (!equal) return AuthResult::kWrongSecret;
+  if (!found->AllowsSource(source)) return AuthResult::kSourceMismatch;
+  *device = found;
+  return AuthResult::kOk;
+}
+
+bool DeviceRegistry::Device::SameCredentials(const Device& other) const {
+  if (name != other.name || secret_sha256 != other.secret_sha256 ||
+      from.size() != other.from.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (from[i].family != other.from[i].family ||
+        from[i].prefix_length != other.from[i].prefix_length ||
+        from[i].bytes != other.from[i].bytes) {
+      return false;
+    }
+  }
+  return true;
 }
 
 absl::Status DeviceRegistryFile::Load() {

@@ -53,6 +53,9 @@ class DeviceRegistry final {
     std::string name;  // the published vehicle id; empty: the device id
     std::optional<std::array<uint8_t, 32>> secret_sha256;
     std::vector<Network> from;  // empty: any address
+    // Whether `other` is this device with the same secret and networks (an
+    // authenticated connection outlives a reload that keeps its device so).
+    bool SameCredentials(const Device& other) const;
     // Whether `address` is one this device may connect from.
     bool AllowsSource(const asio::ip::address& address) const;
   };
@@ -63,6 +66,17 @@ class DeviceRegistry final {
 
   // The device of `id`, or null. Valid as long as the registry.
   const Device* Find(std::string_view id) const;
+
+  // --device_policy=authenticated: whether `secret` is the secret of device
+  // `id` connecting from `source`. The SHA-256 of `secret` is computed and
+  // compared (CRYPTO_memcmp) whether or not the id exists or has a secret,
+  // so the time taken does not tell which ids are registered. On kOk
+  // `*device` is the device (valid as long as the registry).
+  enum class AuthResult : uint8_t { kOk, kUnknownDevice, kNoSecret, kWrongSecret, kSourceMismatch };
+  AuthResult Authenticate(std::string_view id, std::string_view secret,
+                          const asio::ip::address& source, const Device** device) const;
+  // SHA-256 of a secret, as secret_sha256= stores it.
+  static std::array<uint8_t, 32> SecretDigest(std::string_view secret);
   size_t size() const { return devices_.size(); }
 
  private:

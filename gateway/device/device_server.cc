@@ -15,6 +15,7 @@
 #include "gateway/common/log.h"
 #include "gateway/common/monotonic_clock.h"
 #include "gateway/device/ack_queue.h"
+#include "gateway/device/auth_limiter.h"
 #include "gateway/device/device_registry.h"
 #include "gateway/device/device_session.h"
 #include "gateway/device/source_map.h"
@@ -26,6 +27,8 @@ using asio::ip::tcp;
 namespace {
 
 std::chrono::nanoseconds ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
+
+absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // One io_context per I/O thread (0: one per core). A context run by a single
 // thread needs no strands for its connections, and an event never wakes a
@@ -63,7 +66,29 @@ std::string DescribeListener(const ListenerOptions& listener) {
       " ident=", absl::string_view(ident.data(), ident.size()),
       listener.identification == Identification::kSourceAddress ? ":" : "",
       listener.identification == Identification::kSourceAddress ? listener.source_map : "",
-      " ack=", listener.acks ? "on" : "off");
+      " ack=", listener.acks ? "on" : "off", listener.policy.has_value() ? " policy=" : "",
+      listener.policy.has_value() ? ToAbsl(DevicePolicyName(*listener.policy)) : "");
+}
+
+absl::Status CheckListenerPolicy(const ListenerOptions& listener,
+                                 const DeviceServerOptions& options) {
+  const DevicePolicy policy = EffectivePolicy(listener, options);
+  if (policy == DevicePolicy::kOpen) return absl::OkStatus();
+  const std::string_view name = DevicePolicyName(policy);
+  if (options.devices_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("listener ", listener.address,
+                                                   ": the device policy ", ToAbsl(name),
+                                                   " needs a --devices_file"));
+  }
+  if (policy == DevicePolicy::kAuthenticated &&
+      (listener.protocol.has_value() || listener.identification != Identification::kPfsid)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listener ", listener.address,
+        ": the device policy authenticated needs a line listener identified by its "
+        "authentication line (ident=pfsid, no device protocol): trackers that cannot send a "
+        "secret need their own listener with policy=registered (docs/SECURITY.md)"));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& options) {
@@ -74,7 +99,8 @@ std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& optio
                                       .protocol = std::nullopt,
                                       .identification = Identification::kPfsid,
                                       .source_map = {},
-                                      .acks = false});
+                                      .acks = false,
+                                      .policy = std::nullopt});
   if (!options.ack_listen.empty()) {
     // As before the listener list, --device_format pins both.
     listeners.push_back(ListenerOptions{.address = options.ack_listen,
@@ -82,7 +108,8 @@ std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& optio
                                         .protocol = std::nullopt,
                                         .identification = Identification::kPfsid,
                                         .source_map = {},
-                                        .acks = true});
+                                        .acks = true,
+                                        .policy = std::nullopt});
   }
   return listeners;
 }
@@ -135,6 +162,24 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
     });
   }
 
+  void OnAuthenticationFailed(const asio::ip::address& source, std::string_view vehicle_id,
+                              std::string_view why) override {
+    auth_limiter.Failed(source, MonotonicNanos());
+    counters.auth_limiter_sources.store(auth_limiter.tracked_sources(), std::memory_order_relaxed);
+    counters.auth_failures_untracked.store(auth_limiter.untracked_failures(),
+                                           std::memory_order_relaxed);
+    // The claimed id (not a secret; escaped, bounded) helps an operator find
+    // a misconfigured device. Never the line: it holds the secret.
+    close_logs[static_cast<size_t>(CloseReason::kAuthFailed)].Log([&] {
+      constexpr size_t kShown = 64;
+      const absl::string_view shown(vehicle_id.data(), std::min(vehicle_id.size(), kShown));
+      return absl::StrCat(
+          "device connection from ", source.to_string(), " closed: auth_failed: ", ToAbsl(why),
+          vehicle_id.empty() ? "" : " (device id '",
+          vehicle_id.empty() ? "" : absl::CHexEscape(shown), vehicle_id.empty() ? "" : "')");
+    });
+  }
+
   // The context a new connection lives on: round robin. Connections are
   // long-lived, so counts stay even.
   asio::io_context& NextContext() {
@@ -143,11 +188,17 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
 
   // A device listener. Everything in it belongs to the accept strand.
   struct Listener {
-    Listener(asio::strand<asio::io_context::executor_type>& strand, ListenerOptions o)
-        : acceptor(strand), retry_timer(strand), options(std::move(o)) {}
+    Listener(asio::strand<asio::io_context::executor_type>& strand, ListenerOptions o,
+             const DeviceServerOptions& server)
+        : acceptor(strand),
+          retry_timer(strand),
+          options(std::move(o)),
+          authenticated(EffectivePolicy(options, server) == DevicePolicy::kAuthenticated) {}
     tcp::acceptor acceptor;
     asio::steady_timer retry_timer;
     const ListenerOptions options;
+    // Its policy is authenticated: new connections pass the rate limit.
+    const bool authenticated;
     // kSourceAddress: the mapping, polled for changes by ScheduleReload().
     std::unique_ptr<SourceMapFile> source_map;
   };
@@ -181,6 +232,7 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   // --devices_file (null: none). Polled and reloaded on the accept strand;
   // sessions read its snapshots.
   const std::unique_ptr<DeviceRegistryFile> devices;
+  AuthLimiter auth_limiter{{.failures_per_minute = options.auth_failures_per_minute}};
   const DeviceSession::Context session_context{
       options, store, counters, durability, *this, store_available_generation, devices.get()};
   std::vector<std::unique_ptr<asio::io_context>> contexts;
@@ -202,7 +254,9 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kInfo},    RateLimitedLog{LogLevel::kWarning},
-      RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning}};
+      RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
+      RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
+      RateLimitedLog{LogLevel::kWarning}};
   // The first line of a connection rejected for its fix time (a tracker's
   // clock, a stale example).
   RateLimitedLog fix_time_log{LogLevel::kInfo};
@@ -212,8 +266,9 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   void LogClose(CloseReason reason, const asio::ip::address& source,
                 absl::string_view detail = {}) {
     if (reason == CloseReason::kPeerClosed || reason == CloseReason::kShutdown ||
-        reason == CloseReason::kError || reason == CloseReason::kBadIdentification) {
-      return;  // routine: counted, not logged (bad_identification: OnBadIdentification)
+        reason == CloseReason::kError || reason == CloseReason::kBadIdentification ||
+        reason == CloseReason::kAuthFailed) {
+      return;  // routine: counted, not logged (bad_identification, auth_failed: On...())
     }
     close_logs[static_cast<size_t>(reason)].Log([&] {
       const std::string_view name = CloseReasonName(reason);
@@ -300,6 +355,14 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket, Listener& listener) {
       CloseSocket(socket, CloseReason::kUnmappedSource);
       return;
     }
+  }
+  if (listener.authenticated && !auth_limiter.Allows(source, MonotonicNanos())) {
+    LogClose(
+        CloseReason::kAuthRateLimited, source,
+        absl::StrCat(": over --device_auth_failures_per_minute=", options.auth_failures_per_minute,
+                     " failed authentications from this source; refused until it drains"));
+    CloseSocket(socket, CloseReason::kAuthRateLimited);
+    return;
   }
   const uint64_t id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
   std::shared_ptr<DeviceSession> session;
@@ -501,7 +564,10 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
   listeners_ = EffectiveListeners(impl.options);
   bool any_source_map = false;
   for (const ListenerOptions& options : listeners_) {
-    auto listener = std::make_unique<Impl::Listener>(impl.accept_strand, options);
+    if (absl::Status status = CheckListenerPolicy(options, impl.options); !status.ok()) {
+      return status;
+    }
+    auto listener = std::make_unique<Impl::Listener>(impl.accept_strand, options, impl.options);
     if (options.identification == Identification::kSourceAddress) {
       listener->source_map = std::make_unique<SourceMapFile>(options.source_map);
       if (absl::Status status = listener->source_map->Load(); !status.ok()) {

@@ -66,6 +66,8 @@ struct ListenerOptions {
   // first n lines are durable (docs/PROTOCOL.md). Acknowledgements follow
   // OnDurable() calls, so this needs a journal.
   bool acks = false;
+  // The listener's device policy; unset: DeviceServerOptions::device_policy.
+  std::optional<DevicePolicy> policy;
 };
 
 // "0.0.0.0:7878 format=auto ident=pfsid ack=off", the configuration's
@@ -87,6 +89,9 @@ struct DeviceServerOptions {
   // changes as often as the source maps, and what sessions do with it.
   std::string devices_file;
   DevicePolicy device_policy = DevicePolicy::kOpen;
+  // Failed authentications a source may make per minute (and in a burst)
+  // before its new connections are refused (auth_limiter.h); 0: no limit.
+  uint32_t auth_failures_per_minute = 10;
   size_t io_threads = 0;  // 0: hardware concurrency
   size_t max_line_length = 4096;
   std::optional<ingest::SourceFormat> pinned_format;  // of `listen`
@@ -116,6 +121,12 @@ struct DeviceServerOptions {
   absl::Duration keepalive_interval = absl::Seconds(10);
   int keepalive_probes = 6;
 };
+
+// The policy `listener` applies: its own, or the server's default.
+inline DevicePolicy EffectivePolicy(const ListenerOptions& listener,
+                                    const DeviceServerOptions& options) {
+  return listener.policy.value_or(options.device_policy);
+}
 
 // options.listeners, or the listeners the legacy fields describe.
 std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& options);

@@ -11,7 +11,9 @@
 #include "absl/time/clock.h"
 #include "gateway/common/monotonic_clock.h"
 #include "gateway/hub/record_batch.h"
+#include "ingest/auth_line.h"
 #include "ingest/location_record.h"
+#include "openssl/crypto.h"
 
 namespace fixstream::gateway {
 
@@ -33,12 +35,14 @@ DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint6
       source_(std::move(source)),
       id_(id),
       acks_(listener.acks),
-      awaiting_first_line_(listener.identification == Identification::kFirstLine),
+      policy_(EffectivePolicy(listener, context.options)),
+      awaiting_first_line_(listener.identification == Identification::kFirstLine ||
+                           policy_ == DevicePolicy::kAuthenticated),
       context_(context),
       framer_(context.options.max_line_length),
       parser_(ingest::LineParserOptions{.pinned_format = listener.pinned_format,
                                         .fix_time_window = context.options.fix_time_window}),
-      detecting_(listener.DetectsProtocols()) {
+      detecting_(listener.DetectsProtocols() && policy_ != DevicePolicy::kAuthenticated) {
   if (!vehicle_id.empty()) parser_.SetConnectionVehicle(vehicle_id);
   if (listener.protocol) StartDeviceProtocol(*listener.protocol);
   last_read_ns_.store(MonotonicNanos(), std::memory_order_relaxed);
@@ -247,6 +251,10 @@ DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
 inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
   receive_time_unix_ns_ = receive_time_unix_ns;
   RefreshRegistry();
+  if (revoked_) [[unlikely]] {
+    RejectUnidentified(ingest::LineOutcome::kUnauthenticated, CloseReason::kAuthRevoked);
+    return;
+  }
   if (detecting_) [[unlikely]] {
     const ingest::Detection detection = ingest::DetectProtocol(framer_.buffered_bytes());
     if (detection.kind == ingest::Detection::Kind::kNeedMore) return;  // (nothing framed yet)
@@ -263,8 +271,13 @@ inline void DeviceSession::ProcessLines(int64_t receive_time_unix_ns) {
     // One predictable branch per line; true only until a first-line
     // listener's connection sent its id.
     if (awaiting_first_line_) [[unlikely]] {
+      if (policy_ == DevicePolicy::kAuthenticated) {
+        if (Authenticate(frame)) continue;
+        RejectUnidentified(ingest::LineOutcome::kUnauthenticated, CloseReason::kAuthFailed);
+        return;
+      }
       if (IdentifyByFirstLine(frame)) continue;
-      RejectUnidentified();
+      RejectUnidentified(ingest::LineOutcome::kUnknownVehicle, CloseReason::kBadIdentification);
       return;
     }
     ingest::LineOutcome outcome = frame.kind == ingest::Frame::Kind::kTooLong
@@ -428,18 +441,66 @@ bool DeviceSession::IdentifyByFirstLine(const ingest::Frame& frame) {
   return false;
 }
 
-// Nothing the connection sends can be attributed to a vehicle: the lines
-// already read are counted (every line has an outcome) and the connection
-// closes; none is acknowledged, so a device that buffers keeps its data.
-void DeviceSession::RejectUnidentified() {
+// The authenticated policy's first line: an authentication line whose
+// secret the registry confirms for this source. Then the connection's
+// vehicle is fixed to the id (a line for another is vehicle_mismatch).
+bool DeviceSession::Authenticate(const ingest::Frame& frame) {
+  awaiting_first_line_ = false;
+  ingest::AuthLine auth;
+  std::string_view why;
+  const DeviceRegistry::Device* device = nullptr;
+  if (frame.kind == ingest::Frame::Kind::kTooLong) {
+    why = "the first line is over --max_line_length";
+  } else if (!ingest::ParseAuthLine(frame.text, &auth)) {
+    why =
+        "the first line is not an authentication line ($PFSID,<id>,<secret> or "
+        "AUTH,<id>,<secret> or {\"vehicle_id\":...,\"secret\":...})";
+  } else if (registry_ == nullptr) {
+    why = "no device registry";
+  } else {
+    switch (registry_->Authenticate(auth.vehicle_id, auth.secret, source_, &device)) {
+      case DeviceRegistry::AuthResult::kOk:
+        break;
+      case DeviceRegistry::AuthResult::kUnknownDevice:
+        why = "the device id is not in the devices file";
+        break;
+      case DeviceRegistry::AuthResult::kNoSecret:
+        why = "the device has no secret_sha256= in the devices file";
+        break;
+      case DeviceRegistry::AuthResult::kWrongSecret:
+        why = "wrong secret";
+        break;
+      case DeviceRegistry::AuthResult::kSourceMismatch:
+        why = "the device may not connect from this address (from=)";
+        break;
+    }
+  }
+  OPENSSL_cleanse(auth.secret.data(), auth.secret.size());
+  if (!why.empty()) {
+    ++lines_[static_cast<size_t>(frame.kind == ingest::Frame::Kind::kTooLong
+                                     ? ingest::LineOutcome::kTooLong
+                                     : ingest::LineOutcome::kAuthFailed)];
+    context_.registry.OnAuthenticationFailed(source_, auth.vehicle_id, why);
+    return false;
+  }
+  parser_.SetConnectionVehicle(auth.vehicle_id);
+  authenticated_ = std::make_unique<const Authenticated>(Authenticated{auth.vehicle_id, *device});
+  ++lines_[static_cast<size_t>(ingest::LineOutcome::kIdentified)];
+  return true;
+}
+
+// Nothing the connection sends can be attributed to a vehicle (or may be,
+// once its authentication failed or was revoked): the lines already read
+// are counted (every line has an outcome) and the connection closes; none
+// is acknowledged, so a device that buffers keeps its data.
+void DeviceSession::RejectUnidentified(ingest::LineOutcome rest, CloseReason reason) {
   ingest::Frame frame;
   while (framer_.Next(&frame)) {
     ++lines_seen_;
-    ++lines_[static_cast<size_t>(frame.kind == ingest::Frame::Kind::kTooLong
-                                     ? ingest::LineOutcome::kTooLong
-                                     : ingest::LineOutcome::kUnknownVehicle)];
+    ++lines_[static_cast<size_t>(
+        frame.kind == ingest::Frame::Kind::kTooLong ? ingest::LineOutcome::kTooLong : rest)];
   }
-  Close(CloseReason::kBadIdentification);
+  Close(reason);
 }
 
 void DeviceSession::PublishParsed(bool may_pause) {
@@ -514,7 +575,7 @@ void DeviceSession::RefreshLastSeen(std::string_view device_id, int64_t receive_
   std::string_view vehicle_id = device_id;
   if (registry_ != nullptr) [[unlikely]] {
     const DeviceRegistry::Device* device = registry_->Find(device_id);
-    if (context_.options.device_policy == DevicePolicy::kRegistered &&
+    if (policy_ == DevicePolicy::kRegistered &&
         (device == nullptr || !device->AllowsSource(source_))) {
       return;
     }
@@ -529,11 +590,15 @@ void DeviceSession::RefreshRegistry() {
   if (registry_ != nullptr && generation == registry_generation_) return;
   registry_ = context_.devices->current();
   registry_generation_ = generation;
+  if (authenticated_ != nullptr) [[unlikely]] {
+    const DeviceRegistry::Device* device = registry_->Find(authenticated_->id);
+    revoked_ = device == nullptr || !device->SameCredentials(authenticated_->device);
+  }
 }
 
 void DeviceSession::AdmitThroughRegistry(const ingest::LocationRecord& record) {
   const DeviceRegistry::Device* device = registry_->Find(record.vehicle_id());
-  if (context_.options.device_policy == DevicePolicy::kRegistered) {
+  if (policy_ == DevicePolicy::kRegistered) {
     ingest::LineOutcome reason = ingest::LineOutcome::kCount;
     if (device == nullptr) {
       reason = ingest::LineOutcome::kUnregistered;

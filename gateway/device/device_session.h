@@ -89,6 +89,12 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
     // `first_line` is empty); the session closes next. On its thread.
     virtual void OnBadIdentification(const asio::ip::address& source, std::string_view first_line,
                                      bool too_long) = 0;
+    // Under the authenticated policy, the connection's first line did not
+    // authenticate it: `vehicle_id` is the id it claimed (empty if none
+    // could be read), `why` the reason for the log. The session closes
+    // next. On its thread. Never given the secret or the line.
+    virtual void OnAuthenticationFailed(const asio::ip::address& source,
+                                        std::string_view vehicle_id, std::string_view why) = 0;
 
    protected:
     ~Registry() = default;
@@ -176,7 +182,10 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   bool InPartialMessage() const;
   void ReportFixTimeRejection(ingest::LineOutcome outcome, int64_t receive_time_unix_ns);
   bool IdentifyByFirstLine(const ingest::Frame& frame);
-  void RejectUnidentified();
+  // The authenticated policy's first line (ingest/auth_line.h).
+  bool Authenticate(const ingest::Frame& frame);
+  // Counts the lines still framed as `rest` and closes for `reason`.
+  void RejectUnidentified(ingest::LineOutcome rest, CloseReason reason);
   void OnRecord(const ingest::LocationRecord& record) override;
   // The registry's verdict on a record (registry_ set): added to the batch
   // (its vehicle id mapped by name=) or counted in registry_rejected_.
@@ -216,9 +225,12 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   asio::ip::tcp::socket socket_;
   const asio::ip::address source_;
   const uint64_t id_;
-  const bool acks_;           // accepted on an acknowledging listener
-  bool awaiting_first_line_;  // first-line listener, id line not read yet
-  const Context& context_;    // one reference, not five: sessions stay small
+  const bool acks_;            // accepted on an acknowledging listener
+  const DevicePolicy policy_;  // the listener's (EffectivePolicy)
+  // The first line identifies the connection (a first-line listener, or
+  // the authenticated policy's authentication line) and is not read yet.
+  bool awaiting_first_line_;
+  const Context& context_;  // one reference, not five: sessions stay small
   ingest::LineFramer framer_;
   ingest::LineParser parser_;
   // Device protocols (null for the line formats).
@@ -274,6 +286,15 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   uint64_t registry_generation_ = 0;
   uint64_t registry_rejected_ = 0;
   ingest::LineOutcome registry_reason_ = ingest::LineOutcome::kUnregistered;
+  // Authenticated policy: the device the connection authenticated as, as
+  // the registry had it then. A reload that no longer has it so revokes
+  // the connection (auth_revoked) at its next read.
+  struct Authenticated {
+    std::string id;
+    DeviceRegistry::Device device;
+  };
+  std::unique_ptr<const Authenticated> authenticated_;
+  bool revoked_ = false;
 };
 
 }  // namespace fixstream::gateway

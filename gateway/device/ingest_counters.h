@@ -39,6 +39,9 @@ enum class CloseReason : uint8_t {
   kUnmappedSource,     // source-address listener: the address is in no entry of its map
   kBadIdentification,  // first-line listener: the first line is not a valid device id
   kReplyTimeout,       // a device protocol's replies were not read (backlog or time limit)
+  kAuthFailed,         // --device_policy=authenticated: the first line did not authenticate
+  kAuthRateLimited,    // refused at accept: too many failed authentications from the source
+  kAuthRevoked,        // the registry no longer has the authenticated device as it was
   kCount,
 };
 inline constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCount);
@@ -46,8 +49,10 @@ inline constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCo
 // Stable snake_case name, used as a metrics label.
 inline std::string_view CloseReasonName(CloseReason reason) {
   constexpr std::string_view kNames[] = {
-      "peer_closed",  "error",    "idle_timeout",    "line_timeout",       "connection_limit",
-      "source_limit", "shutdown", "unmapped_source", "bad_identification", "reply_timeout"};
+      "peer_closed",        "error",         "idle_timeout", "line_timeout",
+      "connection_limit",   "source_limit",  "shutdown",     "unmapped_source",
+      "bad_identification", "reply_timeout", "auth_failed",  "auth_rate_limited",
+      "auth_revoked"};
   static_assert(std::size(kNames) == kCloseReasonCount);
   return kNames[static_cast<size_t>(reason)];
 }
@@ -110,6 +115,10 @@ struct IngestCounters {
   std::atomic<uint64_t> device_registry_reloads{0};
   std::atomic<uint64_t> device_registry_reload_failures{0};
   std::atomic<uint64_t> device_registry_entries{0};
+  // The authentication rate limit (auth_limiter.h): sources tracked, and
+  // failures not tracked because the table was full.
+  std::atomic<uint64_t> auth_limiter_sources{0};
+  std::atomic<uint64_t> auth_failures_untracked{0};
 
   // A connection closed (after being accepted, or refused at once).
   void CountClosed(CloseReason reason) {

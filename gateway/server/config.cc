@@ -112,9 +112,14 @@ ABSL_FLAG(std::string, devices_file, "",
           "The device registry: one `ID [name=FLEET_ID] [secret_sha256=HEX] [from=CIDR,...]` "
           "per line (docs/OPERATIONS.md); reloaded when it changes and on SIGHUP.");
 ABSL_FLAG(std::string, device_policy, "",
-          "open (any vehicle id from anywhere) or registered (only the --devices_file's ids, from "
-          "their from= networks); default: registered with --devices_file, else open "
-          "(docs/SECURITY.md).");
+          "open (any vehicle id from anywhere), registered (only the --devices_file's ids, from "
+          "their from= networks) or authenticated (each connection's first line carries its id "
+          "and secret: docs/PROTOCOL.md); default: registered with --devices_file, else open; a "
+          "listener's policy= overrides it (docs/SECURITY.md).");
+ABSL_FLAG(uint32_t, device_auth_failures_per_minute, 10,
+          "Failed device authentications a source address (IPv6: its /64) may make per minute, "
+          "and in a burst, before its new connections are refused as auth_rate_limited "
+          "(0 = no limit).");
 ABSL_FLAG(uint32_t, max_connections, 16384,
           "Concurrent device connections; one over the limit is accepted and reset at once "
           "(counted as closed{reason=connection_limit}).");
@@ -412,16 +417,19 @@ absl::Status DeviceFromFlags(const SettingOrigins& origins, DeviceServerOptions&
     device.device_policy =
         device.devices_file.empty() ? DevicePolicy::kOpen : DevicePolicy::kRegistered;
   } else {
-    policy = Choose<DevicePolicy>(
-        origins, "device_policy", policy_text,
-        {{"open", DevicePolicy::kOpen}, {"registered", DevicePolicy::kRegistered}},
-        "must be open or registered", device.device_policy);
-    if (policy.ok() && device.device_policy == DevicePolicy::kRegistered &&
-        device.devices_file.empty()) {
+    policy =
+        Choose<DevicePolicy>(origins, "device_policy", policy_text,
+                             {{"open", DevicePolicy::kOpen},
+                              {"registered", DevicePolicy::kRegistered},
+                              {"authenticated", DevicePolicy::kAuthenticated}},
+                             "must be open, registered or authenticated", device.device_policy);
+    if (policy.ok() && device.device_policy != DevicePolicy::kOpen && device.devices_file.empty()) {
       policy = Invalid(origins, "device_policy",
-                       "registered needs the device registry (--devices_file)");
+                       absl::StrCat(ToAbsl(DevicePolicyName(device.device_policy)),
+                                    " needs the device registry (--devices_file)"));
     }
   }
+  device.auth_failures_per_minute = absl::GetFlag(FLAGS_device_auth_failures_per_minute);
   const bool acks = !device.ack_listen.empty();
   return FirstError({
       CheckListen(origins, "device_listen", device.listen),

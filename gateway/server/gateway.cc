@@ -217,33 +217,44 @@ void Gateway::ApplyTokenChange(TokenFile::Change change, const std::string& erro
   }
 }
 
-// Which device policy is in force, and a warning when anyone who reaches a
-// non-loopback device listener may publish for any vehicle.
+// Which device policy is in force on each listener, and a warning when
+// anyone who reaches a non-loopback open listener may publish for any vehicle.
 void Gateway::LogDevicePolicy() const {
   const DeviceServerOptions& device = options_.device;
-  const std::string_view policy = DevicePolicyName(device.device_policy);
   const std::string registry =
       device.devices_file.empty() ? "no --devices_file" : "--devices_file=" + device.devices_file;
-  if (device.device_policy == DevicePolicy::kRegistered) {
-    LogInfo(absl::StrCat("device policy: ", absl::string_view(policy.data(), policy.size()), " (",
-                         registry, "): only registered vehicle ids are accepted"));
-    return;
-  }
-  bool remote = false;
   for (const ListenerOptions& listener : device_server_.listeners()) {
+    const DevicePolicy policy = EffectivePolicy(listener, device);
+    const std::string_view name = DevicePolicyName(policy);
+    const std::string prefix =
+        absl::StrCat("device policy on ", listener.address, ": ",
+                     absl::string_view(name.data(), name.size()), " (", registry, "): ");
+    switch (policy) {
+      case DevicePolicy::kRegistered:
+        LogInfo(absl::StrCat(prefix, "only registered vehicle ids are accepted"));
+        continue;
+      case DevicePolicy::kAuthenticated:
+        LogInfo(absl::StrCat(prefix,
+                             "each connection authenticates with its device id and secret first "
+                             "and may publish for that id only; at most ",
+                             device.auth_failures_per_minute,
+                             " failed authentications a minute per source"));
+        continue;
+      case DevicePolicy::kOpen:
+        break;
+    }
     absl::StatusOr<HostPort> address = ParseHostPort("listener", listener.address);
-    if (!address.ok() || !IsLoopbackHost(address->host)) remote = true;
-  }
-  const std::string message =
-      absl::StrCat("device policy: open (", registry,
-                   "): anyone who reaches the device port may publish for any vehicle id",
-                   remote ? " — and a device listener is not on loopback; configure "
-                            "--devices_file (docs/SECURITY.md)"
-                          : "");
-  if (remote) {
-    LogWarning(message);
-  } else {
-    LogInfo(message);
+    const bool remote = !address.ok() || !IsLoopbackHost(address->host);
+    const std::string message =
+        absl::StrCat(prefix, "anyone who reaches it may publish for any vehicle id",
+                     remote ? " — and it is not on loopback; configure --devices_file and "
+                              "--device_policy (docs/SECURITY.md)"
+                            : "");
+    if (remote) {
+      LogWarning(message);
+    } else {
+      LogInfo(message);
+    }
   }
 }
 

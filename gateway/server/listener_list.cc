@@ -32,7 +32,7 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
     return Bad(absl::StrCat("bad address '", parts[0],
                             "': expected HOST:PORT or [IPv6]:PORT (port 0 picks a free port)"));
   }
-  bool format_seen = false, ident_seen = false, ack_seen = false;
+  bool format_seen = false, ident_seen = false, ack_seen = false, policy_seen = false;
   for (size_t i = 1; i < parts.size(); ++i) {
     const absl::string_view option = parts[i];
     const size_t equals = option.find('=');
@@ -45,7 +45,8 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
       return absl::OkStatus();
     };
     if (equals == absl::string_view::npos) {
-      return Bad(absl::StrCat("expected OPTION=VALUE (format=, ident=, ack=), got '", option, "'"));
+      return Bad(absl::StrCat("expected OPTION=VALUE (format=, ident=, ack=, policy=), got '",
+                              option, "'"));
     }
     if (name == "format") {
       if (absl::Status s = once(format_seen); !s.ok()) return s;
@@ -93,8 +94,16 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
       } else {
         return Bad(absl::StrCat("bad '", option, "': ack must be on or off"));
       }
+    } else if (name == "policy") {
+      if (absl::Status s = once(policy_seen); !s.ok()) return s;
+      listener.policy = ParseDevicePolicy(std::string_view(value.data(), value.size()));
+      if (!listener.policy) {
+        return Bad(
+            absl::StrCat("bad '", option, "': policy must be open, registered or authenticated"));
+      }
     } else {
-      return Bad(absl::StrCat("unknown option '", option, "' (options: format=, ident=, ack=)"));
+      return Bad(
+          absl::StrCat("unknown option '", option, "' (options: format=, ident=, ack=, policy=)"));
     }
   }
   if (listener.protocol && listener.acks) {
@@ -102,6 +111,12 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
   }
   if (listener.protocol && listener.identification != Identification::kPfsid) {
     return Bad("a device protocol's messages name their device: ident= must stay pfsid");
+  }
+  if (listener.policy == DevicePolicy::kAuthenticated &&
+      (listener.protocol || listener.identification != Identification::kPfsid)) {
+    return Bad(
+        "policy=authenticated: the connection names its device in its authentication line: "
+        "no device protocol, ident= must stay pfsid");
   }
   return listener;
 }

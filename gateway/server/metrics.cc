@@ -283,6 +283,14 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
             Load(in.device_registry_reload_failures));
   f.Gauge("fixstream_device_registry_entries", "Devices in the registry in force.",
           static_cast<double>(Load(in.device_registry_entries)));
+  f.Gauge("fixstream_device_auth_limiter_sources",
+          "Source addresses (IPv6: /64s) the device authentication rate limiter tracks "
+          "(--device_auth_failures_per_minute; at most 65536, drained ones dropped when full).",
+          static_cast<double>(Load(in.auth_limiter_sources)));
+  f.Counter("fixstream_device_auth_failures_untracked_total",
+            "Failed device authentications from new sources while the rate limiter's table was "
+            "full (not rate-limited; a sign of a source-spraying attack).",
+            Load(in.auth_failures_untracked));
 
   // Hub.
   const Hub& hub = *sources_.hub;

@@ -8,7 +8,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 CXX_CLANG=$(command -v clang++ || command -v clang++-14)
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER="$CXX_CLANG" -DFIXSTREAM_FUZZ=ON -DFIXSTREAM_BUILD_BENCH=OFF >/dev/null
-TARGETS=(line_framer_fuzz line_parser_fuzz subscribe_request_fuzz token_file_fuzz
+TARGETS=(line_framer_fuzz line_parser_fuzz subscribe_request_fuzz token_file_fuzz device_auth_fuzz
   h02_fuzz gps103_fuzz tk103_fuzz watch_fuzz queclink_fuzz meitrack_fuzz suntech_fuzz osmand_fuzz)
 cmake --build build-fuzz --target "${TARGETS[@]}"
 scratch=$(mktemp -d)

@@ -10,11 +10,11 @@ namespace {
 
 TEST(LineOutcomeNameTest, NamesAreStableSnakeCase) {
   const std::string_view expected[] = {
-      "published",      "merged",       "identified",      "ignored",          "empty",
-      "no_fix",         "heartbeat",    "malformed",       "bad_checksum",     "bad_timestamp",
-      "bad_vehicle_id", "out_of_range", "unknown_vehicle", "wrong_format",     "too_long",
-      "unterminated",   "fix_too_old",  "fix_in_future",   "vehicle_mismatch", "unregistered",
-      "source_mismatch"};
+      "published",       "merged",       "identified",      "ignored",          "empty",
+      "no_fix",          "heartbeat",    "malformed",       "bad_checksum",     "bad_timestamp",
+      "bad_vehicle_id",  "out_of_range", "unknown_vehicle", "wrong_format",     "too_long",
+      "unterminated",    "fix_too_old",  "fix_in_future",   "vehicle_mismatch", "unregistered",
+      "source_mismatch", "auth_failed",  "unauthenticated"};
   ASSERT_EQ(std::size(expected), kLineOutcomeCount);
   for (size_t i = 0; i < kLineOutcomeCount; ++i) {
     EXPECT_EQ(LineOutcomeName(static_cast<LineOutcome>(i)), expected[i]);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "asio.hpp"
@@ -123,6 +124,60 @@ TEST_F(DeviceRegistryFileTest, ReloadsOnChangeKeepsTheOldOneOnErrorsAndReloadsOn
   std::filesystem::remove(path_);
   EXPECT_EQ(Poll(file, &error), DeviceRegistryFile::Change::kFailed);
   EXPECT_EQ(file.current()->size(), 1u);
+}
+
+TEST(DeviceRegistryTest, AuthenticatesASecretAgainstItsHashAndNetworks) {
+  // kHash is the SHA-256 of "foo".
+  absl::StatusOr<DeviceRegistry> registry =
+      DeviceRegistry::Parse(absl::StrCat("bus-1 name=fleet-1 secret_sha256=", kHash,
+                                         "\n"
+                                         "bus-2 secret_sha256=",
+                                         absl::AsciiStrToUpper(kHash),
+                                         " from=10.0.0.0/8\n"
+                                         "bus-3\n"),
+                            "devices");
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  using Result = DeviceRegistry::AuthResult;
+  const DeviceRegistry::Device* device = nullptr;
+  EXPECT_EQ(registry->Authenticate("bus-1", "foo", Ip("192.0.2.1"), &device), Result::kOk);
+  ASSERT_NE(device, nullptr);
+  EXPECT_EQ(device->name, "fleet-1");
+  EXPECT_EQ(registry->Authenticate("bus-1", "fo", Ip("192.0.2.1"), &device), Result::kWrongSecret);
+  EXPECT_EQ(registry->Authenticate("bus-1", "foo ", Ip("192.0.2.1"), &device),
+            Result::kWrongSecret);
+  EXPECT_EQ(registry->Authenticate("bus-2", "foo", Ip("10.1.2.3"), &device), Result::kOk)
+      << "upper-case hex is the same hash";
+  EXPECT_EQ(registry->Authenticate("bus-2", "foo", Ip("192.0.2.1"), &device),
+            Result::kSourceMismatch);
+  EXPECT_EQ(registry->Authenticate("bus-3", "foo", Ip("192.0.2.1"), &device), Result::kNoSecret);
+  EXPECT_EQ(registry->Authenticate("bus-4", "foo", Ip("192.0.2.1"), &device),
+            Result::kUnknownDevice);
+  // A secret whose digest is all zeros cannot exist, so the stand-in
+  // compared for devices without one never matches.
+  EXPECT_EQ(registry->Authenticate("bus-3", "", Ip("192.0.2.1"), &device), Result::kNoSecret);
+}
+
+TEST(DeviceRegistryTest, SameCredentialsComparesNameSecretAndNetworks) {
+  auto parse = [](const std::string& text) {
+    absl::StatusOr<DeviceRegistry> registry = DeviceRegistry::Parse(text, "devices");
+    EXPECT_TRUE(registry.ok()) << registry.status();
+    return *std::move(registry);
+  };
+  const std::string base = absl::StrCat("bus-1 name=a secret_sha256=", kHash, " from=10.0.0.0/8");
+  const DeviceRegistry before = parse(base);
+  const DeviceRegistry::Device& device = *before.Find("bus-1");
+  EXPECT_TRUE(parse(base + "\nbus-2\n").Find("bus-1")->SameCredentials(device));
+  EXPECT_FALSE(parse(absl::StrCat("bus-1 name=b secret_sha256=", kHash, " from=10.0.0.0/8"))
+                   .Find("bus-1")
+                   ->SameCredentials(device));
+  EXPECT_FALSE(
+      parse(absl::StrCat("bus-1 name=a secret_sha256=", std::string(64, 'a'), " from=10.0.0.0/8"))
+          .Find("bus-1")
+          ->SameCredentials(device));
+  EXPECT_FALSE(parse(absl::StrCat("bus-1 name=a secret_sha256=", kHash, " from=10.0.0.0/16"))
+                   .Find("bus-1")
+                   ->SameCredentials(device));
+  EXPECT_FALSE(parse("bus-1 name=a from=10.0.0.0/8").Find("bus-1")->SameCredentials(device));
 }
 
 }  // namespace

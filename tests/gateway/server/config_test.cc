@@ -369,6 +369,12 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
       {"grpc_tls_reload_s", "0", "--grpc_tls_reload_s=0: must be at least 1"},
       {"grpc_public_calls", "Health,Everything",
        "--grpc_public_calls=Health,Everything: unknown call name"},
+      {"device_policy", "closed",
+       "--device_policy=closed: must be open, registered or authenticated"},
+      {"device_policy", "registered",
+       "--device_policy=registered: registered needs the device registry (--devices_file)"},
+      {"device_policy", "authenticated",
+       "--device_policy=authenticated: authenticated needs the device registry (--devices_file)"},
   };
   for (const Case& c : kCases) {
     absl::FlagSaver saver;

@@ -1,8 +1,10 @@
 #include "gateway/server/listener_list.h"
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace fixstream::gateway {
@@ -16,6 +18,25 @@ TEST(ParseListenerTest, AnAddressAloneTakesTheDefaults) {
   EXPECT_EQ(listener->identification, Identification::kPfsid);
   EXPECT_EQ(listener->source_map, "");
   EXPECT_FALSE(listener->acks);
+  EXPECT_FALSE(listener->policy.has_value()) << "--device_policy applies";
+}
+
+TEST(ParseListenerTest, APolicyOverridesTheDefaultForItsListener) {
+  for (const auto& [text, policy] :
+       {std::pair{"open", DevicePolicy::kOpen}, std::pair{"registered", DevicePolicy::kRegistered},
+        std::pair{"authenticated", DevicePolicy::kAuthenticated}}) {
+    absl::StatusOr<ListenerOptions> listener =
+        ParseListener(absl::StrCat("0.0.0.0:7878 format=csv policy=", text));
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    EXPECT_EQ(listener->policy, policy);
+    EXPECT_EQ(DescribeListener(*listener),
+              absl::StrCat("0.0.0.0:7878 format=csv ident=pfsid ack=off policy=", text));
+  }
+  // Trackers on their own listener, under registered.
+  absl::StatusOr<ListenerOptions> trackers =
+      ParseListener("0.0.0.0:5013 format=h02 policy=registered");
+  ASSERT_TRUE(trackers.ok()) << trackers.status();
+  EXPECT_EQ(trackers->policy, DevicePolicy::kRegistered);
 }
 
 TEST(ParseListenerTest, ReadsEveryOption) {
@@ -75,8 +96,15 @@ TEST(ParseListenerTest, ErrorsNameTheBadPart) {
       {"h:1 ident=source_address", "bad 'ident=source_address': source_address needs its mapping"},
       {"h:1 ident=source_address:", "bad 'ident=source_address:': source_address needs"},
       {"h:1 ack=yes", "bad 'ack=yes': ack must be on or off"},
-      {"h:1 acks=on", "unknown option 'acks=on' (options: format=, ident=, ack=)"},
-      {"h:1 nmea", "expected OPTION=VALUE (format=, ident=, ack=), got 'nmea'"},
+      {"h:1 acks=on", "unknown option 'acks=on' (options: format=, ident=, ack=, policy=)"},
+      {"h:1 nmea", "expected OPTION=VALUE (format=, ident=, ack=, policy=), got 'nmea'"},
+      {"h:1 policy=closed",
+       "bad 'policy=closed': policy must be open, registered or authenticated"},
+      {"h:1 policy=open policy=open", "option policy= is given twice"},
+      {"h:1 format=h02 policy=authenticated",
+       "policy=authenticated: the connection names its device in its authentication line"},
+      {"h:1 ident=first_line policy=authenticated",
+       "policy=authenticated: the connection names its device in its authentication line"},
       {"h:1 ack=on ack=off", "option ack= is given twice"},
       {"h:1 format=csv format=csv", "option format= is given twice"},
   };
