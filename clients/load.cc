@@ -32,6 +32,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -59,6 +60,12 @@ ABSL_FLAG(int32_t, vehicles, 4000,
 ABSL_FLAG(std::string, vehicle_prefix, "load-",
           "With --generate: vehicle ids are <vehicle_prefix><vehicle index>.");
 ABSL_FLAG(uint64_t, seed, 1, "With --generate: seed of the simulated tracks.");
+ABSL_FLAG(std::string, auth_secret, "",
+          "With --generate (csv, json, nmea, mixed): each connection first authenticates as its "
+          "one vehicle with this secret -- AUTH,<id>,<secret>, or $PFSID,<id>,<secret> on "
+          "connections that send NMEA -- for a gateway under --device_policy=authenticated "
+          "whose devices file lists <vehicle_prefix>0..N-1 with its SHA-256. Needs --vehicles "
+          "equal to --connections.");
 ABSL_FLAG(int32_t, connections, 8, "TCP connections; the lines are split into one slice each.");
 ABSL_FLAG(int32_t, source_addresses, 0,
           "Spread connections over source addresses 127.0.0.1..127.0.0.K (IPv4 targets); 0: one "
@@ -100,6 +107,9 @@ Generated data: each connection has its own vehicles (--vehicles spread over
 the connections). Connections that send NMEA (nmea, mixed) start with a
 $PFSID line naming their first vehicle, and all their RMC sentences belong to
 it. Every generated line except $PFSID becomes one record at the gateway.
+With --auth_secret each connection has one vehicle and starts with its
+authentication line instead (AUTH,<id>,<secret>, or $PFSID,<id>,<secret> when
+it sends NMEA), for --device_policy=authenticated.
 
 File data: a slice is cut wherever its byte share ends (at the next newline),
 so NMEA sentences are attributed by the gateway to whatever the file's $PFSID
@@ -114,6 +124,7 @@ own checksum) and go out unchanged, so latency runs use --format=csv.
 Examples:
   fixstream-load --generate=2000000 --format=mixed --connections=8
   fixstream-load --generate=700000 --format=trackers --connections=14
+  fixstream-load --generate=100000 --connections=8 --vehicles=8 --auth_secret=0f3a9c
   fixstream-load --file=lines.txt --connections=16 --source_addresses=4
   fixstream-load --generate=500 --format=csv --connections=1 --rate=100 --stamp_send_time)";
 
@@ -152,7 +163,21 @@ struct GenerateOptions {
   std::string vehicle_prefix;
   uint64_t seed = 0;
   TrackerProtocol protocol = TrackerProtocol::kH02;  // kTracker
+  std::string auth_secret;                           // empty: no authentication line
 };
+
+// The secret alphabet of the gateway's authentication lines
+// (docs/PROTOCOL.md, "Authentication").
+bool IsValidSecret(std::string_view secret) {
+  if (secret.empty() || secret.size() > 128) return false;
+  for (char c : secret) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("._~+/=-").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
 
 // A tracker's device id for vehicle `index`: the 10-digit serial of H02 and
 // Watch devices, a 15-digit IMEI for the others.
@@ -213,7 +238,16 @@ std::vector<std::string> GenerateSlices(const GenerateOptions& options) {
       }
       continue;
     }
-    if (nmea_capable) FormatNmeaIdentification(ids[0], &out);
+    if (!options.auth_secret.empty()) {
+      // The connection's one vehicle (--vehicles == --connections).
+      if (nmea_capable) {
+        FormatNmeaIdentification(absl::StrCat(ids[0], ",", options.auth_secret), &out);
+      } else {
+        absl::StrAppend(&out, "AUTH,", ids[0], ",", options.auth_secret, "\n");
+      }
+    } else if (nmea_capable) {
+      FormatNmeaIdentification(ids[0], &out);
+    }
     size_t next_vehicle = 0;
     for (int64_t j = 0; j < lines; ++j) {
       // Mixed: every fourth line is NMEA, like the peers' gen_lines.py.
@@ -244,7 +278,7 @@ void CountLines(Slice& slice) {
     const size_t newline = rest.find('\n');
     const size_t end = newline == std::string_view::npos ? rest.size() : newline + 1;
     ++slice.lines;
-    if (!rest.starts_with("$PFSID")) ++slice.fix_lines;
+    if (!rest.starts_with("$PFSID") && !rest.starts_with("AUTH,")) ++slice.fix_lines;
     rest.remove_prefix(end);
   }
 }
@@ -286,8 +320,8 @@ class SendTimeStamper final {
     size_t value_begin = std::string_view::npos;
     size_t value_end = std::string_view::npos;
     bool json = false;
-    if (line.starts_with('$')) {
-      // NMEA: no stamp (see the usage text).
+    if (line.starts_with('$') || line.starts_with("AUTH,")) {
+      // NMEA: no stamp (see the usage text); nor an authentication line.
     } else if (line.starts_with('{')) {
       json = true;
       FindJsonTimestamp(line, &value_begin, &value_end);
@@ -675,6 +709,21 @@ int Run() {
     generate_options.connections = options.connections;
     generate_options.vehicle_prefix = absl::GetFlag(FLAGS_vehicle_prefix);
     generate_options.seed = absl::GetFlag(FLAGS_seed);
+    generate_options.auth_secret = absl::GetFlag(FLAGS_auth_secret);
+    if (!generate_options.auth_secret.empty()) {
+      if (!IsValidSecret(generate_options.auth_secret)) {
+        return Fail("--auth_secret must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ + / = -");
+      }
+      if (generate_options.format == LineFormat::kTracker ||
+          generate_options.format == LineFormat::kTrackers) {
+        return Fail("--auth_secret is for the line formats: trackers cannot authenticate");
+      }
+      if (generate_options.vehicles != options.connections) {
+        return Fail(
+            "--auth_secret needs --vehicles equal to --connections: an authenticated connection "
+            "publishes for its one vehicle");
+      }
+    }
     if (generate_options.vehicles < 1) return Fail("--vehicles must be at least 1");
     const int max_vehicle = std::max(generate_options.vehicles, options.connections) - 1;
     if (!IsValidVehicleId(absl::StrCat(generate_options.vehicle_prefix, max_vehicle))) {
