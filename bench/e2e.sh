@@ -31,6 +31,14 @@
 #               gateway closes those connections as reply_timeout (more than
 #               1 MiB of replies waiting): docs/PERFORMANCE.md. Not in the
 #               default set.
+#   devices     the device policies at one paced rate (E2E_PROTOCOLS_RATE),
+#               CSV over 8 connections of one vehicle each, same run: open
+#               without a devices file, registered (a file of the 8 ids plus
+#               E2E_DEVICES_EXTRA others, 100000), and authenticated (the same
+#               file with each id's secret_sha256=; fixstream-load
+#               --auth_secret). Gateway CPU per record is the cost of the
+#               registry lookup, the name= check and the policy. Not in the
+#               default set.
 # Every gateway journals (the default, group commit) into its own directory
 # under the work dir unless a scenario says otherwise.
 # Gateway CPU is utime+stime from /proc/PID/stat, read after the subscribers
@@ -171,6 +179,36 @@ scenario_protocols() {
   done
 }
 
+# scenario_devices: one paced row per device policy.
+scenario_devices() {
+  local policy before after file=$WORK/devices extra=${E2E_DEVICES_EXTRA:-100000} hash
+  local secret
+  secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  hash=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
+  {
+    for i in 0 1 2 3 4 5 6 7; do printf 'load-%d secret_sha256=%s\n' "$i" "$hash"; done
+    awk -v n="$extra" 'BEGIN { for (i = 0; i < n; i++) printf "other-%d\n", i }'
+  } >"$file"
+  for policy in open registered authenticated; do
+    local flags=() load_flags=()
+    if [[ $policy != open ]]; then flags=(--devices_file="$file" --device_policy="$policy"); fi
+    if [[ $policy == authenticated ]]; then load_flags=(--auth_secret="$secret"); fi
+    # shellcheck disable=SC2046
+    start_gateway "devices-$policy" $(retention_flags "$THROUGHPUT_LINES") \
+      ${flags[@]+"${flags[@]}"}
+    start_fanout "devices-$policy" --subscribers=1 --expect="$THROUGHPUT_LINES" \
+      --idle_exit_ms=5000
+    before=$(cpu_ticks "$GW_PID")
+    run_load "devices-$policy" --generate="$THROUGHPUT_LINES" --format=csv --connections=8 \
+      --vehicles=8 --rate="${E2E_PROTOCOLS_RATE:-300000}" ${load_flags[@]+"${load_flags[@]}"}
+    finish_fanout "devices-$policy"
+    after=$(cpu_ticks "$GW_PID")
+    stop_gateway
+    record "${E2E_PROTOCOLS_RATE:-300000} lines/s, 8 conn → 1 sub, csv, policy $policy" \
+      $((after - before))
+  done
+}
+
 scenario_throughput() {
   local before after
   # shellcheck disable=SC2046
@@ -307,6 +345,7 @@ log "work dir $WORK"
 wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 if wants throughput; then scenario_throughput; fi
 if wants protocols; then scenario_protocols; fi
+if wants devices; then scenario_devices; fi
 if wants fanout; then
   for subscribers in $FANOUT_SUBSCRIBERS; do scenario_fanout "$subscribers"; done
 fi

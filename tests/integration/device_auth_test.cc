@@ -5,17 +5,15 @@
 // address), brute force against the per-source rate limit, revocation by a
 // registry reload, per-listener policies, and acknowledgements. Sources are
 // told apart by binding 127.0.0.x client addresses.
-#include <filesystem>
-#include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/device/device_registry.h"
-#include "tests/integration/test_gateway.h"
-#include "tests/integration/test_temp_dir.h"
+#include "tests/integration/devices_file_test.h"
 
 namespace fixstream {
 namespace {
@@ -29,7 +27,7 @@ std::string Sha256Hex(std::string_view secret) {
       absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
-class DeviceAuthTest : public GatewayTest {
+class DeviceAuthTest : public DevicesFileTest {
  protected:
   void SetUp() override {
     Write(absl::StrCat("bus-1 secret_sha256=", Sha256Hex("secret-one"),
@@ -42,31 +40,10 @@ class DeviceAuthTest : public GatewayTest {
                        " from=127.0.0.3\n"
                        "bus-4\n"));
   }
-  void TearDown() override { gateway_.reset(); }
-
   void Start(GatewayOptions options = {}) {
-    options.device.devices_file = path_;
-    options.device.device_policy = DevicePolicy::kAuthenticated;
-    options.device.source_map_poll_interval = absl::Milliseconds(10);
-    StartGateway(options);
-  }
-  void Write(const std::string& text) {
-    std::ofstream(path_ + ".new") << text;
-    std::filesystem::rename(path_ + ".new", path_);
-  }
-  static std::vector<std::string> Vehicles(Subscriber& subscriber) {
-    std::vector<std::string> ids;
-    for (const v1::LocationRecord& r : subscriber.records()) ids.push_back(r.vehicle_id());
-    return ids;
-  }
-  std::string Csv(const std::string& vehicle) {
-    return testing::CsvLine(vehicle, kStartMs + 1000 * next_++, 52.5, 13.4, 0);
+    StartWithDevices(DevicePolicy::kAuthenticated, std::move(options));
   }
   uint64_t Closed(CloseReason reason) { return gateway_->ingest_counters().closed_count(reason); }
-
-  testing::TempDir dir_{"device_auth"};
-  const std::string path_ = dir_.path() + "/devices";
-  int next_ = 0;
 };
 
 TEST_F(DeviceAuthTest, EachFormAuthenticatesAndPublishesUnderTheDevicesVehicle) {

@@ -13,43 +13,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "tests/integration/test_gateway.h"
-#include "tests/integration/test_temp_dir.h"
+#include "tests/integration/devices_file_test.h"
 
 namespace fixstream {
 namespace {
 
 using gateway::DevicePolicy;
 
-class DeviceRegistryTest : public GatewayTest {
+class DeviceRegistryTest : public DevicesFileTest {
  protected:
-  void SetUp() override {}
-  void TearDown() override { gateway_.reset(); }
-
-  void Start(DevicePolicy policy) {
-    GatewayOptions options;
-    options.device.listen = "127.0.0.1:0";
-    options.device.devices_file = path_;
-    options.device.device_policy = policy;
-    options.device.source_map_poll_interval = absl::Milliseconds(10);
-    StartGateway(options);
-  }
-  void Write(const std::string& text) {
-    std::ofstream(path_ + ".new") << text;
-    std::filesystem::rename(path_ + ".new", path_);
-  }
-  static std::vector<std::string> Vehicles(Subscriber& subscriber) {
-    std::vector<std::string> ids;
-    for (const v1::LocationRecord& r : subscriber.records()) ids.push_back(r.vehicle_id());
-    return ids;
-  }
-  std::string Csv(const std::string& vehicle) {
-    return testing::CsvLine(vehicle, kStartMs + 1000 * next_++, 52.5, 13.4, 0);
-  }
-
-  testing::TempDir dir_{"device_registry"};
-  const std::string path_ = dir_.path() + "/devices";
-  int next_ = 0;
+  void Start(DevicePolicy policy) { StartWithDevices(policy); }
 };
 
 TEST_F(DeviceRegistryTest, RegisteredPolicyRejectsUnregisteredIdsAndWrongSources) {
