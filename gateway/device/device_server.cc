@@ -256,7 +256,7 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
       RateLimitedLog{LogLevel::kInfo},    RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
-      RateLimitedLog{LogLevel::kWarning}};
+      RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning}};
   // The first line of a connection rejected for its fix time (a tracker's
   // clock, a stale example).
   RateLimitedLog fix_time_log{LogLevel::kInfo};
@@ -513,8 +513,8 @@ void DeviceServer::Impl::Sweep() {
   {
     absl::MutexLock lock(&mu);
     for (auto& [id, entry] : sessions) {
-      for (CloseReason reason :
-           {CloseReason::kIdleTimeout, CloseReason::kLineTimeout, CloseReason::kReplyTimeout}) {
+      for (CloseReason reason : {CloseReason::kIdleTimeout, CloseReason::kLineTimeout,
+                                 CloseReason::kReplyTimeout, CloseReason::kAuthTimeout}) {
         if (entry.raw->Expired(reason, now)) {
           if (auto s = entry.session.lock()) expired.emplace_back(std::move(s), reason);
           break;

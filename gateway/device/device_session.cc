@@ -36,6 +36,7 @@ DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint6
       id_(id),
       acks_(listener.acks),
       policy_(EffectivePolicy(listener, context.options)),
+      accepted_ns_(MonotonicNanos()),
       awaiting_first_line_(listener.identification == Identification::kFirstLine ||
                            policy_ == DevicePolicy::kAuthenticated),
       context_(context),
@@ -45,7 +46,7 @@ DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint6
       detecting_(listener.DetectsProtocols() && policy_ != DevicePolicy::kAuthenticated) {
   if (!vehicle_id.empty()) parser_.SetConnectionVehicle(vehicle_id);
   if (listener.protocol) StartDeviceProtocol(*listener.protocol);
-  last_read_ns_.store(MonotonicNanos(), std::memory_order_relaxed);
+  last_read_ns_.store(accepted_ns_, std::memory_order_relaxed);
   if (acks_) context_.durability.AddWaiter();
 }
 
@@ -134,6 +135,13 @@ bool DeviceSession::Expired(CloseReason reason, int64_t now_ns) const {
     }
     return limit > absl::ZeroDuration() && now_ns - last_read_ns_.load(std::memory_order_relaxed) >=
                                                absl::ToInt64Nanoseconds(limit);
+  }
+  if (reason == CloseReason::kAuthTimeout) {
+    // A connection that holds a slot without authenticating: as long as a
+    // partial line may wait (--line_timeout_ms), from the accept.
+    return unauthenticated_.load(std::memory_order_relaxed) &&
+           context_.options.line_timeout > absl::ZeroDuration() &&
+           now_ns - accepted_ns_ >= absl::ToInt64Nanoseconds(context_.options.line_timeout);
   }
   if (reason == CloseReason::kReplyTimeout) {
     const int64_t since = reply_since_ns_.load(std::memory_order_relaxed);
@@ -484,6 +492,7 @@ bool DeviceSession::Authenticate(const ingest::Frame& frame) {
     return false;
   }
   parser_.SetConnectionVehicle(auth.vehicle_id);
+  unauthenticated_.store(false, std::memory_order_relaxed);
   authenticated_ = std::make_unique<const Authenticated>(Authenticated{auth.vehicle_id, *device});
   ++lines_[static_cast<size_t>(ingest::LineOutcome::kIdentified)];
   return true;

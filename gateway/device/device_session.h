@@ -145,7 +145,8 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   // already arrived count as activity and are read first. Any thread.
   void Expire(CloseReason reason);
 
-  // Whether the timeout `reason` (kIdleTimeout or kLineTimeout) has expired
+  // Whether the timeout `reason` (kIdleTimeout, kLineTimeout, kReplyTimeout
+  // or kAuthTimeout) has expired
   // at `now_ns` (MonotonicNanos()). Any thread (lock-free), for the server's
   // sweep.
   bool Expired(CloseReason reason, int64_t now_ns) const;
@@ -227,6 +228,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   const uint64_t id_;
   const bool acks_;            // accepted on an acknowledging listener
   const DevicePolicy policy_;  // the listener's (EffectivePolicy)
+  const int64_t accepted_ns_;  // monotonic
   // The first line identifies the connection (a first-line listener, or
   // the authenticated policy's authentication line) and is not read yet.
   bool awaiting_first_line_;
@@ -295,6 +297,9 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   };
   std::unique_ptr<const Authenticated> authenticated_;
   bool revoked_ = false;
+  // Authenticated policy, not authenticated yet (read by the server's
+  // sweep: Expired(kAuthTimeout)).
+  std::atomic<bool> unauthenticated_{policy_ == DevicePolicy::kAuthenticated};
 };
 
 }  // namespace fixstream::gateway

@@ -42,6 +42,7 @@ enum class CloseReason : uint8_t {
   kAuthFailed,         // --device_policy=authenticated: the first line did not authenticate
   kAuthRateLimited,    // refused at accept: too many failed authentications from the source
   kAuthRevoked,        // the registry no longer has the authenticated device as it was
+  kAuthTimeout,        // authenticated policy: no authentication line within --line_timeout_ms
   kCount,
 };
 inline constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCount);
@@ -52,7 +53,7 @@ inline std::string_view CloseReasonName(CloseReason reason) {
       "peer_closed",        "error",         "idle_timeout", "line_timeout",
       "connection_limit",   "source_limit",  "shutdown",     "unmapped_source",
       "bad_identification", "reply_timeout", "auth_failed",  "auth_rate_limited",
-      "auth_revoked"};
+      "auth_revoked",       "auth_timeout"};
   static_assert(std::size(kNames) == kCloseReasonCount);
   return kNames[static_cast<size_t>(reason)];
 }

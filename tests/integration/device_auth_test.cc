@@ -5,7 +5,9 @@
 // address), brute force against the per-source rate limit, revocation by a
 // registry reload, per-listener policies, and acknowledgements. Sources are
 // told apart by binding 127.0.0.x client addresses.
+#include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -176,6 +178,23 @@ TEST_F(DeviceAuthTest, AReloadThatChangesTheDeviceRevokesItsConnection) {
   TestConnection again(gateway_->device_port());
   ASSERT_TRUE(again.Send("AUTH,bus-1,rotated\n" + Csv("bus-1")));
   ASSERT_TRUE(subscriber->WaitForCount(4));
+}
+
+TEST_F(DeviceAuthTest, AConnectionThatNeverAuthenticatesIsClosedAfterTheLineTimeout) {
+  GatewayOptions options;
+  options.device.line_timeout = absl::Milliseconds(300);
+  Start(options);
+  auto subscriber = Subscribe();
+  TestConnection silent(gateway_->device_port());
+  TestConnection authenticated(gateway_->device_port());
+  ASSERT_TRUE(authenticated.Send("AUTH,bus-1,secret-one\n"));
+  EXPECT_TRUE(silent.WaitForPeerClose(10'000)) << "holds a slot without authenticating";
+  ASSERT_TRUE(WaitFor([&] { return Closed(CloseReason::kAuthTimeout) == 1; }));
+  // Authenticated, it may stay quiet for as long as --idle_timeout_ms lets it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  ASSERT_TRUE(authenticated.Send(Csv("bus-1")));
+  ASSERT_TRUE(subscriber->WaitForCount(1));
+  EXPECT_EQ(Closed(CloseReason::kAuthTimeout), 1u);
 }
 
 TEST_F(DeviceAuthTest, AListenerPolicyOverridesTheDefault) {
