@@ -24,72 +24,25 @@ int HexDigit(char c) {
   return -1;
 }
 
-void Mask(uint8_t* bytes, size_t size, int prefix_length) {
-  for (size_t i = 0; i < size; ++i) {
-    const int bits = std::clamp(prefix_length - static_cast<int>(i) * 8, 0, 8);
-    bytes[i] &= static_cast<uint8_t>(0xff00u >> bits);
-  }
-}
-
-// IPv4-mapped IPv6 (a dual-stack listener's IPv4 peers) as IPv4.
-asio::ip::address Unmapped(const asio::ip::address& address) {
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-  }
-  return address;
-}
-
 // Why `text` is not a network; empty when it is one (then in `*network`).
-std::string ParseNetwork(std::string_view text, DeviceRegistry::Network* network) {
-  const size_t slash = text.find('/');
-  const std::string address_text(text.substr(0, slash));
-  if (address_text.find('%') != std::string::npos) return "scope ids (%) are not supported";
-  asio::error_code ec;
-  const asio::ip::address address = Unmapped(asio::ip::make_address(address_text, ec));
-  if (ec) return "not an IP address";
-  network->family = address.is_v4() ? 4 : 6;
-  const int max_length = address.is_v4() ? 32 : 128;
-  network->prefix_length = max_length;
-  if (slash != std::string_view::npos) {
-    const std::string_view length = text.substr(slash + 1);
-    int value = -1;
-    const auto [end, error] = std::from_chars(length.data(), length.data() + length.size(), value);
-    if (error != std::errc() || end != length.data() + length.size() || value < 0 ||
-        value > max_length) {
+std::string ParseNetwork(std::string_view text, NetworkPrefix* network) {
+  switch (ParseNetworkPrefix(text, network)) {
+    case PrefixError::kNone:
+      return "";
+    case PrefixError::kScopeId:
+      return "scope ids (%) are not supported";
+    case PrefixError::kNotAnAddress:
+      return "not an IP address";
+    case PrefixError::kBadLength:
+    case PrefixError::kShortMappedPrefix:
       return "prefix length out of range";
-    }
-    network->prefix_length = value;
+    case PrefixError::kBitsBeyondPrefix:
+      return "bits set beyond the prefix";
   }
-  network->bytes = {};
-  if (address.is_v4()) {
-    const auto b = address.to_v4().to_bytes();
-    std::memcpy(network->bytes.data(), b.data(), b.size());
-  } else {
-    const auto b = address.to_v6().to_bytes();
-    std::memcpy(network->bytes.data(), b.data(), b.size());
-  }
-  std::array<uint8_t, 16> masked = network->bytes;
-  Mask(masked.data(), network->family == 4 ? 4 : 16, network->prefix_length);
-  if (masked != network->bytes) return "bits set beyond the prefix";
-  return "";
+  return "not a network";
 }
 
 }  // namespace
-
-bool DeviceRegistry::Network::Contains(const asio::ip::address& raw) const {
-  const asio::ip::address address = Unmapped(raw);
-  if ((address.is_v4() ? 4 : 6) != family) return false;
-  std::array<uint8_t, 16> bytes{};
-  if (address.is_v4()) {
-    const auto b = address.to_v4().to_bytes();
-    std::memcpy(bytes.data(), b.data(), b.size());
-  } else {
-    const auto b = address.to_v6().to_bytes();
-    std::memcpy(bytes.data(), b.data(), b.size());
-  }
-  Mask(bytes.data(), family == 4 ? 4 : 16, prefix_length);
-  return bytes == this->bytes;
-}
 
 bool DeviceRegistry::Device::AllowsSource(const asio::ip::address& address) const {
   if (from.empty()) return true;

@@ -37,18 +37,14 @@
 #include "absl/synchronization/mutex.h"
 #include "asio/ip/address.hpp"
 #include "gateway/common/watched_file.h"
+#include "gateway/device/network_prefix.h"
 
 namespace fixstream::gateway {
 
 // Thread safety: immutable once parsed; const methods are thread-safe.
 class DeviceRegistry final {
  public:
-  struct Network {
-    int family = 4;  // 4 or 6
-    int prefix_length = 0;
-    std::array<uint8_t, 16> bytes{};  // masked to the prefix
-    bool Contains(const asio::ip::address& address) const;
-  };
+  using Network = NetworkPrefix;
   struct Device {
     std::string name;  // the published vehicle id; empty: the device id
     std::optional<std::array<uint8_t, 32>> secret_sha256;

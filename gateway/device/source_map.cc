@@ -14,20 +14,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "gateway/device/network_prefix.h"
 #include "ingest/location_record.h"
 
 namespace fixstream::gateway {
 namespace {
 
 absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// Zeroes the bits of `bytes` (`size` bytes) beyond the first `prefix_length`.
-void Mask(uint8_t* bytes, size_t size, int prefix_length) {
-  for (size_t i = 0; i < size; ++i) {
-    const int bits = std::clamp(prefix_length - static_cast<int>(i) * 8, 0, 8);
-    bytes[i] &= static_cast<uint8_t>(0xff00u >> bits);
-  }
-}
 
 void AddLength(std::vector<uint8_t>& lengths, int length) {
   const auto value = static_cast<uint8_t>(length);
@@ -45,7 +38,7 @@ SourceVehicleMap::Key SourceVehicleMap::MakeKey(int family, int prefix_length,
   key[1] = static_cast<uint8_t>(prefix_length);
   const size_t size = family == 4 ? 4 : 16;
   std::memcpy(key.data() + 2, bytes, size);
-  Mask(key.data() + 2, size, prefix_length);
+  MaskToPrefix(key.data() + 2, size, prefix_length);
   return key;
 }
 
@@ -72,50 +65,27 @@ absl::StatusOr<SourceVehicleMap> SourceVehicleMap::Parse(std::string_view text,
     }
     const absl::string_view entry = fields[0];
     const absl::string_view vehicle = fields[1];
-    const size_t slash = entry.find('/');
-    const absl::string_view address_text = entry.substr(0, slash);
-    if (absl::StrContains(address_text, '%')) {
-      return error("bad address '", entry, "': scope ids (%) are not supported");
+    NetworkPrefix prefix;
+    switch (ParseNetworkPrefix(std::string_view(entry.data(), entry.size()), &prefix)) {
+      case PrefixError::kNone:
+        break;
+      case PrefixError::kScopeId:
+        return error("bad address '", entry, "': scope ids (%) are not supported");
+      case PrefixError::kNotAnAddress:
+        return error("bad address '", entry, "': not an IPv4 or IPv6 address");
+      case PrefixError::kBadLength:
+        return error("bad prefix length in '", entry, "': must be 0 to ",
+                     prefix.family == 4 ? 32 : 128);
+      case PrefixError::kShortMappedPrefix:
+        return error("bad prefix length in '", entry,
+                     "': an IPv4-mapped prefix must be at least /96 (or write it as IPv4)");
+      case PrefixError::kBitsBeyondPrefix:
+        return error("'", entry, "' has bits set beyond its /", prefix.prefix_length,
+                     " prefix (write the network address)");
     }
-    asio::error_code ec;
-    const asio::ip::address address = asio::ip::make_address(std::string(address_text), ec);
-    if (ec) return error("bad address '", entry, "': not an IPv4 or IPv6 address");
-    int family = address.is_v4() ? 4 : 6;
-    const int max_length = family == 4 ? 32 : 128;
-    int length = max_length;
-    if (slash != absl::string_view::npos) {
-      const absl::string_view digits = entry.substr(slash + 1);
-      const auto [end, parse_error] =
-          std::from_chars(digits.data(), digits.data() + digits.size(), length);
-      if (digits.empty() || parse_error != std::errc() || end != digits.data() + digits.size() ||
-          length < 0 || length > max_length) {
-        return error("bad prefix length in '", entry, "': must be 0 to ", max_length);
-      }
-    }
-    std::array<uint8_t, 16> bytes{};
-    if (family == 4) {
-      const auto v4 = address.to_v4().to_bytes();
-      std::copy(v4.begin(), v4.end(), bytes.begin());
-    } else {
-      const asio::ip::address_v6 v6 = address.to_v6();
-      const auto raw = v6.to_bytes();
-      std::copy(raw.begin(), raw.end(), bytes.begin());
-      if (v6.is_v4_mapped()) {
-        // Stored as IPv4, which is how peers are looked up.
-        if (length < 96) {
-          return error("bad prefix length in '", entry,
-                       "': an IPv4-mapped prefix must be at least /96 (or write it as IPv4)");
-        }
-        std::memmove(bytes.data(), bytes.data() + 12, 4);
-        family = 4;
-        length -= 96;
-      }
-    }
-    const Key key = MakeKey(family, length, bytes.data());
-    if (!std::equal(key.begin() + 2, key.begin() + 2 + (family == 4 ? 4 : 16), bytes.begin())) {
-      return error("'", entry, "' has bits set beyond its /", length,
-                   " prefix (write the network address)");
-    }
+    const int family = prefix.family;
+    const int length = prefix.prefix_length;
+    const Key key = MakeKey(family, length, prefix.bytes.data());
     if (!ingest::IsValidVehicleId(std::string_view(vehicle.data(), vehicle.size()))) {
       return error("bad vehicle id '", vehicle, "': must be 1 to ", ingest::kMaxVehicleIdLength,
                    " characters of A-Z a-z 0-9 . _ : -");
@@ -129,21 +99,8 @@ absl::StatusOr<SourceVehicleMap> SourceVehicleMap::Parse(std::string_view text,
 }
 
 std::string_view SourceVehicleMap::Lookup(const asio::ip::address& peer) const {
-  asio::ip::address address = peer;
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-  }
-  std::array<uint8_t, 16> bytes{};
-  int family;
-  if (address.is_v4()) {
-    family = 4;
-    const auto v4 = address.to_v4().to_bytes();
-    std::copy(v4.begin(), v4.end(), bytes.begin());
-  } else {
-    family = 6;
-    const auto v6 = address.to_v6().to_bytes();
-    std::copy(v6.begin(), v6.end(), bytes.begin());
-  }
+  std::array<uint8_t, 16> bytes;
+  const int family = AddressBytes(peer, &bytes);
   for (uint8_t length : family == 4 ? v4_lengths_ : v6_lengths_) {
     auto it = entries_.find(MakeKey(family, length, bytes.data()));
     if (it != entries_.end()) return it->second;
