@@ -32,7 +32,7 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
     return Bad(absl::StrCat("bad address '", parts[0],
                             "': expected HOST:PORT or [IPv6]:PORT (port 0 picks a free port)"));
   }
-  bool format_seen = false, ident_seen = false, ack_seen = false;
+  bool format_seen = false, ident_seen = false, ack_seen = false, tls_seen = false;
   for (size_t i = 1; i < parts.size(); ++i) {
     const absl::string_view option = parts[i];
     const size_t equals = option.find('=');
@@ -45,7 +45,8 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
       return absl::OkStatus();
     };
     if (equals == absl::string_view::npos) {
-      return Bad(absl::StrCat("expected OPTION=VALUE (format=, ident=, ack=), got '", option, "'"));
+      return Bad(
+          absl::StrCat("expected OPTION=VALUE (format=, ident=, ack=, tls=), got '", option, "'"));
     }
     if (name == "format") {
       if (absl::Status s = once(format_seen); !s.ok()) return s;
@@ -93,8 +94,18 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
       } else {
         return Bad(absl::StrCat("bad '", option, "': ack must be on or off"));
       }
+    } else if (name == "tls") {
+      if (absl::Status s = once(tls_seen); !s.ok()) return s;
+      if (value == "on") {
+        listener.tls = true;
+      } else if (value == "off") {
+        listener.tls = false;
+      } else {
+        return Bad(absl::StrCat("bad '", option, "': tls must be on or off"));
+      }
     } else {
-      return Bad(absl::StrCat("unknown option '", option, "' (options: format=, ident=, ack=)"));
+      return Bad(
+          absl::StrCat("unknown option '", option, "' (options: format=, ident=, ack=, tls=)"));
     }
   }
   if (listener.protocol && listener.acks) {

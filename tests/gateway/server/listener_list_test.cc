@@ -16,6 +16,21 @@ TEST(ParseListenerTest, AnAddressAloneTakesTheDefaults) {
   EXPECT_EQ(listener->identification, Identification::kPfsid);
   EXPECT_EQ(listener->source_map, "");
   EXPECT_FALSE(listener->acks);
+  EXPECT_FALSE(listener->tls);
+}
+
+TEST(ParseListenerTest, ReadsTls) {
+  absl::StatusOr<ListenerOptions> listener = ParseListener("0.0.0.0:7879 tls=on ack=on");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  EXPECT_TRUE(listener->tls);
+  EXPECT_TRUE(listener->acks);
+  EXPECT_EQ(DescribeListener(*listener), "0.0.0.0:7879 format=auto ident=pfsid ack=on tls=on");
+  listener = ParseListener("0.0.0.0:7879 tls=off");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  EXPECT_FALSE(listener->tls);
+  EXPECT_EQ(ParseListener("h:1 tls=yes").status().message(),
+            "bad 'tls=yes': tls must be on or off");
+  EXPECT_EQ(ParseListener("h:1 tls=on tls=on").status().message(), "option tls= is given twice");
 }
 
 TEST(ParseListenerTest, ReadsEveryOption) {
@@ -75,8 +90,8 @@ TEST(ParseListenerTest, ErrorsNameTheBadPart) {
       {"h:1 ident=source_address", "bad 'ident=source_address': source_address needs its mapping"},
       {"h:1 ident=source_address:", "bad 'ident=source_address:': source_address needs"},
       {"h:1 ack=yes", "bad 'ack=yes': ack must be on or off"},
-      {"h:1 acks=on", "unknown option 'acks=on' (options: format=, ident=, ack=)"},
-      {"h:1 nmea", "expected OPTION=VALUE (format=, ident=, ack=), got 'nmea'"},
+      {"h:1 acks=on", "unknown option 'acks=on' (options: format=, ident=, ack=, tls=)"},
+      {"h:1 nmea", "expected OPTION=VALUE (format=, ident=, ack=, tls=), got 'nmea'"},
       {"h:1 ack=on ack=off", "option ack= is given twice"},
       {"h:1 format=csv format=csv", "option format= is given twice"},
   };
