@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <ctime>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
