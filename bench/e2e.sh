@@ -39,6 +39,11 @@
 #               --auth_secret). Gateway CPU per record is the cost of the
 #               registry lookup, the name= check and the policy. Not in the
 #               default set.
+#   device_tls  the throughput and the at-rest latency scenarios with the
+#               devices on plain TCP, then on TLS (fixstream-load --tls to a
+#               --device_tls_listen port; a P-256 certificate made here with
+#               openssl); every gateway has both listeners, so the rows differ
+#               only in the device transport. Not in the default set.
 # Every gateway journals (the default, group commit) into its own directory
 # under the work dir unless a scenario says otherwise.
 # Gateway CPU is utime+stime from /proc/PID/stat, read after the subscribers
@@ -99,6 +104,7 @@ build() {
 # scenario sets them to TLS + token).
 GATEWAY_SECURITY=()
 FANOUT_SECURITY=()
+LOAD_SECURITY=()
 
 # start_fanout NAME FLAGS...: starts a subscriber process and waits until all
 # its streams are registered at the gateway; sets FANOUT_PID.
@@ -133,7 +139,8 @@ run_load() {
   local name=$1 rc=0
   shift
   timeout --kill-after=5 $((RUN_TIMEOUT + 15)) \
-    "$LOAD" --target="127.0.0.1:$DEVICE_PORT" --max_seconds="$RUN_TIMEOUT" "$@" \
+    "$LOAD" --target="127.0.0.1:${LOAD_PORT:-$DEVICE_PORT}" --max_seconds="$RUN_TIMEOUT" \
+    ${LOAD_SECURITY[@]+"${LOAD_SECURITY[@]}"} "$@" \
     >"$WORK/load-$name.out" 2>"$WORK/load-$name.err" || rc=$?
   LOAD_LINE=$(grep 'fixstream-load: connections=' "$WORK/load-$name.out" || true)
   if [[ $rc != 0 ]]; then log "$name: fixstream-load exited $rc: $(tail -2 "$WORK/load-$name.err")"; fi
@@ -310,6 +317,34 @@ make_credentials() {
 }
 
 # The security scenario: each measurement plaintext, then TLS + token.
+# Both device listeners on every gateway; the load picks one. DEVICE_TLS=1:
+# the TLS port (the second of device_ports=).
+scenario_device_tls() {
+  make_credentials
+  local d=$WORK/credentials mode
+  GATEWAY_SECURITY=(--device_tls_listen=127.0.0.1:0 --device_tls_cert="$d/server.pem"
+    --device_tls_key="$d/server.key")
+  for mode in "device plain TCP" "device TLS"; do
+    if [[ $mode == "device TLS" ]]; then
+      LOAD_SECURITY=(--tls --tls_ca="$d/ca.pem")
+    else
+      LOAD_SECURITY=()
+    fi
+    DEVICE_TLS=$([[ $mode == "device TLS" ]] && echo 1 || echo 0) scenario_throughput "$mode"
+  done
+  for mode in "device plain TCP" "device TLS"; do
+    if [[ $mode == "device TLS" ]]; then
+      LOAD_SECURITY=(--tls --tls_ca="$d/ca.pem")
+    else
+      LOAD_SECURITY=()
+    fi
+    DEVICE_TLS=$([[ $mode == "device TLS" ]] && echo 1 || echo 0) LATENCY_LABEL=$mode \
+      scenario_latency "latency-rest-${mode//[^A-Za-z]/}" 100 "$REST_SECONDS" 1
+  done
+  GATEWAY_SECURITY=()
+  LOAD_SECURITY=()
+}
+
 scenario_security() {
   make_credentials
   local mode
@@ -358,6 +393,7 @@ if wants journal; then
   scenario_latency "latency-rest-batch" 100 "$REST_SECONDS" 1 --journal_durability=batch
 fi
 if wants security; then scenario_security; fi
+if wants device_tls; then scenario_device_tls; fi
 
 echo
 echo "fixstream end to end — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr)"

@@ -124,6 +124,11 @@ start_gateway() {
   METRICS_PORT=""
   if await_output "$log_file" 'metrics_port=' "$GW_PID" 10; then
     DEVICE_PORT=$(grep -o 'device_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
+    # DEVICE_TLS=1: the loads go to the second device listener (a TLS one).
+    LOAD_PORT=$DEVICE_PORT
+    if [[ "${DEVICE_TLS:-0}" == 1 ]]; then
+      LOAD_PORT=$(grep -o 'device_ports=[0-9,]*' "$log_file" | head -1 | cut -d= -f2 | cut -d, -f2)
+    fi
     GRPC_PORT=$(grep -o 'grpc_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
     METRICS_PORT=$(grep -o 'metrics_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
   fi

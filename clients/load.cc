@@ -37,6 +37,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "asio.hpp"
+#include "asio/ssl.hpp"
 #include "clients/command_line.h"
 #include "clients/loopback_target.h"
 #include "clients/paced_connection.h"
@@ -73,6 +74,13 @@ ABSL_FLAG(int32_t, source_addresses, 0,
 ABSL_FLAG(double, rate, 0,
           "Aggregate lines per second over all connections, sent in bursts about every "
           "millisecond from the moment all connections are up; 0: as fast as possible.");
+ABSL_FLAG(bool, tls, false,
+          "Speak TLS to the target (a gateway listener with tls=on, --device_tls_listen): "
+          "handshake after the connect, end with close_notify.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "With --tls: PEM file of the CA that must have signed the gateway's certificate "
+          "(checked, with the target's address). Empty: the certificate is not checked (a "
+          "benchmark on loopback).");
 ABSL_FLAG(bool, stamp_send_time, false,
           "Rewrite the timestamp of every CSV and JSON line to the wall-clock time just before "
           "it is sent (NMEA lines go out unchanged). For latency measurements; use CSV.");
@@ -435,7 +443,8 @@ struct LoadOptions {
   int source_addresses = 0;
   double rate = 0;  // lines/s; 0: unpaced
   bool stamp = false;
-  bool discard_replies = false;  // tracker protocols: the gateway answers some messages
+  bool discard_replies = false;       // tracker protocols: the gateway answers some messages
+  asio::ssl::context* tls = nullptr;  // --tls: every connection speaks TLS
   StampFormat stamp_format = StampFormat::kRfc3339Nanos;
   size_t write_bytes = 0;
   double max_seconds = 0;
@@ -556,6 +565,7 @@ LoadRun::LoadRun(asio::io_context& io, std::vector<Slice> slices, LoadOptions op
     connections_.push_back(
         std::make_unique<SliceConnection>(io, static_cast<int>(i), slices[i], options_, *this));
     if (options_.discard_replies) connections_.back()->DiscardReplies();
+    if (options_.tls != nullptr) connections_.back()->UseTls(*options_.tls);
     pacer_.Add(connections_.back().get());
   }
 }
@@ -746,6 +756,19 @@ int Run() {
     slices = SplitOnLines(file_data, options.connections);
   }
 
+  asio::ssl::context tls_context(asio::ssl::context::tls_client);
+  if (absl::GetFlag(FLAGS_tls)) {
+    const std::string ca = absl::GetFlag(FLAGS_tls_ca);
+    if (!ca.empty()) {
+      std::error_code ec;
+      tls_context.load_verify_file(ca, ec);
+      if (ec) return Fail(absl::StrCat("--tls_ca=", ca, ": ", ec.message()));
+      tls_context.set_verify_mode(asio::ssl::verify_peer);
+      tls_context.set_verify_callback(
+          asio::ssl::host_name_verification(target.address().to_string()));
+    }
+    options.tls = &tls_context;
+  }
   LoadRun run(io, std::move(slices), options);
   run.Start(target);
   io.run();

@@ -52,14 +52,34 @@ void PacedConnection::OnConnected(const std::error_code& ec) {
   }
   if (ec) {
     Fail("connect", ec);
-  } else {
-    connected_ = true;
-    // Paced bursts are small; Nagle would hold them back, smear the rate and
-    // add latency.
-    std::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
-    if (discard_replies_) ReadReplies();
+    observer_.OnConnectDone(*this);
+    return;
   }
+  // Paced bursts are small; Nagle would hold them back, smear the rate and
+  // add latency.
+  std::error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  if (tls_ == nullptr) {
+    OnReady();
+    return;
+  }
+  tls_->async_handshake(asio::ssl::stream_base::client, [this](const std::error_code& tls_ec) {
+    if (finished_) {
+      observer_.OnConnectDone(*this);
+      return;
+    }
+    if (tls_ec) {
+      Fail("tls handshake", tls_ec);
+      observer_.OnConnectDone(*this);
+      return;
+    }
+    OnReady();
+  });
+}
+
+void PacedConnection::OnReady() {
+  connected_ = true;
+  if (discard_replies_) ReadReplies();
   observer_.OnConnectDone(*this);
   Send();
 }
@@ -75,9 +95,14 @@ void PacedConnection::Send() {
   taken_ += write.units;
   writing_ = true;
   observer_.OnWriteStarted(*this);
-  asio::async_write(
-      socket_, asio::buffer(write.data.data(), write.data.size()),
-      [this, write](const std::error_code& ec, size_t bytes) { OnWritten(ec, bytes, write); });
+  auto done = [this, write](const std::error_code& ec, size_t bytes) {
+    OnWritten(ec, bytes, write);
+  };
+  if (tls_ != nullptr) {
+    asio::async_write(*tls_, asio::buffer(write.data.data(), write.data.size()), done);
+  } else {
+    asio::async_write(socket_, asio::buffer(write.data.data(), write.data.size()), done);
+  }
 }
 
 void PacedConnection::OnWritten(const std::error_code& ec, size_t bytes, const PacedWrite& write) {
@@ -97,6 +122,18 @@ void PacedConnection::OnWritten(const std::error_code& ec, size_t bytes, const P
 
 void PacedConnection::Close() {
   finished_ = true;
+  if (tls_ != nullptr) {
+    // close_notify, then the gateway's (it closes on end of stream). With
+    // replies read, their read sees the end and finishes.
+    if (discard_replies_) closing_ = true;
+    tls_->async_shutdown([this](const std::error_code& /*ec*/) {
+      if (discard_replies_) return;
+      std::error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      Finish();
+    });
+    return;
+  }
   // The send-side shutdown tells the gateway we are done: it reads end of
   // stream right after our last line. close() then returns at once; the
   // kernel still delivers whatever is queued.
@@ -122,24 +159,28 @@ void PacedConnection::Finish() {
 }
 
 void PacedConnection::ReadReplies() {
-  socket_.async_read_some(asio::buffer(reply_buffer_),
-                          [this](const std::error_code& ec, size_t bytes) {
-                            reply_bytes_ += static_cast<int64_t>(bytes);
-                            if (!ec) {
-                              ReadReplies();
-                              return;
-                            }
-                            if (closing_ && ec == asio::error::eof) {
-                              closing_ = false;
-                              Finish();
-                            } else if (closing_) {
-                              closing_ = false;
-                              finished_ = false;
-                              Fail("read", ec);
-                            }
-                            // (Not closing: the write side reports the error,
-                            // or Abort() closed the socket.)
-                          });
+  auto done = [this](const std::error_code& ec, size_t bytes) {
+    reply_bytes_ += static_cast<int64_t>(bytes);
+    if (!ec) {
+      ReadReplies();
+      return;
+    }
+    if (closing_ && (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)) {
+      closing_ = false;
+      Finish();
+    } else if (closing_) {
+      closing_ = false;
+      finished_ = false;
+      Fail("read", ec);
+    }
+    // (Not closing: the write side reports the error,
+    // or Abort() closed the socket.)
+  };
+  if (tls_ != nullptr) {
+    tls_->async_read_some(asio::buffer(reply_buffer_), done);
+  } else {
+    socket_.async_read_some(asio::buffer(reply_buffer_), done);
+  }
 }
 
 void PacedConnection::Abort() {

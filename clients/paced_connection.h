@@ -18,11 +18,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
 #include "asio.hpp"
+#include "asio/ssl.hpp"
 
 namespace fixstream::clients {
 
@@ -98,6 +100,12 @@ class PacedConnection {
   // before closing (so a late reply never meets a closed socket, whose
   // reset could cost the gateway lines it has not read yet).
   void DiscardReplies() { discard_replies_ = true; }
+  // Call before Start(): the connection speaks TLS (a gateway listener with
+  // tls=on): it handshakes after the connect, sends through TLS and ends
+  // with close_notify. `context` must outlive the connection.
+  void UseTls(asio::ssl::context& context) {
+    tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, context);
+  }
   int64_t reply_bytes() const { return reply_bytes_; }
 
   int index() const { return index_; }
@@ -119,6 +127,7 @@ class PacedConnection {
 
  private:
   void OnConnected(const std::error_code& ec);
+  void OnReady();
   void OnWritten(const std::error_code& ec, size_t bytes, const PacedWrite& write);
   void Close();
   void Finish();
@@ -126,6 +135,7 @@ class PacedConnection {
   void Fail(std::string_view operation, const std::error_code& ec);
 
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // null: plain TCP
   PacedConnectionObserver& observer_;
   const int index_;
   const int64_t units_;

@@ -18,6 +18,7 @@
 #include "gateway/device/auth_limiter.h"
 #include "gateway/device/device_registry.h"
 #include "gateway/device/device_session.h"
+#include "gateway/device/device_tls.h"
 #include "gateway/device/source_map.h"
 
 namespace fixstream::gateway {
@@ -66,7 +67,8 @@ std::string DescribeListener(const ListenerOptions& listener) {
       " ident=", absl::string_view(ident.data(), ident.size()),
       listener.identification == Identification::kSourceAddress ? ":" : "",
       listener.identification == Identification::kSourceAddress ? listener.source_map : "",
-      " ack=", listener.acks ? "on" : "off", listener.policy.has_value() ? " policy=" : "",
+      " ack=", listener.acks ? "on" : "off", listener.tls ? " tls=on" : "",
+      listener.policy.has_value() ? " policy=" : "",
       listener.policy.has_value() ? ToAbsl(DevicePolicyName(*listener.policy)) : "");
 }
 
@@ -100,7 +102,8 @@ std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& optio
                                       .identification = Identification::kPfsid,
                                       .source_map = {},
                                       .acks = false,
-                                      .policy = std::nullopt});
+                                      .policy = std::nullopt,
+                                      .tls = false});
   if (!options.ack_listen.empty()) {
     // As before the listener list, --device_format pins both.
     listeners.push_back(ListenerOptions{.address = options.ack_listen,
@@ -109,7 +112,18 @@ std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& optio
                                         .identification = Identification::kPfsid,
                                         .source_map = {},
                                         .acks = true,
-                                        .policy = std::nullopt});
+                                        .policy = std::nullopt,
+                                        .tls = false});
+  }
+  if (!options.tls_listen.empty()) {
+    listeners.push_back(ListenerOptions{.address = options.tls_listen,
+                                        .pinned_format = options.pinned_format,
+                                        .protocol = std::nullopt,
+                                        .identification = Identification::kPfsid,
+                                        .source_map = {},
+                                        .acks = false,
+                                        .policy = std::nullopt,
+                                        .tls = true});
   }
   return listeners;
 }
@@ -122,6 +136,10 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
         devices(options.devices_file.empty()
                     ? nullptr
                     : std::make_unique<DeviceRegistryFile>(options.devices_file)),
+        tls_files(options.tls_cert_file.empty() && options.tls_key_file.empty()
+                      ? nullptr
+                      : std::make_unique<TlsCertificateFiles>(options.tls_cert_file,
+                                                              options.tls_key_file)),
         contexts(MakeContexts(options.io_threads)),
         accept_strand(asio::make_strand(*contexts[0])),
         sweep_timer(accept_strand) {}
@@ -212,6 +230,16 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   void UpdateSourceMapEntries();
   // Polls (or, `force`: reads) the device registry. Accept strand.
   void ReloadDevices(bool force);
+  // Polls the TLS certificate files. Accept strand.
+  void ReloadTlsCertificates();
+  // Devices that check certificates refuse an expired one: said at load.
+  void WarnIfExpired() {
+    if (tls_files->current()->not_after_unix_s() < absl::ToUnixSeconds(absl::Now())) {
+      LogWarning(absl::StrCat("device TLS certificate ", tls_files->cert_file(), " has expired (",
+                              tls_files->current()->description(),
+                              "): clients that check it will refuse every handshake"));
+    }
+  }
   void Sweep();
   void Unregister(uint64_t id, const asio::ip::address& source);
   void CloseRefused(tcp::socket& socket, CloseReason reason, const asio::ip::address& source);
@@ -233,6 +261,9 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
   // sessions read its snapshots.
   const std::unique_ptr<DeviceRegistryFile> devices;
   AuthLimiter auth_limiter{{.failures_per_minute = options.auth_failures_per_minute}};
+  // --device_tls_cert/--device_tls_key (null: no TLS). Polled and reloaded
+  // on the accept strand, which alone reads current() (at each accept).
+  const std::unique_ptr<TlsCertificateFiles> tls_files;
   const DeviceSession::Context session_context{
       options, store, counters, durability, *this, store_available_generation, devices.get()};
   std::vector<std::unique_ptr<asio::io_context>> contexts;
@@ -256,7 +287,8 @@ struct DeviceServer::Impl final : DeviceSession::Registry {
       RateLimitedLog{LogLevel::kInfo},    RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
       RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
-      RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning}};
+      RateLimitedLog{LogLevel::kWarning}, RateLimitedLog{LogLevel::kWarning},
+      RateLimitedLog{LogLevel::kInfo},    RateLimitedLog{LogLevel::kInfo}};
   // The first line of a connection rejected for its fix time (a tracker's
   // clock, a stale example).
   RateLimitedLog fix_time_log{LogLevel::kInfo};
@@ -386,8 +418,9 @@ void DeviceServer::Impl::OnAccepted(tcp::socket socket, Listener& listener) {
     }
     ++from_source;
     // `vehicle` is copied by the session: a reload may replace the map.
-    session = std::make_shared<DeviceSession>(std::move(socket), source, id, listener.options,
-                                              vehicle, session_context);
+    session = std::make_shared<DeviceSession>(
+        std::move(socket), source, id, listener.options, vehicle, session_context,
+        listener.options.tls ? tls_files->current() : nullptr);
     sessions.emplace(id, SessionEntry{session, session.get()});
   }
   counters.connections_active.fetch_add(1, std::memory_order_relaxed);
@@ -414,6 +447,9 @@ void DeviceServer::Impl::ScheduleSweep() {
   if (options.reply_timeout > absl::ZeroDuration()) {
     shortest = std::min(shortest, options.reply_timeout);
   }
+  if (tls_files != nullptr && options.tls_handshake_timeout > absl::ZeroDuration()) {
+    shortest = std::min(shortest, options.tls_handshake_timeout);
+  }
   if (shortest == absl::InfiniteDuration()) return;
   // A timeout fires at most a quarter of itself late, checked at most every
   // second and at least every 10 ms.
@@ -432,6 +468,7 @@ void DeviceServer::Impl::ScheduleReload() {
     if (ec || !listening) return;
     ReloadSourceMaps();
     ReloadDevices(/*force=*/false);
+    ReloadTlsCertificates();
     ScheduleReload();
   });
 }
@@ -461,6 +498,31 @@ void DeviceServer::Impl::ReloadDevices(bool force) {
       break;
   }
   counters.device_registry_entries.store(devices->current()->size(), std::memory_order_relaxed);
+}
+
+// A changed pair applies to connections accepted from now on; open ones
+// keep the credentials they handshook with.
+void DeviceServer::Impl::ReloadTlsCertificates() {
+  if (tls_files == nullptr) return;
+  std::string error;
+  switch (tls_files->Check(&error)) {
+    case TlsCertificateFiles::Change::kNone:
+      break;
+    case TlsCertificateFiles::Change::kReloaded:
+      counters.tls_certificate_not_after.store(tls_files->current()->not_after_unix_s(),
+                                               std::memory_order_relaxed);
+      counters.tls_certificate_reloads.fetch_add(1, std::memory_order_release);
+      LogInfo(absl::StrCat("device TLS certificate ", tls_files->cert_file(), " reloaded: ",
+                           tls_files->current()->description(), "; new connections get it"));
+      WarnIfExpired();
+      break;
+    case TlsCertificateFiles::Change::kFailed:
+      counters.tls_certificate_reload_failures.fetch_add(1, std::memory_order_relaxed);
+      LogError(absl::StrCat("device TLS certificate reload failed: ", error,
+                            "; keeping the certificate in force (",
+                            tls_files->current()->description(), ")"));
+      break;
+  }
 }
 
 void DeviceServer::ReloadDevices() {
@@ -513,8 +575,9 @@ void DeviceServer::Impl::Sweep() {
   {
     absl::MutexLock lock(&mu);
     for (auto& [id, entry] : sessions) {
-      for (CloseReason reason : {CloseReason::kIdleTimeout, CloseReason::kLineTimeout,
-                                 CloseReason::kReplyTimeout, CloseReason::kAuthTimeout}) {
+      for (CloseReason reason :
+           {CloseReason::kTlsHandshakeTimeout, CloseReason::kIdleTimeout, CloseReason::kLineTimeout,
+            CloseReason::kReplyTimeout, CloseReason::kAuthTimeout}) {
         if (entry.raw->Expired(reason, now)) {
           if (auto s = entry.session.lock()) expired.emplace_back(std::move(s), reason);
           break;
@@ -563,6 +626,20 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
   const bool legacy = impl.options.listeners.empty();
   listeners_ = EffectiveListeners(impl.options);
   bool any_source_map = false;
+  bool any_tls = false;
+  for (const ListenerOptions& options : listeners_) any_tls |= options.tls;
+  if (any_tls && impl.tls_files == nullptr) {
+    return absl::InvalidArgumentError(
+        "a TLS device listener needs --device_tls_cert and --device_tls_key");
+  }
+  if (impl.tls_files != nullptr) {
+    if (absl::Status status = impl.tls_files->Load(); !status.ok()) return status;
+    impl.counters.tls_certificate_not_after.store(impl.tls_files->current()->not_after_unix_s(),
+                                                  std::memory_order_relaxed);
+    LogInfo(absl::StrCat("device TLS certificate ", impl.tls_files->cert_file(),
+                         " loaded: ", impl.tls_files->current()->description()));
+    impl.WarnIfExpired();
+  }
   for (const ListenerOptions& options : listeners_) {
     if (absl::Status status = CheckListenerPolicy(options, impl.options); !status.ok()) {
       return status;
@@ -580,6 +657,7 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
     }
     absl::StatusOr<uint16_t> port = impl.Listen(*listener, !legacy        ? "listeners"
                                                            : options.acks ? "device_ack_listen"
+                                                           : options.tls  ? "device_tls_listen"
                                                                           : "device_listen");
     if (!port.ok()) return port.status();
     if (options.acks && ack_port_ == 0) ack_port_ = *port;
@@ -596,7 +674,7 @@ absl::StatusOr<uint16_t> DeviceServer::Start() {
     LogInfo(absl::StrCat("devices file ", impl.devices->path(),
                          " loaded: ", impl.devices->current()->size(), " devices"));
   }
-  const bool poll_files = any_source_map || impl.devices != nullptr;
+  const bool poll_files = any_source_map || impl.devices != nullptr || impl.tls_files != nullptr;
   for (auto& context : impl_->contexts) impl_->work.emplace_back(context->get_executor());
   asio::post(impl_->accept_strand, [impl = impl_.get(), poll_files] {
     impl->listening = true;

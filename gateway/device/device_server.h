@@ -68,21 +68,36 @@ struct ListenerOptions {
   bool acks = false;
   // The listener's device policy; unset: DeviceServerOptions::device_policy.
   std::optional<DevicePolicy> policy;
+  // TLS (device_tls.h): connections handshake with the server's
+  // certificate (DeviceServerOptions::tls_cert_file) first; then the same
+  // as plain TCP. A client that speaks no TLS is refused.
+  bool tls = false;
 };
 
-// "0.0.0.0:7878 format=auto ident=pfsid ack=off", the configuration's
+// "0.0.0.0:7878 format=auto ident=pfsid ack=off" (+ " tls=on"), the configuration's
 // syntax (docs/OPERATIONS.md), for logs.
 std::string DescribeListener(const ListenerOptions& listener);
 
 struct DeviceServerOptions {
   // The listeners. When empty, the legacy fields below make them: `listen`
-  // (pinned to `pinned_format`), then `ack_listen` if set, both identified
-  // by $PFSID.
+  // (pinned to `pinned_format`), then `ack_listen` if set, then `tls_listen`
+  // if set (TLS, pinned likewise), all identified by $PFSID.
   std::vector<ListenerOptions> listeners;
   std::string listen = "0.0.0.0:7878";  // HOST:PORT; port 0 picks an ephemeral port
   // A second listener (HOST:PORT; empty: none) whose connections are
   // acknowledged (ListenerOptions::acks).
   std::string ack_listen;
+  // A TLS listener (HOST:PORT; empty: none) next to the legacy ones.
+  std::string tls_listen;
+  // TLS listeners' certificate chain and private key (PEM files), checked
+  // for changes as often as the source maps: new connections get a changed
+  // pair, open ones keep theirs. Needed by any listener with tls; loaded by
+  // Start(), which fails naming the file if they do not load.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // A TLS connection that has not completed its handshake this long after
+  // its accept is closed as tls_handshake_timeout (0: never).
+  absl::Duration tls_handshake_timeout = absl::Seconds(10);
   // How often source maps are checked for changes (SourceMapFile).
   absl::Duration source_map_poll_interval = absl::Seconds(1);
   // The device registry (device_registry.h; empty: none), checked for

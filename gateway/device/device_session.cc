@@ -30,7 +30,8 @@ thread_local RecordBatch tls_batch;
 
 DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint64_t id,
                              const ListenerOptions& listener, std::string_view vehicle_id,
-                             const Context& context)
+                             const Context& context,
+                             std::shared_ptr<const TlsServerCredentials> tls)
     : socket_(std::move(socket)),
       source_(std::move(source)),
       id_(id),
@@ -47,6 +48,12 @@ DeviceSession::DeviceSession(tcp::socket socket, asio::ip::address source, uint6
   if (!vehicle_id.empty()) parser_.SetConnectionVehicle(vehicle_id);
   if (listener.protocol) StartDeviceProtocol(*listener.protocol);
   last_read_ns_.store(accepted_ns_, std::memory_order_relaxed);
+  if (tls != nullptr) {
+    tls_ = std::make_unique<TlsConnection>(std::move(tls), socket_.native_handle());
+    // The handshake timeout runs from the accept.
+    handshake_since_ns_.store(last_read_ns_.load(std::memory_order_relaxed),
+                              std::memory_order_relaxed);
+  }
   if (acks_) context_.durability.AddWaiter();
 }
 
@@ -59,11 +66,93 @@ void DeviceSession::Start() {
   asio::error_code ec;
   socket_.non_blocking(true, ec);
   if (!ec) SetKeepalive();
-  if (ec) {
+  if (ec || (tls_ != nullptr && !tls_->ok())) {
     Close(CloseReason::kError);
     return;
   }
+  if (tls_ != nullptr) {
+    ContinueHandshake();
+    return;
+  }
   WaitReadable();
+}
+
+void DeviceSession::ContinueHandshake() {
+  if (closed_) return;
+  TlsFailure failure = TlsFailure::kProtocolError;
+  switch (tls_->Handshake(&failure)) {
+    case TlsConnection::Step::kDone:
+      handshake_since_ns_.store(0, std::memory_order_relaxed);
+      context_.counters.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+      // The client's first records may have come right behind its Finished.
+      OnReadable(asio::error_code());
+      return;
+    case TlsConnection::Step::kWouldBlock:
+      socket_.async_wait(tls_->wants_write() ? tcp::socket::wait_write : tcp::socket::wait_read,
+                         [self = shared_from_this()](const asio::error_code& ec) {
+                           if (self->closed_) return;
+                           if (ec) {
+                             self->Close(CloseReason::kError);
+                             return;
+                           }
+                           self->ContinueHandshake();
+                         });
+      return;
+    case TlsConnection::Step::kFailed:
+      context_.counters.tls_handshake_failures[static_cast<size_t>(failure)].fetch_add(
+          1, std::memory_order_relaxed);
+      Close(CloseReason::kTlsHandshakeFailed);
+      return;
+  }
+}
+
+template <typename Handler>
+void DeviceSession::AsyncWrite(const char* data, size_t size, Handler&& done) {
+  if (tls_ == nullptr) [[likely]] {
+    asio::async_write(socket_, asio::buffer(data, size),
+                      [done = std::forward<Handler>(done)](const asio::error_code& ec,
+                                                           size_t) mutable { done(ec); });
+    return;
+  }
+  TlsWrite(data, size, std::function<void(const asio::error_code&)>(std::forward<Handler>(done)));
+}
+
+// OpenSSL's rule: after "would block" the same bytes are written again, once
+// the socket is ready.
+void DeviceSession::TlsWrite(const char* data, size_t size,
+                             std::function<void(const asio::error_code&)> done) {
+  while (size > 0 && !closed_) {
+    asio::error_code ec;
+    const size_t n = tls_->Write(data, size, ec);
+    if (ec == asio::error::would_block) {
+      socket_.async_wait(tls_->wants_write() ? tcp::socket::wait_write : tcp::socket::wait_read,
+                         [self = shared_from_this(), data, size,
+                          done = std::move(done)](const asio::error_code& wait_ec) mutable {
+                           if (wait_ec || self->closed_) {
+                             done(wait_ec ? wait_ec : asio::error::operation_aborted);
+                             return;
+                           }
+                           self->TlsWrite(data, size, std::move(done));
+                         });
+      return;
+    }
+    if (ec) {
+      CountTlsError();
+      asio::post(socket_.get_executor(), [done = std::move(done), ec] { done(ec); });
+      return;
+    }
+    data += n;
+    size -= n;
+  }
+  const asio::error_code result =
+      closed_ ? asio::error_code(asio::error::operation_aborted) : asio::error_code();
+  asio::post(socket_.get_executor(), [done = std::move(done), result] { done(result); });
+}
+
+void DeviceSession::CountTlsError() {
+  if (!tls_->tls_failed()) return;  // the socket's error (a reset): counted by the close
+  context_.counters.tls_errors[static_cast<size_t>(tls_->last_failure())].fetch_add(
+      1, std::memory_order_relaxed);
 }
 
 void DeviceSession::Drain() {
@@ -79,13 +168,23 @@ void DeviceSession::Drain() {
     // shutdown (the rest is its to resend).
     int queued = 0;
     if (::ioctl(self->socket_.native_handle(), FIONREAD, &queued) != 0) queued = 0;
-    self->ReadAvailable(static_cast<size_t>(std::max(queued, 1)));
+    // (TLS: what OpenSSL decrypted already is on top; the ciphertext queued
+    // is more than its plaintext.)
+    const size_t held = self->tls_ != nullptr ? self->tls_->pending() : 0;
+    self->ReadAvailable(static_cast<size_t>(std::max(queued, 1)) + held);
     self->Close(CloseReason::kShutdown);
   });
 }
 
 void DeviceSession::Expire(CloseReason reason) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), reason] {
+    if (reason == CloseReason::kTlsHandshakeTimeout) {
+      if (self->closed_ || self->handshake_since_ns_.load(std::memory_order_relaxed) == 0) return;
+      self->context_.counters.tls_handshake_failures[static_cast<size_t>(TlsFailure::kTimeout)]
+          .fetch_add(1, std::memory_order_relaxed);
+      self->Close(reason);
+      return;
+    }
     // Paused, the connection waits for the gateway, not for its device.
     if (self->closed_ || self->paused_) return;
     // Half closed: nothing more to read, the wait for the final
@@ -143,6 +242,11 @@ bool DeviceSession::Expired(CloseReason reason, int64_t now_ns) const {
            context_.options.line_timeout > absl::ZeroDuration() &&
            now_ns - accepted_ns_ >= absl::ToInt64Nanoseconds(context_.options.line_timeout);
   }
+  if (reason == CloseReason::kTlsHandshakeTimeout) {
+    const int64_t since = handshake_since_ns_.load(std::memory_order_relaxed);
+    return context_.options.tls_handshake_timeout > absl::ZeroDuration() && since != 0 &&
+           now_ns - since >= absl::ToInt64Nanoseconds(context_.options.tls_handshake_timeout);
+  }
   if (reason == CloseReason::kReplyTimeout) {
     const int64_t since = reply_since_ns_.load(std::memory_order_relaxed);
     return context_.options.reply_timeout > absl::ZeroDuration() && since != 0 &&
@@ -170,8 +274,9 @@ void DeviceSession::SetKeepalive() {
 }
 
 void DeviceSession::WaitReadable() {
+  // (TLS: a read that would block may need the socket writable, rarely.)
   socket_.async_wait(
-      tcp::socket::wait_read,
+      tls_ != nullptr && tls_->wants_write() ? tcp::socket::wait_write : tcp::socket::wait_read,
       [self = shared_from_this()](const asio::error_code& ec) { self->OnReadable(ec); });
 }
 
@@ -221,16 +326,30 @@ void DeviceSession::OnReadable(const asio::error_code& ec) {
 // Every read's records are published as one batch: one hub lock and one
 // wake-up per read, not per line.
 DeviceSession::ReadState DeviceSession::ReadAvailable(size_t budget) {
+  // (TLS: nothing to read before the handshake completed.)
+  if (handshake_since_ns_.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    return ReadState::kWouldBlock;
+  }
   size_t total = 0;
   for (;;) {
     absl::Span<char> space = PrepareRead();
     asio::error_code ec;
-    const size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
+    // One branch per read. TLS reads until OpenSSL would block as well, so
+    // nothing it decrypted is left behind when the loop waits again.
+    size_t n;
+    if (tls_ == nullptr) [[likely]] {
+      n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
+    } else {
+      n = tls_->Read(space.data(), space.size(), ec);
+    }
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       return ReadState::kWouldBlock;
     }
     if (ec == asio::error::eof) return ReadState::kPeerClosed;
-    if (ec) return ReadState::kError;
+    if (ec) {
+      if (tls_ != nullptr) CountTlsError();
+      return ReadState::kError;
+    }
     CommitRead(n);
     bytes_read_ += n;
     const int64_t now = absl::GetCurrentTimeNanos();  // the records' receive time
@@ -410,25 +529,25 @@ void DeviceSession::WriteReplies() {
   replies_.clear();
   reply_in_flight_ = true;
   reply_since_ns_.store(MonotonicNanos(), std::memory_order_relaxed);
-  asio::async_write(socket_, asio::buffer(replies_writing_),
-                    [self = shared_from_this()](const asio::error_code& ec, size_t) {
-                      self->reply_in_flight_ = false;
-                      self->reply_since_ns_.store(0, std::memory_order_relaxed);
-                      if (self->closed_) return;
-                      if (ec) {
-                        // The peer is gone; its read will find out (or the
-                        // session is closing anyway). A half-closed one has
-                        // nothing left to read.
-                        if (self->close_after_replies_) {
-                          self->Close(CloseReason::kError);
-                        } else if (self->read_closed_) {
-                          self->Close(CloseReason::kPeerClosed);
-                        }
-                        return;
-                      }
-                      self->replies_writing_.clear();
-                      self->WriteReplies();
-                    });
+  AsyncWrite(replies_writing_.data(), replies_writing_.size(),
+             [self = shared_from_this()](const asio::error_code& ec) {
+               self->reply_in_flight_ = false;
+               self->reply_since_ns_.store(0, std::memory_order_relaxed);
+               if (self->closed_) return;
+               if (ec) {
+                 // The peer is gone; its read will find out (or the
+                 // session is closing anyway). A half-closed one has
+                 // nothing left to read.
+                 if (self->close_after_replies_) {
+                   self->Close(CloseReason::kError);
+                 } else if (self->read_closed_) {
+                   self->Close(CloseReason::kPeerClosed);
+                 }
+                 return;
+               }
+               self->replies_writing_.clear();
+               self->WriteReplies();
+             });
 }
 
 // The first line of a first-line listener's connection is its device id,
@@ -551,18 +670,17 @@ void DeviceSession::TryAck() {
 bool DeviceSession::WriteAck() {
   const std::string_view out = ack_queue_.StartWrite();
   if (out.empty()) return false;
-  asio::async_write(socket_, asio::buffer(out.data(), out.size()),
-                    [self = shared_from_this()](const asio::error_code& ec, size_t) {
-                      self->ack_queue_.WriteDone();
-                      if (self->closed_) return;
-                      if (ec) {
-                        // The peer is gone; a half-closed one has nothing
-                        // left to read, an open one is found by its read.
-                        if (self->read_closed_) self->Close(CloseReason::kPeerClosed);
-                        return;
-                      }
-                      if (!self->WriteAck()) self->FinishIfHalfClosed();
-                    });
+  AsyncWrite(out.data(), out.size(), [self = shared_from_this()](const asio::error_code& ec) {
+    self->ack_queue_.WriteDone();
+    if (self->closed_) return;
+    if (ec) {
+      // The peer is gone; a half-closed one has nothing
+      // left to read, an open one is found by its read.
+      if (self->read_closed_) self->Close(CloseReason::kPeerClosed);
+      return;
+    }
+    if (!self->WriteAck()) self->FinishIfHalfClosed();
+  });
   return true;
 }
 
@@ -813,6 +931,7 @@ void DeviceSession::Close(CloseReason reason) {
     paused_.store(false, std::memory_order_relaxed);
     context_.counters.connections_paused.fetch_sub(1, std::memory_order_relaxed);
   }
+  if (tls_ != nullptr) tls_->Shutdown();  // close_notify, best effort
   asio::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -29,6 +29,13 @@
 // bad_vehicle_id, the rest of what it read as unknown_vehicle, and closes
 // (bad_identification) without acknowledging anything.
 //
+// TLS (a listener with tls=on, device_tls.h): Start() runs the handshake
+// first (the server's sweep closes one that takes longer than
+// tls_handshake_timeout as tls_handshake_timeout), then the session reads
+// and writes through its TlsConnection exactly as through the socket: one
+// branch per read and per write, none per byte. A read loop that stops only
+// when the socket would block leaves no decrypted bytes behind in OpenSSL.
+//
 // Lifetime: created with std::make_shared, then Start(). From then on the
 // session is kept alive only by the shared_ptr captured in its pending
 // handler (or by itself while half-closed with acknowledgements
@@ -40,6 +47,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +57,7 @@
 #include "gateway/device/ack_queue.h"
 #include "gateway/device/device_registry.h"
 #include "gateway/device/device_server.h"
+#include "gateway/device/device_tls.h"
 #include "gateway/device/ingest_counters.h"
 #include "gateway/hub/record_batch.h"
 #include "gateway/hub/record_store.h"
@@ -120,10 +129,11 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   // only). `vehicle_id`: the connection's vehicle if the server knows it
   // (source address), else empty. The caller has counted the connection as
   // accepted and active; the session counts its bytes, lines, records and
-  // close (IngestCounters).
+  // close (IngestCounters). `tls`: the credentials of a TLS listener's
+  // connection (the session keeps them), null for plain TCP.
   DeviceSession(asio::ip::tcp::socket socket, asio::ip::address source, uint64_t id,
                 const ListenerOptions& listener, std::string_view vehicle_id,
-                const Context& context);
+                const Context& context, std::shared_ptr<const TlsServerCredentials> tls = nullptr);
   ~DeviceSession();
   DeviceSession(const DeviceSession&) = delete;
   DeviceSession& operator=(const DeviceSession&) = delete;
@@ -140,13 +150,14 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   // Any thread.
   void Drain();
 
-  // Closes for `reason` (kIdleTimeout or kLineTimeout) unless the connection
+  // Closes for `reason` (kIdleTimeout, kLineTimeout, kReplyTimeout,
+  // kAuthTimeout or kTlsHandshakeTimeout) unless the connection
   // has become active again by the time this runs on its thread; bytes that
   // already arrived count as activity and are read first. Any thread.
   void Expire(CloseReason reason);
 
-  // Whether the timeout `reason` (kIdleTimeout, kLineTimeout, kReplyTimeout
-  // or kAuthTimeout) has expired
+  // Whether the timeout `reason` (kIdleTimeout, kLineTimeout, kReplyTimeout,
+  // kAuthTimeout or kTlsHandshakeTimeout) has expired
   // at `now_ns` (MonotonicNanos()). Any thread (lock-free), for the server's
   // sweep.
   bool Expired(CloseReason reason, int64_t now_ns) const;
@@ -170,6 +181,15 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   enum class ReadState { kWouldBlock, kBudgetSpent, kPeerClosed, kError, kClosed, kPaused };
 
   void SetKeepalive();
+  // TLS: advances the handshake; once done, reads as usual.
+  void ContinueHandshake();
+  // Writes `size` bytes at `data` (valid until `done` runs) to the socket or
+  // through TLS; `done(ec)` runs on the session's thread, never inline.
+  template <typename Handler>
+  void AsyncWrite(const char* data, size_t size, Handler&& done);
+  void TlsWrite(const char* data, size_t size, std::function<void(const asio::error_code&)> done);
+  // A read or write through TLS failed: counts why.
+  void CountTlsError();
   void WaitReadable();
   void OnReadable(const asio::error_code& ec);
   ReadState ReadAvailable(size_t budget);
@@ -224,6 +244,11 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession>,
   void Close(CloseReason reason);
 
   asio::ip::tcp::socket socket_;
+  // TLS (null: plain TCP). Freed with the session, after the socket closed.
+  std::unique_ptr<TlsConnection> tls_;
+  // When the TLS handshake began (MonotonicNanos); 0: done, or none. Read by
+  // the server's sweep.
+  std::atomic<int64_t> handshake_since_ns_{0};
   const asio::ip::address source_;
   const uint64_t id_;
   const bool acks_;            // accepted on an acknowledging listener

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "gateway/common/latency_histogram.h"
+#include "gateway/device/device_tls.h"
 #include "ingest/device_protocol.h"
 #include "ingest/line_outcome.h"
 
@@ -29,31 +30,45 @@ namespace fixstream::gateway {
 // Why a device connection ended. Connections refused by a limit are accepted
 // by the kernel, then closed at once under their limit's reason.
 enum class CloseReason : uint8_t {
-  kPeerClosed = 0,     // the device closed (EOF)
-  kError,              // reset or other socket error
-  kIdleTimeout,        // no bytes for --idle_timeout_ms
-  kLineTimeout,        // a partial line waited longer than --line_timeout_ms (slow drip)
-  kConnectionLimit,    // over --max_connections
-  kSourceLimit,        // over --max_connections_per_source
-  kShutdown,           // the gateway drained
-  kUnmappedSource,     // source-address listener: the address is in no entry of its map
-  kBadIdentification,  // first-line listener: the first line is not a valid device id
-  kReplyTimeout,       // a device protocol's replies were not read (backlog or time limit)
-  kAuthFailed,         // --device_policy=authenticated: the first line did not authenticate
-  kAuthRateLimited,    // refused at accept: too many failed authentications from the source
-  kAuthRevoked,        // the registry no longer has the authenticated device as it was
-  kAuthTimeout,        // authenticated policy: no authentication line within --line_timeout_ms
+  kPeerClosed = 0,       // the device closed (EOF)
+  kError,                // reset or other socket error
+  kIdleTimeout,          // no bytes for --idle_timeout_ms
+  kLineTimeout,          // a partial line waited longer than --line_timeout_ms (slow drip)
+  kConnectionLimit,      // over --max_connections
+  kSourceLimit,          // over --max_connections_per_source
+  kShutdown,             // the gateway drained
+  kUnmappedSource,       // source-address listener: the address is in no entry of its map
+  kBadIdentification,    // first-line listener: the first line is not a valid device id
+  kReplyTimeout,         // a device protocol's replies were not read (backlog or time limit)
+  kAuthFailed,           // --device_policy=authenticated: the first line did not authenticate
+  kAuthRateLimited,      // refused at accept: too many failed authentications from the source
+  kAuthRevoked,          // the registry no longer has the authenticated device as it was
+  kAuthTimeout,          // authenticated policy: no authentication line within --line_timeout_ms
+  kTlsHandshakeTimeout,  // TLS listener: no completed handshake within
+                         // --device_tls_handshake_timeout_ms
+  kTlsHandshakeFailed,   // TLS listener: the handshake failed (tls_handshake_failures says why)
   kCount,
 };
 inline constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCount);
 
 // Stable snake_case name, used as a metrics label.
 inline std::string_view CloseReasonName(CloseReason reason) {
-  constexpr std::string_view kNames[] = {
-      "peer_closed",        "error",         "idle_timeout", "line_timeout",
-      "connection_limit",   "source_limit",  "shutdown",     "unmapped_source",
-      "bad_identification", "reply_timeout", "auth_failed",  "auth_rate_limited",
-      "auth_revoked",       "auth_timeout"};
+  constexpr std::string_view kNames[] = {"peer_closed",
+                                         "error",
+                                         "idle_timeout",
+                                         "line_timeout",
+                                         "connection_limit",
+                                         "source_limit",
+                                         "shutdown",
+                                         "unmapped_source",
+                                         "bad_identification",
+                                         "reply_timeout",
+                                         "auth_failed",
+                                         "auth_rate_limited",
+                                         "auth_revoked",
+                                         "auth_timeout",
+                                         "tls_handshake_timeout",
+                                         "tls_handshake_failed"};
   static_assert(std::size(kNames) == kCloseReasonCount);
   return kNames[static_cast<size_t>(reason)];
 }
@@ -99,6 +114,19 @@ struct IngestCounters {
   // NMEA dates a multiple of 1024 weeks off (a GPS week-number rollover in
   // the receiver) that were corrected (docs/PROTOCOL.md).
   std::atomic<uint64_t> week_rollovers_corrected{0};
+
+  // TLS listeners: handshakes completed, handshakes failed by reason
+  // (timeouts included), and TLS errors of established connections by
+  // reason (each also closes its connection as error); reloads of the
+  // certificate files put in force and failed (the credentials in force
+  // stay), and the notAfter of the certificate new connections get (Unix
+  // seconds; 0: no TLS).
+  std::atomic<uint64_t> tls_handshakes{0};
+  std::array<std::atomic<uint64_t>, kTlsFailureCount> tls_handshake_failures{};
+  std::array<std::atomic<uint64_t>, kTlsFailureCount> tls_errors{};
+  std::atomic<uint64_t> tls_certificate_reloads{0};
+  std::atomic<uint64_t> tls_certificate_reload_failures{0};
+  std::atomic<int64_t> tls_certificate_not_after{0};
 
   // From reading a line's bytes to its record being published (numbered and
   // visible to subscribers); observed once per read with the read's record

@@ -32,14 +32,29 @@ ABSL_FLAG(std::string, device_ack_listen, "",
           "HOST:PORT of a second device listener whose connections get `ACK <n>` lines once "
           "their first n lines are durable in the journal (docs/PROTOCOL.md); empty: none. "
           "Needs --journal_dir.");
+ABSL_FLAG(std::string, device_tls_listen, "",
+          "HOST:PORT of a device listener that speaks TLS (1.2 or newer) with the certificate "
+          "of --device_tls_cert; otherwise like --device_listen. Empty: none.");
+ABSL_FLAG(std::string, device_tls_cert, "",
+          "PEM file of the certificate chain TLS device listeners present (with "
+          "--device_tls_key). Checked for changes every second: new connections get a changed "
+          "certificate, open ones keep theirs.");
+ABSL_FLAG(std::string, device_tls_key, "",
+          "PEM file of the private key of --device_tls_cert (unencrypted; keep it readable by "
+          "the gateway only).");
+ABSL_FLAG(uint32_t, device_tls_handshake_timeout_ms, 10000,
+          "Close a TLS device connection that has not completed its handshake this long after "
+          "it was accepted (tls_handshake_timeout; 0 = never).");
 ABSL_FLAG(std::string, listeners, "",
           "Device listeners, separated by ';', each `HOST:PORT [format=auto|csv|nmea|json] "
-          "[ident=pfsid|source_address:FILE|first_line] [ack=off|on]` (defaults: auto, pfsid, "
-          "off): the lines' format, how a connection names its vehicle (a $PFSID line; its "
-          "source address looked up in FILE, reloaded when it changes; its first line) and "
-          "whether it is sent `ACK <n>` lines (needs --journal_dir). In a config file also as "
-          "repeatable `listener = ENTRY` lines. Empty: the one listener of --device_listen, "
-          "--device_format and --device_ack_listen, which must stay unset otherwise.");
+          "[ident=pfsid|source_address:FILE|first_line] [ack=off|on] [tls=off|on]` (defaults: "
+          "auto, pfsid, off, off): the lines' format, how a connection names its vehicle (a "
+          "$PFSID line; its source address looked up in FILE, reloaded when it changes; its "
+          "first line), whether it is sent `ACK <n>` lines (needs --journal_dir) and whether it "
+          "speaks TLS (needs --device_tls_cert/--device_tls_key). In a config file also as "
+          "repeatable `listener = ENTRY` lines. Empty: the listeners of --device_listen, "
+          "--device_format, --device_ack_listen and --device_tls_listen, which must stay unset "
+          "otherwise.");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
           "HOST:PORT of the gRPC server (LocationService, health, reflection). Loopback by "
           "default; another address needs TLS (--grpc_tls_cert/--grpc_tls_key) or "
@@ -367,7 +382,8 @@ absl::Status ListenersFromFlags(const SettingOrigins& origins, DeviceServerOptio
   if (!listeners.ok()) return Invalid(origins, "listeners", listeners.status().message());
   // Either the list or the legacy flags, so that no listener is opened that
   // the operator did not ask for.
-  for (const char* legacy : {"device_listen", "device_ack_listen", "device_format"}) {
+  for (const char* legacy :
+       {"device_listen", "device_ack_listen", "device_format", "device_tls_listen"}) {
     const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(legacy);
     if (flag->CurrentValue() != flag->DefaultValue()) {
       return Invalid(origins, "listeners",
@@ -430,8 +446,28 @@ absl::Status DeviceFromFlags(const SettingOrigins& origins, DeviceServerOptions&
     }
   }
   device.auth_failures_per_minute = absl::GetFlag(FLAGS_device_auth_failures_per_minute);
+  device.tls_listen = absl::GetFlag(FLAGS_device_tls_listen);
+  device.tls_cert_file = absl::GetFlag(FLAGS_device_tls_cert);
+  device.tls_key_file = absl::GetFlag(FLAGS_device_tls_key);
+  device.tls_handshake_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_device_tls_handshake_timeout_ms));
+  bool tls_listener = !device.tls_listen.empty();
+  for (const ListenerOptions& listener : device.listeners) tls_listener |= listener.tls;
+  const bool tls_files = !device.tls_cert_file.empty() || !device.tls_key_file.empty();
   const bool acks = !device.ack_listen.empty();
   return FirstError({
+      !device.tls_listen.empty() ? CheckListen(origins, "device_tls_listen", device.tls_listen)
+                                 : absl::OkStatus(),
+      Check(device.tls_cert_file.empty() == device.tls_key_file.empty(), origins,
+            device.tls_cert_file.empty() ? "device_tls_key" : "device_tls_cert",
+            "needs --device_tls_cert and --device_tls_key both (or neither)"),
+      Check(!tls_listener || tls_files, origins,
+            device.tls_listen.empty() ? "listeners" : "device_tls_listen",
+            "a TLS listener needs --device_tls_cert and --device_tls_key"),
+      Check(tls_listener || !tls_files, origins,
+            device.tls_cert_file.empty() ? "device_tls_key" : "device_tls_cert",
+            "no device listener uses it: set --device_tls_listen, or tls=on on a --listeners "
+            "entry"),
       CheckListen(origins, "device_listen", device.listen),
       acks ? CheckListen(origins, "device_ack_listen", device.ack_listen) : absl::OkStatus(),
       Check(!acks || !absl::GetFlag(FLAGS_journal_dir).empty(), origins, "device_ack_listen",

@@ -32,7 +32,8 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
     return Bad(absl::StrCat("bad address '", parts[0],
                             "': expected HOST:PORT or [IPv6]:PORT (port 0 picks a free port)"));
   }
-  bool format_seen = false, ident_seen = false, ack_seen = false, policy_seen = false;
+  bool format_seen = false, ident_seen = false, ack_seen = false, policy_seen = false,
+       tls_seen = false;
   for (size_t i = 1; i < parts.size(); ++i) {
     const absl::string_view option = parts[i];
     const size_t equals = option.find('=');
@@ -45,7 +46,7 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
       return absl::OkStatus();
     };
     if (equals == absl::string_view::npos) {
-      return Bad(absl::StrCat("expected OPTION=VALUE (format=, ident=, ack=, policy=), got '",
+      return Bad(absl::StrCat("expected OPTION=VALUE (format=, ident=, ack=, tls=, policy=), got '",
                               option, "'"));
     }
     if (name == "format") {
@@ -94,6 +95,15 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
       } else {
         return Bad(absl::StrCat("bad '", option, "': ack must be on or off"));
       }
+    } else if (name == "tls") {
+      if (absl::Status s = once(tls_seen); !s.ok()) return s;
+      if (value == "on") {
+        listener.tls = true;
+      } else if (value == "off") {
+        listener.tls = false;
+      } else {
+        return Bad(absl::StrCat("bad '", option, "': tls must be on or off"));
+      }
     } else if (name == "policy") {
       if (absl::Status s = once(policy_seen); !s.ok()) return s;
       listener.policy = ParseDevicePolicy(std::string_view(value.data(), value.size()));
@@ -102,8 +112,8 @@ absl::StatusOr<ListenerOptions> ParseListener(std::string_view entry_text) {
             absl::StrCat("bad '", option, "': policy must be open, registered or authenticated"));
       }
     } else {
-      return Bad(
-          absl::StrCat("unknown option '", option, "' (options: format=, ident=, ack=, policy=)"));
+      return Bad(absl::StrCat("unknown option '", option,
+                              "' (options: format=, ident=, ack=, tls=, policy=)"));
     }
   }
   if (listener.protocol && listener.acks) {

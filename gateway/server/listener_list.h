@@ -6,6 +6,7 @@
 //   OPTION = format=(auto|csv|nmea|json)                     default auto
 //          | ident=(pfsid|source_address:FILE|first_line)    default pfsid
 //          | ack=(off|on)                                    default off
+//          | tls=(off|on)                                    default off (TLS: --device_tls_cert)
 //          | policy=(open|registered|authenticated)          default --device_policy
 //
 // e.g. `0.0.0.0:7878 format=nmea ident=source_address:/etc/fixstream/vehicles.map ack=on`.

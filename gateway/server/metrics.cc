@@ -291,6 +291,31 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
             "Failed device authentications from new sources while the rate limiter's table was "
             "full (not rate-limited; a sign of a source-spraying attack).",
             Load(in.auth_failures_untracked));
+  f.Counter("fixstream_device_tls_handshakes_total",
+            "TLS handshakes completed on device listeners with tls=on.", Load(in.tls_handshakes));
+  f.CounterByLabel("fixstream_device_tls_handshake_failures_total",
+                   "TLS handshakes on device listeners that failed, by reason (not_tls: a "
+                   "plaintext device on the TLS port; peer_alert: the client refused us, e.g. "
+                   "our certificate; timeout: --device_tls_handshake_timeout_ms).",
+                   "reason", in.tls_handshake_failures,
+                   [](size_t i) { return TlsFailureName(static_cast<TlsFailure>(i)); });
+  f.CounterByLabel("fixstream_device_tls_errors_total",
+                   "TLS errors on established device connections, by reason (each closed the "
+                   "connection as error).",
+                   "reason", in.tls_errors,
+                   [](size_t i) { return TlsFailureName(static_cast<TlsFailure>(i)); });
+  f.Counter("fixstream_device_tls_certificate_reloads_total",
+            "Device TLS certificate/key reloads put in force after the files changed (new "
+            "connections get the new certificate; open ones keep theirs).",
+            Load(in.tls_certificate_reloads));
+  f.Counter("fixstream_device_tls_certificate_reload_failures_total",
+            "Changed device TLS certificate/key files that did not load (the log says which "
+            "file and why); the certificate in force stays.",
+            Load(in.tls_certificate_reload_failures));
+  f.Gauge("fixstream_device_tls_certificate_expiry_timestamp_seconds",
+          "notAfter of the device TLS certificate new connections get (Unix seconds; 0: no "
+          "TLS listener).",
+          static_cast<double>(in.tls_certificate_not_after.load(std::memory_order_relaxed)));
 
   // Hub.
   const Hub& hub = *sources_.hub;

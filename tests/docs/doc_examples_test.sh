@@ -64,7 +64,9 @@ for recipe in \
   "git worktree add /tmp/before df1d6b4" \
   "cmake -S /tmp/before -B /tmp/before/build -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C /tmp/before/build journal_bench" \
   "cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C build-rel journal_bench" \
-  "for b in /tmp/before/build build-rel; do \$b/bench/journal_bench --benchmark_min_time=2 --benchmark_filter='BM_Throughput|BM_DurableBatch'; done"; do
+  "for b in /tmp/before/build build-rel; do \$b/bench/journal_bench --benchmark_min_time=2 --benchmark_filter='BM_Throughput|BM_DurableBatch'; done" \
+  "git worktree add /tmp/base24 bcd524a" \
+  "cmake -S /tmp/base24 -B /tmp/base24/build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build /tmp/base24/build -j2 --target fixstream-gateway fixstream-load fixstream-fanout"; do
   NOT_RUN["$recipe"]=$BENCH_RECIPE
 done
 # (Commands followed by a comment: the recipe is the part before it.)

@@ -303,6 +303,47 @@ TEST(ConfigProcessTest, BadListenersFailAtStartNamingThePart) {
       << r.output;
 }
 
+// Device TLS settings (issue #16): the files come in pairs and only with a
+// TLS listener, and a file that does not load stops the start naming it.
+TEST(ConfigProcessTest, DeviceTlsSettingsAreCheckedAndABadFileIsNamed) {
+  const std::vector<std::string> base = {"--device_listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0",
+                                         "--metrics_listen="};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), base.begin(), base.end());
+    return RunToExit(extra);
+  };
+  Result r = with({"--device_tls_listen=127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output,
+                                "--device_tls_listen=127.0.0.1:0: a TLS listener needs "
+                                "--device_tls_cert and --device_tls_key"))
+      << r.output;
+
+  testing::TempDir dir("device-tls-config");
+  const std::string cert = dir.path() + "/device.pem";
+  const std::string key = dir.path() + "/device.key";
+  std::ofstream(cert) << "not a certificate\n";
+  std::ofstream(key) << "not a key\n";
+  r = with({"--device_tls_listen=127.0.0.1:0", "--device_tls_cert=" + cert});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(
+      r.output, "--device_tls_cert=" + cert +
+                    ": needs --device_tls_cert and --device_tls_key both (or neither)"))
+      << r.output;
+
+  r = with({"--device_tls_cert=" + cert, "--device_tls_key=" + key});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "no device listener uses it")) << r.output;
+
+  r = with(
+      {"--device_tls_listen=127.0.0.1:0", "--device_tls_cert=" + cert, "--device_tls_key=" + key});
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(
+      absl::StrContains(r.output, "--device_tls_cert=" + cert + ": not a PEM certificate chain"))
+      << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "not a key")) << r.output;
+}
+
 // The flags from before the listener list keep their meaning and their log.
 TEST(ConfigProcessTest, TheLegacyListenerFlagsStillWork) {
   Child child({"--device_listen=127.0.0.1:0", "--device_ack_listen=127.0.0.1:0",

@@ -19,6 +19,21 @@ TEST(ParseListenerTest, AnAddressAloneTakesTheDefaults) {
   EXPECT_EQ(listener->source_map, "");
   EXPECT_FALSE(listener->acks);
   EXPECT_FALSE(listener->policy.has_value()) << "--device_policy applies";
+  EXPECT_FALSE(listener->tls);
+}
+
+TEST(ParseListenerTest, ReadsTls) {
+  absl::StatusOr<ListenerOptions> listener = ParseListener("0.0.0.0:7879 tls=on ack=on");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  EXPECT_TRUE(listener->tls);
+  EXPECT_TRUE(listener->acks);
+  EXPECT_EQ(DescribeListener(*listener), "0.0.0.0:7879 format=auto ident=pfsid ack=on tls=on");
+  listener = ParseListener("0.0.0.0:7879 tls=off");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  EXPECT_FALSE(listener->tls);
+  EXPECT_EQ(ParseListener("h:1 tls=yes").status().message(),
+            "bad 'tls=yes': tls must be on or off");
+  EXPECT_EQ(ParseListener("h:1 tls=on tls=on").status().message(), "option tls= is given twice");
 }
 
 TEST(ParseListenerTest, APolicyOverridesTheDefaultForItsListener) {
@@ -96,8 +111,8 @@ TEST(ParseListenerTest, ErrorsNameTheBadPart) {
       {"h:1 ident=source_address", "bad 'ident=source_address': source_address needs its mapping"},
       {"h:1 ident=source_address:", "bad 'ident=source_address:': source_address needs"},
       {"h:1 ack=yes", "bad 'ack=yes': ack must be on or off"},
-      {"h:1 acks=on", "unknown option 'acks=on' (options: format=, ident=, ack=, policy=)"},
-      {"h:1 nmea", "expected OPTION=VALUE (format=, ident=, ack=, policy=), got 'nmea'"},
+      {"h:1 acks=on", "unknown option 'acks=on' (options: format=, ident=, ack=, tls=, policy=)"},
+      {"h:1 nmea", "expected OPTION=VALUE (format=, ident=, ack=, tls=, policy=), got 'nmea'"},
       {"h:1 policy=closed",
        "bad 'policy=closed': policy must be open, registered or authenticated"},
       {"h:1 policy=open policy=open", "option policy= is given twice"},
