@@ -122,14 +122,16 @@ start_nats() {
   log "nats-server $("$binary" --version 2>&1 | head -1) at $NATS_URL"
 }
 
-# log_flags NAME: the --log flags of a gateway for scenario NAME (a stream
-# and subject prefix of its own under jetstream).
-NATS_STREAMS=0
+# log_flags NAME: the --log flags of a gateway for scenario NAME: under
+# jetstream a stream and subject prefix of its own (named after the scenario
+# and the time: this runs in a command substitution, so no counter would
+# survive it).
 log_flags() {
   [[ -n "$NATS_URL" ]] || return 0
-  NATS_STREAMS=$((NATS_STREAMS + 1))
-  echo "--log=jetstream --nats_url=$NATS_URL --nats_stream=E2E$NATS_STREAMS" \
-    "--nats_subject=e2e.s$NATS_STREAMS --nats_gateway_id=bench"
+  local token
+  token="${1//[^A-Za-z0-9]/_}_$(date +%s%N)"
+  echo "--log=jetstream --nats_url=$NATS_URL --nats_stream=E2E_$token" \
+    "--nats_subject=e2e.$token --nats_gateway_id=bench"
 }
 
 # start_fanout NAME FLAGS...: starts a subscriber process and waits until all
@@ -212,16 +214,17 @@ scenario_protocols() {
 }
 
 scenario_throughput() {
-  local before after
+  local before after name
+  name="throughput${1:+-$1}${LOG_LABEL:+-${LOG_LABEL// /-}}"
   # shellcheck disable=SC2046
-  start_gateway "throughput${1:+-$1}" $(retention_flags "$THROUGHPUT_LINES") \
-    $(log_flags throughput) ${GATEWAY_SECURITY[@]+"${GATEWAY_SECURITY[@]}"}
-  start_fanout "throughput${1:+-$1}" --subscribers=1 --expect="$THROUGHPUT_LINES" \
+  start_gateway "$name" $(retention_flags "$THROUGHPUT_LINES") \
+    $(log_flags "$name") ${GATEWAY_SECURITY[@]+"${GATEWAY_SECURITY[@]}"}
+  start_fanout "$name" --subscribers=1 --expect="$THROUGHPUT_LINES" \
     --idle_exit_ms=5000
   before=$(cpu_ticks "$GW_PID")
-  run_load "throughput${1:+-$1}" --generate="$THROUGHPUT_LINES" --format=mixed \
+  run_load "$name" --generate="$THROUGHPUT_LINES" --format=mixed \
     --connections="$THROUGHPUT_CONNECTIONS"
-  finish_fanout "throughput${1:+-$1}"
+  finish_fanout "$name"
   after=$(cpu_ticks "$GW_PID")
   stop_gateway
   record "throughput, ${THROUGHPUT_CONNECTIONS} conn → 1 sub${1:+, $1}${LOG_LABEL:+, $LOG_LABEL}" \
