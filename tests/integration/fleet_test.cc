@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/server/gateway.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -296,6 +297,22 @@ TEST_F(FleetGatewayTest, WhileNatsIsDownLinesWaitHealthIsNotServingAndPublishing
   EXPECT_EQ(a.ingest_counters().connections_paused.load(), 0);
   EXPECT_EQ(a.ingest_counters().records_refused_unavailable.load(), 0u);
   EXPECT_EQ(a.ingest_counters().records_duplicate.load(), 0u);
+}
+
+// NATS must be reachable at start: a clear error, and no listener opens.
+TEST_F(FleetGatewayTest, StartFailsClearlyWhenNatsIsUnreachable) {
+  GatewayOptions options;
+  options.log = gateway::LogKind::kJetStream;
+  options.fleet.url = absl::StrCat("nats://127.0.0.1:", testing::FreePort());  // nobody there
+  options.device.listen = "127.0.0.1:0";
+  options.grpc_listen = "127.0.0.1:0";
+  Gateway g(options);
+  const absl::Status status = g.Start();
+  ASSERT_FALSE(status.ok());
+  EXPECT_TRUE(absl::StrContains(status.message(), "--log=jetstream: nats: connect to")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "is nats-server -js running")) << status;
+  EXPECT_EQ(g.device_port(), 0);
+  EXPECT_EQ(g.grpc_port(), 0);
 }
 
 }  // namespace
