@@ -44,6 +44,13 @@
 #               --device_tls_listen port; a P-256 certificate made here with
 #               openssl); every gateway has both listeners, so the rows differ
 #               only in the device transport. Not in the default set.
+#   jetstream   the throughput scenario and both latency scenarios twice in a
+#               row: with the embedded log (journal, group commit) and with
+#               --log=jetstream on one nats-server started here (-js, a free
+#               loopback port, file store under the work dir; each gateway gets
+#               a stream and subject prefix of its own, so none replays another
+#               one's records). Needs nats-server and a gateway built with
+#               libnats. Not in the default set.
 # Every gateway journals (the default, group commit) into its own directory
 # under the work dir unless a scenario says otherwise.
 # Gateway CPU is utime+stime from /proc/PID/stat, read after the subscribers
@@ -54,7 +61,9 @@
 # E2E_LOAD_RATE (100000), E2E_LOAD_SECONDS (5); E2E_QUICK=1 shrinks them all.
 # Build: E2E_BUILD_DIR (build-release), E2E_BUILD=0 to use existing binaries.
 # E2E_RUN_TIMEOUT (120) bounds every client process, in seconds.
-# E2E_SCENARIOS ("throughput fanout latency journal security") picks scenarios.
+# E2E_SCENARIOS ("throughput fanout latency journal security") picks scenarios;
+# E2E_LOG=jetstream runs every chosen scenario on --log=jetstream (a
+# nats-server started here) instead of the embedded log.
 # E2E_LATENCY_SUBSCRIBER (callback) is how the latency scenarios' subscriber
 # reads: callback (reactors, as everywhere else) or sync (fixstream-fanout
 # --sync: a thread per stream on the blocking API; it measured no faster).
@@ -105,6 +114,39 @@ build() {
 GATEWAY_SECURITY=()
 FANOUT_SECURITY=()
 LOAD_SECURITY=()
+# --log=jetstream (E2E_LOG, the jetstream scenario): the local nats-server's
+# URL; empty: the embedded log.
+NATS_URL=""
+LOG_LABEL=""
+
+# start_nats: one nats-server -js on a free loopback port, its store under
+# WORK, tracked by PID; sets NATS_URL.
+start_nats() {
+  local binary port log_file
+  binary=$(command -v nats-server || true)
+  [[ -n "$binary" ]] || die "nats-server is not installed (apt-get install nats-server)"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  log_file="$WORK/nats-server.log"
+  mkdir -p "$WORK/nats"
+  "$binary" -js -a 127.0.0.1 -p "$port" -sd "$WORK/nats" >"$log_file" 2>&1 &
+  PIDS+=("$!")
+  await_output "$log_file" 'Server is ready' "$!" 10 ||
+    die "nats-server did not start: $(tail -3 "$log_file")"
+  NATS_URL="nats://127.0.0.1:$port"
+  log "nats-server $("$binary" --version 2>&1 | head -1) at $NATS_URL"
+}
+
+# log_flags NAME: the --log flags of a gateway for scenario NAME: under
+# jetstream a stream and subject prefix of its own (named after the scenario
+# and the time: this runs in a command substitution, so no counter would
+# survive it).
+log_flags() {
+  [[ -n "$NATS_URL" ]] || return 0
+  local token
+  token="${1//[^A-Za-z0-9]/_}_$(date +%s%N)"
+  echo "--log=jetstream --nats_url=$NATS_URL --nats_stream=E2E_$token" \
+    "--nats_subject=e2e.$token --nats_gateway_id=bench"
+}
 
 # start_fanout NAME FLAGS...: starts a subscriber process and waits until all
 # its streams are registered at the gateway; sets FANOUT_PID.
@@ -217,19 +259,21 @@ scenario_devices() {
 }
 
 scenario_throughput() {
-  local before after
+  local before after name
+  name="throughput${1:+-$1}${LOG_LABEL:+-${LOG_LABEL// /-}}"
   # shellcheck disable=SC2046
-  start_gateway "throughput${1:+-$1}" $(retention_flags "$THROUGHPUT_LINES") \
-    ${GATEWAY_SECURITY[@]+"${GATEWAY_SECURITY[@]}"}
-  start_fanout "throughput${1:+-$1}" --subscribers=1 --expect="$THROUGHPUT_LINES" \
+  start_gateway "$name" $(retention_flags "$THROUGHPUT_LINES") \
+    $(log_flags "$name") ${GATEWAY_SECURITY[@]+"${GATEWAY_SECURITY[@]}"}
+  start_fanout "$name" --subscribers=1 --expect="$THROUGHPUT_LINES" \
     --idle_exit_ms=5000
   before=$(cpu_ticks "$GW_PID")
-  run_load "throughput${1:+-$1}" --generate="$THROUGHPUT_LINES" --format=mixed \
+  run_load "$name" --generate="$THROUGHPUT_LINES" --format=mixed \
     --connections="$THROUGHPUT_CONNECTIONS"
-  finish_fanout "throughput${1:+-$1}"
+  finish_fanout "$name"
   after=$(cpu_ticks "$GW_PID")
   stop_gateway
-  record "throughput, ${THROUGHPUT_CONNECTIONS} conn → 1 sub${1:+, $1}" $((after - before))
+  record "throughput, ${THROUGHPUT_CONNECTIONS} conn → 1 sub${1:+, $1}${LOG_LABEL:+, $LOG_LABEL}" \
+    $((after - before))
 }
 
 # scenario_journal POLICY: the throughput scenario with the journal off,
@@ -263,7 +307,7 @@ scenario_fanout() {
   local subscribers=$1 label=${2:-} before after name
   name="fanout-$subscribers${label:+-$label}"
   # shellcheck disable=SC2046
-  start_gateway "$name" $(retention_flags "$FANOUT_LINES") \
+  start_gateway "$name" $(retention_flags "$FANOUT_LINES") $(log_flags "$name") \
     ${GATEWAY_SECURITY[@]+"${GATEWAY_SECURITY[@]}"}
   start_fanout "$name" --subscribers="$subscribers" --expect="$FANOUT_LINES" --idle_exit_ms=5000
   before=$(cpu_ticks "$GW_PID")
@@ -271,7 +315,8 @@ scenario_fanout() {
   finish_fanout "$name"
   after=$(cpu_ticks "$GW_PID")
   stop_gateway
-  record "fan-out, 8 conn → $subscribers sub${label:+, $label}" $((after - before))
+  record "fan-out, 8 conn → $subscribers sub${label:+, $label}${LOG_LABEL:+, $LOG_LABEL}" \
+    $((after - before))
 }
 
 # scenario_latency NAME RATE SECONDS CONNECTIONS [GATEWAY_FLAGS...]
@@ -280,7 +325,7 @@ scenario_latency() {
   shift 4
   lines=$(awk -v r="$rate" -v s="$seconds" 'BEGIN { printf "%d", r * s }')
   # shellcheck disable=SC2046
-  start_gateway "$name" $(retention_flags "$lines") "$@" \
+  start_gateway "$name" $(retention_flags "$lines") $(log_flags "$name") "$@" \
     ${GATEWAY_SECURITY[@]+"${GATEWAY_SECURITY[@]}"}
   start_fanout "$name" --subscribers=1 --latency --expect="$lines" --idle_exit_ms=3000 \
     ${LATENCY_SYNC:+--sync}
@@ -290,7 +335,7 @@ scenario_latency() {
   finish_fanout "$name"
   after=$(cpu_ticks "$GW_PID")
   stop_gateway
-  record "latency, $rate lines/s × ${seconds} s, $connections conn${*:+, $*}${LATENCY_LABEL:+, $LATENCY_LABEL}${LATENCY_SYNC:+, blocking-API subscriber}" \
+  record "latency, $rate lines/s × ${seconds} s, $connections conn${*:+, $*}${LATENCY_LABEL:+, $LATENCY_LABEL}${LOG_LABEL:+, $LOG_LABEL}${LATENCY_SYNC:+, blocking-API subscriber}" \
     $((after - before))
 }
 
@@ -373,8 +418,30 @@ scenario_security() {
   FANOUT_SECURITY=()
 }
 
+# scenario_jetstream: throughput and latency, embedded log then jetstream,
+# in one run.
+scenario_jetstream() {
+  local mode saved_url
+  [[ -n "$NATS_URL" ]] || start_nats
+  saved_url=$NATS_URL
+  for mode in embedded jetstream; do
+    if [[ $mode == embedded ]]; then NATS_URL=""; else NATS_URL=$saved_url; fi
+    LOG_LABEL="$mode log"
+    scenario_throughput
+    scenario_latency "latency-rest-$mode" 100 "$REST_SECONDS" 1
+    scenario_latency "latency-load-$mode" "$LOAD_RATE" "$LOAD_SECONDS" 4
+  done
+  LOG_LABEL=""
+  NATS_URL=""
+}
+
 build
 [[ -x "$GATEWAY" && -x "$LOAD" && -x "$FANOUT" ]] || die "binaries missing in $BUILD_DIR"
+case ${E2E_LOG:-embedded} in
+  embedded) ;;
+  jetstream) start_nats; LOG_LABEL="jetstream log" ;;
+  *) die "E2E_LOG must be embedded or jetstream" ;;
+esac
 
 log "work dir $WORK"
 wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
@@ -394,6 +461,11 @@ if wants journal; then
 fi
 if wants security; then scenario_security; fi
 if wants device_tls; then scenario_device_tls; fi
+if wants jetstream; then
+  saved_nats_url=$NATS_URL saved_log_label=$LOG_LABEL
+  scenario_jetstream
+  NATS_URL=$saved_nats_url LOG_LABEL=$saved_log_label
+fi
 
 echo
 echo "fixstream end to end — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr)"

@@ -2,6 +2,7 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gateway/common/log.h"
+#include "gateway/common/monotonic_clock.h"
 #include "gateway/hub/record_codec.h"
 
 namespace fixstream::gateway {
@@ -83,6 +85,7 @@ absl::Status JetStreamStore::Start() {
     config.Subjects = subject_list;
     config.SubjectsLen = 1;
     config.Storage = js_FileStorage;
+    config.Replicas = std::max(options_.replicas, 1);
     code = static_cast<jsErrCode>(0);
     s = js_AddStream(&info, js_, &config, nullptr, &code);
     if (s != NATS_OK) return NatsError(absl::StrCat("create stream ", options_.stream), s, code);
@@ -147,6 +150,7 @@ void JetStreamStore::Shutdown() {
     jsPubOptions_Init(&po);
     po.MaxWait = 5000;
     js_PublishAsyncComplete(js_, &po);  // bounded wait for the last acks
+    stopping_.store(true, std::memory_order_release);
     jsCtx_Destroy(js_);
     js_ = nullptr;
   }
@@ -227,8 +231,10 @@ bool JetStreamStore::SendLocked(const RecordBatch& batch, size_t first, size_t c
     natsMsg_Destroy(msg);
     return false;
   }
-  pending_.push_back(false);
+  pending_.push_back(Pending{false, MonotonicNanos()});
   ++next_position_;
+  messages_sent_.fetch_add(1, std::memory_order_relaxed);
+  records_sent_.fetch_add(count, std::memory_order_relaxed);
   return true;
 }
 
@@ -241,7 +247,7 @@ void JetStreamStore::OnAck(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* 
       !absl::SimpleAtoi(value, &position)) {
     position = 0;
   }
-  if (ack == nullptr && error != nullptr && !self->closed()) {
+  if (ack == nullptr && error != nullptr && !self->stopping_.load(std::memory_order_acquire)) {
     // Not stored (a timeout, the server went away): send it again; the
     // message id makes JetStream drop it if the first one was stored after
     // all. Acknowledgements stay in position order for the commit callback.
@@ -250,6 +256,7 @@ void JetStreamStore::OnAck(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* 
       return absl::StrCat("jetstream: publish of position ", position, " failed (",
                           natsStatus_GetText(error->Err), "), sending it again");
     });
+    self->publish_retries_.fetch_add(1, std::memory_order_relaxed);
     if (js_PublishMsgAsync(js, &msg, nullptr) == NATS_OK) return;  // libnats owns it again
     // Commits stop here: later acknowledgements wait behind this position
     // (phase 1 has no outbox to send it from later).
@@ -266,8 +273,12 @@ void JetStreamStore::Acknowledged(uint64_t position) {
   {
     absl::MutexLock lock(&mu_);
     if (position <= committed_ || position - committed_ > pending_.size()) return;
-    pending_[position - committed_ - 1] = true;
-    while (!pending_.empty() && pending_.front()) {
+    Pending& pending = pending_[position - committed_ - 1];
+    if (pending.acked) return;
+    pending.acked = true;
+    messages_acked_.fetch_add(1, std::memory_order_relaxed);
+    ack_latency_.Observe(MonotonicNanos() - pending.sent_ns);
+    while (!pending_.empty() && pending_.front().acked) {
       pending_.pop_front();
       ++committed_;
       committed = committed_;
@@ -286,7 +297,7 @@ absl::Status JetStreamStore::Flush() {
   absl::MutexLock lock(&mu_);
   const uint64_t target = next_position_ - 1;
   auto done = [this, target]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return committed_ >= target; };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(30))) {
+  if (!mu_.AwaitWithTimeout(absl::Condition(&done), options_.flush_timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat("jetstream: acknowledged up to position ", committed_, " of ", target));
   }
@@ -339,6 +350,7 @@ void JetStreamStore::Consume(std::string_view payload, uint64_t stream_sequence)
 void JetStreamStore::OnDisconnected(natsConnection* /*nc*/, void* closure) {
   auto* self = static_cast<JetStreamStore*>(closure);
   self->connected_.store(false, std::memory_order_release);
+  self->disconnects_.fetch_add(1, std::memory_order_relaxed);
   if (self->closed()) return;
   LogError(
       "jetstream: disconnected from NATS; refusing records until it is back (no outbox in "
@@ -351,6 +363,7 @@ void JetStreamStore::OnDisconnected(natsConnection* /*nc*/, void* closure) {
 void JetStreamStore::OnReconnected(natsConnection* /*nc*/, void* closure) {
   auto* self = static_cast<JetStreamStore*>(closure);
   self->connected_.store(true, std::memory_order_release);
+  self->reconnects_.fetch_add(1, std::memory_order_relaxed);
   if (self->closed()) return;
   LogInfo("jetstream: reconnected to NATS");
   if (self->health_callback_) self->health_callback_(absl::OkStatus());
@@ -367,6 +380,26 @@ void JetStreamStore::BecameAvailable() {
     }
   }
   if (available && available_callback_) available_callback_();
+}
+
+JetStreamStore::Stats JetStreamStore::stats() const {
+  Stats s;
+  s.messages_sent = messages_sent_.load(std::memory_order_relaxed);
+  s.records_sent = records_sent_.load(std::memory_order_relaxed);
+  s.messages_acked = messages_acked_.load(std::memory_order_relaxed);
+  s.publish_retries = publish_retries_.load(std::memory_order_relaxed);
+  s.disconnects = disconnects_.load(std::memory_order_relaxed);
+  s.reconnects = reconnects_.load(std::memory_order_relaxed);
+  s.connected = connected();
+  s.consumed_stream_sequence = consumed_stream_sequence();
+  absl::MutexLock lock(&mu_);
+  s.in_flight = pending_.size();
+  for (const Pending& pending : pending_) {
+    if (pending.acked) continue;
+    s.oldest_unacked_ns = std::max<int64_t>(0, MonotonicNanos() - pending.sent_ns);
+    break;
+  }
+  return s;
 }
 
 void JetStreamStore::OnClosed(natsConnection* /*nc*/, void* closure) {

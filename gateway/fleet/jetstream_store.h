@@ -46,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "gateway/common/latency_histogram.h"
 #include "gateway/hub/hub.h"
 #include "gateway/hub/record_store.h"
 #include "gateway/store/embedded_store.h"
@@ -70,9 +71,14 @@ struct JetStreamStoreOptions {
   std::string gateway_id;
   size_t batch_cap = 64;       // records per message, at most
   size_t max_in_flight = 256;  // unacknowledged messages, at most
+  // Replicas of the stream when Start() creates it (a cluster: 3).
+  int replicas = 1;
   // Start() waits this long for the consumer to replay the history the
   // stream held when it started.
   absl::Duration replay_timeout = absl::Seconds(60);
+  // Flush() waits at most this long for the acknowledgements (the gateway
+  // sets its drain timeout).
+  absl::Duration flush_timeout = absl::Seconds(30);
   HubOptions hub;  // the local ring and vehicle registry
 };
 
@@ -88,6 +94,11 @@ class JetStreamStore final : public RecordStore {
   // first message and returns once the history the stream held is in the
   // local ring. NATS must be reachable (phase 1). Call once.
   absl::Status Start();
+  // Stops the consumer, waits (bounded) for the acknowledgements of what was
+  // published and closes the NATS connection; the local ring and vehicle
+  // registry stay readable. Idempotent; the destructor does it too. Not
+  // concurrently with Start().
+  void Disconnect() { Shutdown(); }
 
   // RecordStore.
   PublishResult Publish(RecordBatch& batch) override;
@@ -110,8 +121,9 @@ class JetStreamStore final : public RecordStore {
   uint64_t oldest_in_memory() const override { return local_.oldest_in_memory(); }
   void Close() override;
   bool closed() const override { return closed_.load(std::memory_order_acquire); }
-  // Waits (at most 30 s) until everything published before the call is
-  // acknowledged.
+  // Waits (at most `flush_timeout`) until everything published before the
+  // call is acknowledged. A message JetStream answers with an error is still
+  // sent again meanwhile, also after Close().
   absl::Status Flush() override;
   void AddListener(Listener* listener) override { local_.AddListener(listener); }
   void RemoveListener(Listener* listener) override { local_.RemoveListener(listener); }
@@ -144,6 +156,24 @@ class JetStreamStore final : public RecordStore {
   // Whether the connection to NATS is up.
   bool connected() const { return connected_.load(std::memory_order_acquire); }
 
+  // For metrics (fixstream_fleet_*): read now, any thread.
+  struct Stats {
+    uint64_t messages_sent = 0;    // JetStream messages handed to libnats
+    uint64_t records_sent = 0;     // records in them
+    uint64_t messages_acked = 0;   // acknowledged by JetStream
+    uint64_t publish_retries = 0;  // messages sent again after an error answer
+    uint64_t in_flight = 0;        // messages waiting for their acknowledgement
+    uint64_t disconnects = 0;
+    uint64_t reconnects = 0;
+    bool connected = false;
+    uint64_t consumed_stream_sequence = 0;
+    // How long the oldest unacknowledged message has waited (0: none).
+    int64_t oldest_unacked_ns = 0;
+  };
+  Stats stats() const;
+  // From sending a message to its acknowledgement.
+  const LatencyHistogram& ack_latency() const { return ack_latency_; }
+
  private:
   // libnats callbacks (closure: this).
   static void OnMessage(__natsConnection* nc, __natsSubscription* sub, __natsMsg* msg,
@@ -174,13 +204,27 @@ class JetStreamStore final : public RecordStore {
   std::atomic<bool> connected_{false};
   std::atomic<bool> closed_{false};
   std::atomic<uint64_t> consumed_stream_seq_{0};
+  // Set once Shutdown() destroys the JetStream context: no more resends.
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> messages_sent_{0};
+  std::atomic<uint64_t> records_sent_{0};
+  std::atomic<uint64_t> messages_acked_{0};
+  std::atomic<uint64_t> publish_retries_{0};
+  std::atomic<uint64_t> disconnects_{0};
+  std::atomic<uint64_t> reconnects_{0};
+  LatencyHistogram ack_latency_;
   RecordBatch consume_batch_;  // the consumer's thread only
 
   mutable absl::Mutex mu_;
   uint64_t next_position_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
-  // Positions committed_+1 ... next_position_-1: whether each was acknowledged.
-  std::deque<bool> pending_ ABSL_GUARDED_BY(mu_);
+  // Positions committed_+1 ... next_position_-1: whether each was
+  // acknowledged, and when it was sent (monotonic).
+  struct Pending {
+    bool acked = false;
+    int64_t sent_ns = 0;
+  };
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
   bool refused_ ABSL_GUARDED_BY(mu_) = false;  // an unavailable since the last available callback
   bool nats_closed_ ABSL_GUARDED_BY(mu_) = false;
   std::string msg_id_ ABSL_GUARDED_BY(mu_);  // reused

@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gateway/common/host_port.h"
 #include "gateway/server/listener_list.h"
@@ -175,6 +176,27 @@ ABSL_FLAG(uint64_t, journal_retention_bytes, 10ull << 30,
           "Journal size on disk; the oldest segments beyond it are deleted.");
 ABSL_FLAG(uint32_t, journal_retention_hours, 168,
           "Journal segments whose newest record is older than this are deleted.");
+ABSL_FLAG(std::string, log, "embedded",
+          "Where records are numbered and kept: embedded (this gateway's ring over its "
+          "--journal_dir; needs no server) or jetstream (a fleet's gateways share one NATS "
+          "JetStream stream, one numbering for all; --nats_url; docs/FLEET.md). Under "
+          "jetstream the local journal is not used (no outbox yet): while NATS is unreachable "
+          "health is NOT_SERVING and device connections are paused, never dropped.");
+ABSL_FLAG(std::string, nats_url, "nats://127.0.0.1:4222",
+          "--log=jetstream: the NATS server(s), comma-separated nats://HOST:PORT URLs; it must "
+          "be reachable at start, later losses are reconnected every 250 ms.");
+ABSL_FLAG(std::string, nats_stream, "FIXSTREAM",
+          "--log=jetstream: the JetStream stream of the fleet (created with file storage if "
+          "missing); every gateway of a fleet names the same one.");
+ABSL_FLAG(std::string, nats_subject, "fixstream.v1.fleet",
+          "--log=jetstream: subject prefix; a gateway publishes to PREFIX.<--nats_gateway_id> and "
+          "the stream takes PREFIX.>.");
+ABSL_FLAG(std::string, nats_gateway_id, "",
+          "--log=jetstream: names this gateway's messages (letters, digits, '-', '_'); empty: "
+          "a random one per start.");
+ABSL_FLAG(uint32_t, nats_replicas, 1,
+          "--log=jetstream: replicas of the stream when this gateway creates it (1 to 5; 3 on a "
+          "3-node cluster).");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level: debug, info, warning, error.");
 
 namespace fixstream::gateway {
@@ -373,6 +395,60 @@ absl::Status FixTimeWindowFromFlags(const SettingOrigins& origins, ingest::FixTi
   return absl::OkStatus();
 }
 
+// Device acknowledgements need a store that commits: the journal
+// (embedded), or JetStream's acknowledgements.
+bool AcksHaveCommits() {
+  return absl::GetFlag(FLAGS_log) == "jetstream" || !absl::GetFlag(FLAGS_journal_dir).empty();
+}
+
+// A NATS name token: no separators, wildcards or whitespace.
+bool IsNatsToken(absl::string_view s) {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+// A subject prefix: dot-separated tokens.
+bool IsNatsSubjectPrefix(absl::string_view s) {
+  if (s.empty()) return false;
+  for (absl::string_view token : absl::StrSplit(s, '.')) {
+    if (!IsNatsToken(token)) return false;
+  }
+  return true;
+}
+
+absl::Status LogFromFlags(const SettingOrigins& origins, GatewayOptions& options) {
+  if (absl::Status s =
+          Choose<LogKind>(origins, "log", absl::GetFlag(FLAGS_log),
+                          {{"embedded", LogKind::kEmbedded}, {"jetstream", LogKind::kJetStream}},
+                          "must be embedded or jetstream", options.log);
+      !s.ok()) {
+    return s;
+  }
+  FleetLogOptions& fleet = options.fleet;
+  fleet.url = absl::GetFlag(FLAGS_nats_url);
+  fleet.stream = absl::GetFlag(FLAGS_nats_stream);
+  fleet.subject_prefix = absl::GetFlag(FLAGS_nats_subject);
+  fleet.gateway_id = absl::GetFlag(FLAGS_nats_gateway_id);
+  fleet.replicas = static_cast<int>(absl::GetFlag(FLAGS_nats_replicas));
+  const bool jetstream = options.log == LogKind::kJetStream;
+  return FirstError({
+      Check(!jetstream || JetStreamLogBuilt(), origins, "log",
+            "this fixstream-gateway was built without libnats (apt-get install libnats-dev and "
+            "build again); use --log=embedded"),
+      Check(!fleet.url.empty(), origins, "nats_url", "must name a NATS server"),
+      Check(IsNatsToken(fleet.stream), origins, "nats_stream",
+            "must be a stream name: letters, digits, '-' and '_'"),
+      Check(IsNatsSubjectPrefix(fleet.subject_prefix), origins, "nats_subject",
+            "must be dot-separated tokens of letters, digits, '-' and '_' (no wildcards)"),
+      Check(fleet.gateway_id.empty() || IsNatsToken(fleet.gateway_id), origins, "nats_gateway_id",
+            "must be letters, digits, '-' and '_'"),
+      Check(fleet.replicas >= 1 && fleet.replicas <= 5, origins, "nats_replicas", "must be 1 to 5"),
+  });
+}
+
 // --listeners, or the legacy flags' listener (DeviceServerOptions::listen
 // and friends, checked by DeviceFromFlags).
 absl::Status ListenersFromFlags(const SettingOrigins& origins, DeviceServerOptions& device) {
@@ -394,11 +470,12 @@ absl::Status ListenersFromFlags(const SettingOrigins& origins, DeviceServerOptio
   }
   for (size_t i = 0; i < listeners->size(); ++i) {
     const ListenerOptions& listener = (*listeners)[i];
-    if (listener.acks && absl::GetFlag(FLAGS_journal_dir).empty()) {
+    if (listener.acks && !AcksHaveCommits()) {
       return Invalid(origins, "listeners",
                      absl::StrCat("listener ", i + 1, " (", listener.address,
-                                  "): ack=on needs the journal (--journal_dir): devices are only "
-                                  "acknowledged what is durable"));
+                                  "): ack=on needs the journal (--journal_dir) or "
+                                  "--log=jetstream: devices are only acknowledged what is "
+                                  "committed"));
     }
   }
   device.listeners = *std::move(listeners);
@@ -470,8 +547,9 @@ absl::Status DeviceFromFlags(const SettingOrigins& origins, DeviceServerOptions&
             "entry"),
       CheckListen(origins, "device_listen", device.listen),
       acks ? CheckListen(origins, "device_ack_listen", device.ack_listen) : absl::OkStatus(),
-      Check(!acks || !absl::GetFlag(FLAGS_journal_dir).empty(), origins, "device_ack_listen",
-            "needs the journal (--journal_dir): devices are only acknowledged what is durable"),
+      Check(!acks || AcksHaveCommits(), origins, "device_ack_listen",
+            "needs the journal (--journal_dir) or --log=jetstream: devices are only acknowledged "
+            "what is committed"),
       AtLeast(origins, "max_line_length", device.max_line_length, 16),
       format,
       AtLeast(origins, "max_connections", device.max_connections, 1),
@@ -756,6 +834,7 @@ absl::StatusOr<GatewayOptions> OptionsFromFlags(const SettingOrigins& origins) {
            HubFromFlags(origins, options.hub),
            SubscriptionFromFlags(origins, options.subscription),
            JournalFromFlags(origins, options.journal),
+           LogFromFlags(origins, options),
        }) {
     if (!section.ok()) return section;
   }

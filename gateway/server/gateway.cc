@@ -11,37 +11,114 @@
 #include "gateway/common/monotonic_clock.h"
 #include "proto/embedded/served_descriptor_set.h"
 
+#if FIXSTREAM_HAVE_NATS
+#include <nats/nats.h>
+
+#include "gateway/fleet/jetstream_store.h"
+#endif
+
 namespace fixstream::gateway {
+namespace {
+
+// The store --log names; `embedded` or `fleet` is set to it.
+std::unique_ptr<RecordStore> MakeStore(const GatewayOptions& options, EmbeddedStore** embedded,
+                                       JetStreamStore** fleet) {
+#if FIXSTREAM_HAVE_NATS
+  if (options.log == LogKind::kJetStream) {
+    JetStreamStoreOptions o;
+    o.url = options.fleet.url;
+    o.stream = options.fleet.stream;
+    o.subject_prefix = options.fleet.subject_prefix;
+    o.gateway_id = options.fleet.gateway_id;
+    o.replicas = options.fleet.replicas;
+    o.batch_cap = options.fleet.batch_cap;
+    o.max_in_flight = options.fleet.max_in_flight;
+    o.replay_timeout = options.fleet.replay_timeout;
+    // The drain flushes within the subscribers' drain timeout.
+    o.flush_timeout = options.subscriber_drain_timeout;
+    o.hub = options.hub;
+    auto store = std::make_unique<JetStreamStore>(std::move(o));
+    *fleet = store.get();
+    return store;
+  }
+#else
+  (void)fleet;
+#endif
+  // (Without libnats, --log=jetstream is refused by Start().)
+  auto store = std::make_unique<EmbeddedStore>(options.hub);
+  *embedded = store.get();
+  return store;
+}
+
+}  // namespace
+
+bool JetStreamLogBuilt() {
+#if FIXSTREAM_HAVE_NATS
+  return true;
+#else
+  return false;
+#endif
+}
+
+void ReleaseNatsLibrary() {
+#if FIXSTREAM_HAVE_NATS
+  nats_CloseAndWait(5000);
+#endif
+}
 
 Gateway::Gateway(GatewayOptions options)
     : options_(std::move(options)),
       authorizer_(options_.grpc_security.public_calls),
-      store_(options_.hub),
+      store_(MakeStore(options_, &embedded_, &fleet_)),
       service_(
-          store_, options_.subscription, subscription_counters_,
+          *store_, options_.subscription, subscription_counters_,
           [this](uint64_t id) { return device_server_.IsConnectionOpen(id); }, authorizer_),
       health_({kServiceName}, &authorizer_),
-      device_server_(options_.device, store_, ingest_counters_) {
-  // On the journal's writer thread after each fsync: devices are
-  // acknowledged what is durable.
-  store_.SetCommitCallback([this](uint64_t committed) { device_server_.OnDurable(committed); });
-  // On the journal's writer thread too: devices paused by a stalled journal
-  // (or one too far behind) read on, and health follows the journal.
-  store_.SetAvailableCallback([this] { device_server_.OnStoreAvailable(); });
-  store_.SetHealthCallback([this](const absl::Status& status) {
+      device_server_(options_.device, *store_, ingest_counters_) {
+  // On the journal's writer thread after each fsync (embedded), or on
+  // libnats's acknowledgement thread (JetStream): devices are acknowledged
+  // what is committed.
+  store_->SetCommitCallback([this](uint64_t committed) { device_server_.OnDurable(committed); });
+  // On the store's thread too: devices paused by a stalled journal (or one
+  // too far behind), or by NATS being unreachable or the publish window
+  // full, read on; and health follows the store.
+  store_->SetAvailableCallback([this] { device_server_.OnStoreAvailable(); });
+  const std::string what =
+      fleet_ != nullptr ? "NATS JetStream is unreachable" : "the journal cannot write";
+  const std::string again =
+      fleet_ != nullptr ? "NATS JetStream is reachable again" : "the journal writes again";
+  store_->SetHealthCallback([this, what, again](const absl::Status& status) {
     {
       absl::MutexLock lock(&health_mu_);
       store_status_ = status;
     }
     if (status.ok()) {
-      LogInfo("health: SERVING again: the journal writes again");
+      LogInfo(absl::StrCat("health: SERVING again: ", again));
     } else {
-      LogWarning(absl::StrCat("health: NOT_SERVING: the journal cannot write (", status.message(),
+      LogWarning(absl::StrCat("health: NOT_SERVING: ", what, " (", status.message(),
                               "); device connections are paused, subscribers are served what "
                               "is stored"));
     }
     UpdateHealth();
   });
+}
+
+const Hub& Gateway::hub() const {
+#if FIXSTREAM_HAVE_NATS
+  if (fleet_ != nullptr) return fleet_->hub();
+#endif
+  return embedded_->hub();
+}
+
+const Journal* Gateway::journal() const {
+  return embedded_ != nullptr ? embedded_->journal() : nullptr;
+}
+
+bool Gateway::jetstream_connected() const {
+#if FIXSTREAM_HAVE_NATS
+  if (fleet_ != nullptr) return fleet_->connected();
+#endif
+  return false;
 }
 
 void Gateway::UpdateHealth() {
@@ -52,6 +129,10 @@ void Gateway::UpdateHealth() {
 Gateway::~Gateway() { Shutdown(); }
 
 absl::Status Gateway::Start() {
+  if (options_.log == LogKind::kJetStream) return StartJetStream();
+  LogInfo(options_.journal.directory.empty()
+              ? std::string("log: embedded (memory only: no journal)")
+              : absl::StrCat("log: embedded (journal ", options_.journal.directory, ")"));
   if (options_.journal.directory.empty()) {
     for (const ListenerOptions& listener : EffectiveListeners(options_.device)) {
       if (!listener.acks) continue;
@@ -65,21 +146,66 @@ absl::Status Gateway::Start() {
   if (!options_.journal.directory.empty()) {
     // Sequences continue where the journal ends, and its newest records are
     // back in memory so subscribers can resume.
-    if (absl::Status status = store_.OpenJournal(options_.journal); !status.ok()) {
+    if (absl::Status status = embedded_->OpenJournal(options_.journal); !status.ok()) {
       return absl::Status(
           status.code(), absl::StrCat("cannot use --journal_dir=", options_.journal.directory, ": ",
                                       status.message()));
     }
   }
+  return StartServing();
+}
+
+absl::Status Gateway::StartJetStream() {
+#if FIXSTREAM_HAVE_NATS
+  // Device acknowledgements (ack=on) follow JetStream's: a record counts
+  // once the stream stored it. The local journal is not used (no outbox
+  // yet): while NATS is unreachable, records are refused and devices paused.
+  LogInfo(absl::StrCat("log: jetstream (", options_.fleet.url, ", stream ", options_.fleet.stream,
+                       ", subjects ", options_.fleet.subject_prefix,
+                       ".>); the local journal is not used (--journal_* ignored)"));
+  if (absl::Status status = fleet_->Start(); !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("--log=jetstream: ", status.message(),
+                                                    " (is nats-server -js running at --nats_url=",
+                                                    options_.fleet.url, "?)"));
+  }
+  return StartServing();
+#else
+  return absl::FailedPreconditionError(
+      "--log=jetstream: this fixstream-gateway was built without libnats (apt-get install "
+      "libnats-dev, then build again); use --log=embedded");
+#endif
+}
+
+absl::Status Gateway::StartServing() {
   if (!options_.metrics_listen.empty()) {
     MetricsSources sources;
     sources.ingest = &ingest_counters_;
     sources.subscriptions = &subscription_counters_;
-    sources.hub = &store_.hub();
-    sources.journal = store_.journal();
+    sources.hub = &hub();
+    sources.journal = journal();
+#if FIXSTREAM_HAVE_NATS
+    if (fleet_ != nullptr) {
+      sources.fleet = [store = fleet_] {
+        const JetStreamStore::Stats s = store->stats();
+        FleetMetricsSnapshot m;
+        m.messages_sent = s.messages_sent;
+        m.records_sent = s.records_sent;
+        m.messages_acked = s.messages_acked;
+        m.publish_retries = s.publish_retries;
+        m.in_flight = s.in_flight;
+        m.disconnects = s.disconnects;
+        m.reconnects = s.reconnects;
+        m.connected = s.connected;
+        m.consumed_stream_sequence = s.consumed_stream_sequence;
+        m.oldest_unacked_ns = s.oldest_unacked_ns;
+        return m;
+      };
+      sources.fleet_ack_latency = &fleet_->ack_latency();
+    }
+#endif
     sources.receive_to_publish = &ingest_counters_.receive_to_publish;
     sources.publish_to_delivery = &subscription_counters_.publish_to_delivery;
-    sources.subscriber_max_lag = [this] { return store_.MaxListenerLag(); };
+    sources.subscriber_max_lag = [this] { return store_->MaxListenerLag(); };
     sources.start_time = absl::Now();
     sources.authorizer = &authorizer_;
     absl::StatusOr<std::unique_ptr<MetricsServer>> metrics = MetricsServer::Start(
@@ -300,13 +426,14 @@ void Gateway::Shutdown() {
   UpdateHealth();
   device_server_.Stop(options_.device_drain_grace);
   phase("devices");
-  store_.Close();
-  // Every record is in the journal's queue now: make it durable before the
-  // (possibly long) subscriber drain.
-  if (absl::Status status = store_.Flush(); !status.ok()) {
-    LogError(absl::StrCat("journal flush at shutdown failed: ", status.ToString()));
+  store_->Close();
+  // Every record is in the journal's queue (or sent to JetStream) now: make
+  // it durable (acknowledged) before the (possibly long) subscriber drain.
+  if (absl::Status status = store_->Flush(); !status.ok()) {
+    LogError(absl::StrCat(fleet_ != nullptr ? "jetstream" : "journal",
+                          " flush at shutdown failed: ", status.ToString()));
   }
-  phase("journal flush");
+  phase(fleet_ != nullptr ? "jetstream flush" : "journal flush");
   if (grpc_server_ != nullptr) {
     // Streams end by themselves once their subscribers caught up with the
     // closed hub. Wait for that here rather than in Server::Shutdown, which
@@ -323,10 +450,20 @@ void Gateway::Shutdown() {
   }
   metrics_server_.reset();
   phase("metrics server");
-  if (absl::Status status = store_.CloseJournal(); !status.ok()) {
-    LogError(absl::StrCat("journal close failed: ", status.ToString()));
+  if (embedded_ != nullptr) {
+    if (absl::Status status = embedded_->CloseJournal(); !status.ok()) {
+      LogError(absl::StrCat("journal close failed: ", status.ToString()));
+    }
+    phase("journal close");
+  } else {
+#if FIXSTREAM_HAVE_NATS
+    // The consumer stops, the last acknowledgements are waited for
+    // (bounded), and the NATS connection is closed; the local ring stays
+    // readable for the accessors.
+    fleet_->Disconnect();
+    phase("nats close");
+#endif
   }
-  phase("journal close");
   LogInfo(absl::StrCat("drain: ", phases));
 }
 

@@ -1,5 +1,6 @@
 // Gateway: the whole running process minus flag parsing and signals — the
-// record store (the embedded one: the hub's ring over the journal), the
+// record store (GatewayOptions::log: the embedded one, the hub's ring over
+// the journal, or the fleet's JetStream stream, docs/FLEET.md), the
 // device TCP server and the gRPC server (LocationService, health,
 // reflection). Tests start it in-process on ephemeral ports; main() starts it
 // from flags.
@@ -36,6 +37,37 @@ class Server;
 
 namespace fixstream::gateway {
 
+class JetStreamStore;  // gateway/fleet (built only with libnats)
+
+// Which RecordStore the gateway runs (--log).
+enum class LogKind {
+  kEmbedded,   // the hub's ring over the local journal (the default)
+  kJetStream,  // a fleet's shared NATS JetStream stream (docs/FLEET.md)
+};
+
+// The JetStream log (--log=jetstream; JetStreamStoreOptions).
+struct FleetLogOptions {
+  std::string url = "nats://127.0.0.1:4222";
+  std::string stream = "FIXSTREAM";
+  std::string subject_prefix = "fixstream.v1.fleet";
+  // Names this gateway's messages; empty: a random one per start.
+  std::string gateway_id;
+  // Replicas of the stream when this gateway creates it (1 on one server).
+  int replicas = 1;
+  size_t batch_cap = 64;
+  size_t max_in_flight = 256;
+  absl::Duration replay_timeout = absl::Seconds(60);
+};
+
+// Whether this build has the JetStream log (libnats was found).
+bool JetStreamLogBuilt();
+
+// libnats's global state (its threads, memory): released once no store uses
+// it any more, as the C client requires before the process exits
+// (nats_CloseAndWait). A no-op without libnats. Call after every Gateway
+// is destroyed.
+void ReleaseNatsLibrary();
+
 struct GatewayOptions {
   DeviceServerOptions device;
   // Loopback by default: plaintext gRPC elsewhere needs TLS or
@@ -58,8 +90,10 @@ struct GatewayOptions {
   // extra port; the --metrics_listen flag defaults to 0.0.0.0:9464.
   std::string metrics_listen;
   // The durable journal (docs/JOURNAL.md); disabled while directory is
-  // empty.
+  // empty. Not used with LogKind::kJetStream (no outbox yet, docs/FLEET.md).
   JournalOptions journal;
+  LogKind log = LogKind::kEmbedded;
+  FleetLogOptions fleet;  // with LogKind::kJetStream
 };
 
 // Thread safety: Start() and Shutdown() from one controlling thread; the
@@ -107,9 +141,15 @@ class Gateway final {
   uint16_t grpc_port() const { return grpc_port_; }
   const IngestCounters& ingest_counters() const { return ingest_counters_; }
   const SubscriptionCounters& subscription_counters() const { return subscription_counters_; }
-  const Hub& hub() const { return store_.hub(); }
-  // The journal, or null when disabled.
-  const Journal* journal() const { return store_.journal(); }
+  // The store in force (--log), through the seam.
+  const RecordStore& store() const { return *store_; }
+  // Its ring (the embedded store's; the JetStream store's local one).
+  const Hub& hub() const;
+  // The journal, or null when disabled (always with --log=jetstream).
+  const Journal* journal() const;
+  // Whether the store is connected to NATS JetStream (false with the
+  // embedded log).
+  bool jetstream_connected() const;
   // Bound port of the metrics endpoint; 0 when disabled or not started.
   uint16_t metrics_port() const { return metrics_port_; }
   // Latency from reading a line's bytes to its record's publication, and
@@ -131,7 +171,10 @@ class Gateway final {
   Authorizer authorizer_;
   // Before the service and the device server, which use it through the
   // RecordStore seam only; its journal is closed in Shutdown(), after them.
-  EmbeddedStore store_;
+  // One of embedded_ and fleet_ is the store_ (for metrics, the journal).
+  EmbeddedStore* embedded_ = nullptr;
+  JetStreamStore* fleet_ = nullptr;
+  std::unique_ptr<RecordStore> store_;
   LocationService service_;
   // grpc.health.v1 for "" and kServiceName, and reflection over the
   // embedded descriptor set (with comments); before grpc_server_, which
@@ -148,6 +191,9 @@ class Gateway final {
   std::unique_ptr<MetricsServer> metrics_server_;
   uint16_t metrics_port_ = 0;
   bool shut_down_ = false;
+  absl::Status StartJetStream();
+  // Metrics, gRPC, devices: once the store is ready.
+  absl::Status StartServing();
   // Health: SERVING while devices can connect (started, not shutting down)
   // and the store keeps records (not stalled on a failing disk).
   void UpdateHealth();

@@ -142,6 +142,10 @@ int main(int argc, char** argv) {
   fixstream::gateway::InitFlagsUsage();
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   const int code = fixstream::gateway::Run(positional);
+  // libnats's threads and memory (--log=jetstream): its connection is
+  // closed with the Gateway; the library itself is released here, as the C
+  // client asks of a program before it exits (before the leak check).
+  fixstream::gateway::ReleaseNatsLibrary();
   // Everything of ours is stopped, flushed and closed by now (Run's Gateway
   // is destroyed). gRPC's own teardown (grpc_shutdown joining its executor
   // threads, waiting for transports) was seen to take ~10 s after the drain

@@ -114,6 +114,42 @@ class Families {
 
 uint64_t Load(const std::atomic<uint64_t>& value) { return value.load(std::memory_order_relaxed); }
 
+void CollectFleet(const FleetMetricsSnapshot& s, const LatencyHistogram* ack_latency, Families& f) {
+  f.Gauge("fixstream_fleet_connected",
+          "1 while the gateway is connected to NATS JetStream (--log=jetstream); 0 while it is "
+          "not, and device records are refused (devices paused) until it is back.",
+          s.connected ? 1 : 0);
+  f.Counter("fixstream_fleet_messages_published_total",
+            "JetStream messages (batches of records) this gateway sent to the stream.",
+            s.messages_sent);
+  f.Counter("fixstream_fleet_records_published_total",
+            "Records in the JetStream messages this gateway sent.", s.records_sent);
+  f.Counter("fixstream_fleet_acks_total",
+            "JetStream messages of this gateway the stream acknowledged (stored).",
+            s.messages_acked);
+  f.Counter("fixstream_fleet_publish_retries_total",
+            "JetStream messages sent again after an error answer (a timeout, the server gone).",
+            s.publish_retries);
+  f.Gauge("fixstream_fleet_in_flight_messages",
+          "Messages sent and not yet committed (unacknowledged, or acknowledged behind one that "
+          "is not).",
+          static_cast<double>(s.in_flight));
+  f.Gauge("fixstream_fleet_publish_lag_seconds",
+          "How long the oldest unacknowledged message has waited for its acknowledgement (0: "
+          "none waits).",
+          static_cast<double>(s.oldest_unacked_ns) / 1e9);
+  f.Counter("fixstream_fleet_disconnects_total", "Connections to NATS lost.", s.disconnects);
+  f.Counter("fixstream_fleet_reconnects_total", "Reconnections to NATS after a loss.",
+            s.reconnects);
+  f.Gauge("fixstream_fleet_consumed_stream_sequence",
+          "Stream sequence of the newest message the gateway's consumer of the fleet stream read.",
+          static_cast<double>(s.consumed_stream_sequence));
+  if (ack_latency != nullptr) {
+    f.Histogram("fixstream_fleet_ack_seconds",
+                "From sending a JetStream message to its acknowledgement.", *ack_latency);
+  }
+}
+
 void CollectJournal(const Journal& journal, Families& f) {
   // Read the sequences before stats(): a scrape is not a snapshot, and this
   // order keeps durable <= appended within one scrape.
@@ -329,6 +365,7 @@ std::vector<MetricFamily> GatewayMetrics::Collect() const {
   f.Gauge("fixstream_retained_bytes", "Encoded bytes held in the in-memory retention ring.",
           static_cast<double>(hub.retained_bytes()));
   if (sources_.journal != nullptr) CollectJournal(*sources_.journal, f);
+  if (sources_.fleet) CollectFleet(sources_.fleet(), sources_.fleet_ack_latency, f);
   f.Gauge("fixstream_vehicles", "Vehicles tracked for duplicates and latest positions.",
           static_cast<double>(hub.vehicles()));
   f.Counter("fixstream_vehicles_evicted_total",

@@ -40,6 +40,20 @@ class Exposer;
 
 namespace fixstream::gateway {
 
+// The JetStream log's state (--log=jetstream), read at scrape time.
+struct FleetMetricsSnapshot {
+  uint64_t messages_sent = 0;
+  uint64_t records_sent = 0;
+  uint64_t messages_acked = 0;
+  uint64_t publish_retries = 0;
+  uint64_t in_flight = 0;
+  uint64_t disconnects = 0;
+  uint64_t reconnects = 0;
+  bool connected = false;
+  uint64_t consumed_stream_sequence = 0;
+  int64_t oldest_unacked_ns = 0;
+};
+
 // What the collector reads. Everything pointed to must outlive the
 // GatewayMetrics and every scrape (stop the MetricsServer first).
 struct MetricsSources {
@@ -56,6 +70,11 @@ struct MetricsSources {
   std::function<uint64_t()> subscriber_max_lag;
   // When the gateway started (fixstream_start_time_seconds).
   absl::Time start_time = absl::UnixEpoch();
+  // The JetStream log: called at scrape time from an HTTP thread; empty with
+  // the embedded log, and then no fixstream_fleet_* series are exported.
+  std::function<FleetMetricsSnapshot()> fleet;
+  // Send-to-acknowledgement latency of JetStream messages (with `fleet`).
+  const LatencyHistogram* fleet_ack_latency = nullptr;
   // gRPC calls refused for their token (fixstream_grpc_calls_refused_total);
   // null: not exported.
   const Authorizer* authorizer = nullptr;

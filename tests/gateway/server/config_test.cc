@@ -269,6 +269,40 @@ TEST(OptionsFromFlagsTest, AcknowledgementsNeedTheJournal) {
       << options.status();
 }
 
+// --log=jetstream: the fleet's settings map, and device acknowledgements
+// follow JetStream's (no journal needed); the default is the embedded log.
+TEST(OptionsFromFlagsTest, TheJetStreamLogMapsItsSettings) {
+  absl::FlagSaver saver;
+  absl::StatusOr<GatewayOptions> options = OptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->log, gateway::LogKind::kEmbedded);
+  SetFlag("log", "jetstream");
+  SetFlag("nats_url", "nats://10.0.0.1:4222,nats://10.0.0.2:4222");
+  SetFlag("nats_stream", "FLEET_1");
+  SetFlag("nats_subject", "acme.fleet");
+  SetFlag("nats_gateway_id", "gw-1");
+  SetFlag("nats_replicas", "3");
+  SetFlag("journal_dir", "");
+  SetFlag("device_ack_listen", "127.0.0.1:7879");
+  options = OptionsFromFlags();
+  if (!JetStreamLogBuilt()) {
+    ASSERT_FALSE(options.ok());
+    EXPECT_TRUE(absl::StartsWith(options.status().message(),
+                                 "--log=jetstream: this fixstream-gateway was built without "
+                                 "libnats"))
+        << options.status();
+    return;
+  }
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->log, gateway::LogKind::kJetStream);
+  EXPECT_EQ(options->fleet.url, "nats://10.0.0.1:4222,nats://10.0.0.2:4222");
+  EXPECT_EQ(options->fleet.stream, "FLEET_1");
+  EXPECT_EQ(options->fleet.subject_prefix, "acme.fleet");
+  EXPECT_EQ(options->fleet.gateway_id, "gw-1");
+  EXPECT_EQ(options->fleet.replicas, 3);
+  EXPECT_EQ(options->device.ack_listen, "127.0.0.1:7879");
+}
+
 TEST(OptionsFromFlagsTest, MapsNonDefaultValues) {
   absl::FlagSaver saver;
   SetFlag("device_format", "nmea");
@@ -375,6 +409,15 @@ TEST(OptionsFromFlagsTest, EveryBadValueIsRejectedNamingItsFlag) {
        "--device_policy=registered: registered needs the device registry (--devices_file)"},
       {"device_policy", "authenticated",
        "--device_policy=authenticated: authenticated needs the device registry (--devices_file)"},
+      {"log", "kafka", "--log=kafka: must be embedded or jetstream"},
+      {"nats_url", "", "--nats_url=: must name a NATS server"},
+      {"nats_stream", "FIX.STREAM", "--nats_stream=FIX.STREAM: must be a stream name"},
+      {"nats_stream", "", "--nats_stream=: must be a stream name"},
+      {"nats_subject", "fixstream.>", "--nats_subject=fixstream.>: must be dot-separated tokens"},
+      {"nats_subject", "fixstream.", "--nats_subject=fixstream.: must be dot-separated tokens"},
+      {"nats_gateway_id", "gw.1", "--nats_gateway_id=gw.1: must be letters, digits"},
+      {"nats_replicas", "0", "--nats_replicas=0: must be 1 to 5"},
+      {"nats_replicas", "6", "--nats_replicas=6: must be 1 to 5"},
   };
   for (const Case& c : kCases) {
     absl::FlagSaver saver;
