@@ -39,6 +39,10 @@
 #               --auth_secret). Gateway CPU per record is the cost of the
 #               registry lookup, the name= check and the policy. Not in the
 #               default set.
+#   secure      throughput and latency (100 k lines/s and at rest) with the
+#               whole path plaintext, then with TLS on both sides (device TLS,
+#               gRPC TLS) and a bearer token: the cost of securing everything.
+#               Not in the default set.
 #   device_tls  the throughput and the at-rest latency scenarios with the
 #               devices on plain TCP, then on TLS (fixstream-load --tls to a
 #               --device_tls_listen port; a P-256 certificate made here with
@@ -390,6 +394,35 @@ scenario_device_tls() {
   LOAD_SECURITY=()
 }
 
+# scenario_secure: the whole path plaintext (devices on plain TCP, gRPC
+# plaintext without a token) against the whole path secured (devices on TLS,
+# gRPC on TLS with a bearer token); every gateway has both device listeners.
+scenario_secure() {
+  make_credentials
+  local d=$WORK/credentials mode tls
+  for mode in "all plaintext" "TLS both sides + token"; do
+    GATEWAY_SECURITY=(--device_tls_listen=127.0.0.1:0 --device_tls_cert="$d/server.pem"
+      --device_tls_key="$d/server.key")
+    LOAD_SECURITY=()
+    FANOUT_SECURITY=()
+    tls=0
+    if [[ $mode != "all plaintext" ]]; then
+      GATEWAY_SECURITY+=("${GATEWAY_TLS_TOKEN[@]}")
+      LOAD_SECURITY=(--tls --tls_ca="$d/ca.pem")
+      FANOUT_SECURITY=("${FANOUT_TLS_TOKEN[@]}")
+      tls=1
+    fi
+    DEVICE_TLS=$tls scenario_throughput "$mode"
+    DEVICE_TLS=$tls LATENCY_LABEL=$mode \
+      scenario_latency "latency-load-${mode//[^A-Za-z]/}" "$LOAD_RATE" "$LOAD_SECONDS" 4
+    DEVICE_TLS=$tls LATENCY_LABEL=$mode \
+      scenario_latency "latency-rest-${mode//[^A-Za-z]/}" 100 "$REST_SECONDS" 1
+  done
+  GATEWAY_SECURITY=()
+  LOAD_SECURITY=()
+  FANOUT_SECURITY=()
+}
+
 scenario_security() {
   make_credentials
   local mode
@@ -461,6 +494,7 @@ if wants journal; then
 fi
 if wants security; then scenario_security; fi
 if wants device_tls; then scenario_device_tls; fi
+if wants secure; then scenario_secure; fi
 if wants jetstream; then
   saved_nats_url=$NATS_URL saved_log_label=$LOG_LABEL
   scenario_jetstream

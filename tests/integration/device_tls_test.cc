@@ -17,8 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "gateway/device/device_registry.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_certificates.h"
 #include "tests/integration/test_gateway.h"
@@ -128,6 +130,33 @@ TEST_F(DeviceTlsTest, RecordsOverTlsReachASubscriber) {
   ASSERT_TRUE(plain.Send(Lines("plain-1", 10)));
   ASSERT_TRUE(WaitForPublished(kLines + 10));
   EXPECT_EQ(counters().tls_handshakes.load(), 1u);
+}
+
+// The authenticated policy over TLS (the pairing docs/SECURITY.md
+// recommends: the secret never crosses the wire in the clear): the first
+// plaintext line after the handshake authenticates; a wrong secret closes.
+TEST_F(DeviceTlsTest, AuthenticatesOverTls) {
+  const auto digest = gateway::DeviceRegistry::SecretDigest("secret-one");
+  const std::string devices = dir_.path() + "/devices";
+  std::ofstream(devices) << "bus-1 secret_sha256="
+                         << absl::BytesToHexString(absl::string_view(
+                                reinterpret_cast<const char*>(digest.data()), digest.size()))
+                         << "\n";
+  GatewayOptions options;
+  options.device.devices_file = devices;
+  options.device.device_policy = gateway::DevicePolicy::kAuthenticated;
+  ASSERT_TRUE(Start(options).ok());
+  TlsTestClient client(tls_port(), pki_.cert("ca"));
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_TRUE(client.Send("AUTH,bus-1,secret-one\n" + Lines("bus-1", 5)));
+  ASSERT_TRUE(WaitForPublished(5));
+  TlsTestClient guesser(tls_port(), pki_.cert("ca"));
+  ASSERT_TRUE(guesser.ok()) << guesser.error();
+  ASSERT_TRUE(guesser.Send("AUTH,bus-1,secret-two\n" + Lines("bus-1", 5, 100)));
+  EXPECT_TRUE(guesser.WaitForPeerClose(10'000));
+  ASSERT_TRUE(WaitFor([&] { return counters().closed_count(CloseReason::kAuthFailed) == 1; }));
+  EXPECT_EQ(counters().line_count(LineOutcome::kUnauthenticated), 5u);
+  EXPECT_EQ(counters().records_published.load(), 5u);
 }
 
 // OpenSSL holds decrypted bytes the socket no longer shows: with reads of 16
