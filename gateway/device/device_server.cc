@@ -95,35 +95,23 @@ absl::Status CheckListenerPolicy(const ListenerOptions& listener,
 
 std::vector<ListenerOptions> EffectiveListeners(const DeviceServerOptions& options) {
   if (!options.listeners.empty()) return options.listeners;
+  // As before the listener list: each identified by $PFSID, and
+  // --device_format pins them all.
+  auto legacy = [&](const std::string& address, bool acks, bool tls) {
+    ListenerOptions listener;
+    listener.address = address;
+    listener.pinned_format = options.pinned_format;
+    listener.acks = acks;
+    listener.tls = tls;
+    return listener;
+  };
   std::vector<ListenerOptions> listeners;
-  listeners.push_back(ListenerOptions{.address = options.listen,
-                                      .pinned_format = options.pinned_format,
-                                      .protocol = std::nullopt,
-                                      .identification = Identification::kPfsid,
-                                      .source_map = {},
-                                      .acks = false,
-                                      .policy = std::nullopt,
-                                      .tls = false});
+  listeners.push_back(legacy(options.listen, /*acks=*/false, /*tls=*/false));
   if (!options.ack_listen.empty()) {
-    // As before the listener list, --device_format pins both.
-    listeners.push_back(ListenerOptions{.address = options.ack_listen,
-                                        .pinned_format = options.pinned_format,
-                                        .protocol = std::nullopt,
-                                        .identification = Identification::kPfsid,
-                                        .source_map = {},
-                                        .acks = true,
-                                        .policy = std::nullopt,
-                                        .tls = false});
+    listeners.push_back(legacy(options.ack_listen, /*acks=*/true, /*tls=*/false));
   }
   if (!options.tls_listen.empty()) {
-    listeners.push_back(ListenerOptions{.address = options.tls_listen,
-                                        .pinned_format = options.pinned_format,
-                                        .protocol = std::nullopt,
-                                        .identification = Identification::kPfsid,
-                                        .source_map = {},
-                                        .acks = false,
-                                        .policy = std::nullopt,
-                                        .tls = true});
+    listeners.push_back(legacy(options.tls_listen, /*acks=*/false, /*tls=*/true));
   }
   return listeners;
 }

@@ -21,6 +21,7 @@
 #include "fault_injecting_file_system.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/integration/test_gateway.h"
+#include "tests/integration/test_health.h"
 #include "tests/integration/test_temp_dir.h"
 
 namespace fixstream {
@@ -67,17 +68,7 @@ class DiskFaultTest : public GatewayTest {
   }
 
   HealthCheckResponse::ServingStatus Health() {
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", gateway_->grpc_port()),
-                                       grpc::InsecureChannelCredentials());
-    auto stub = grpc::health::v1::Health::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::health::v1::HealthCheckRequest request;
-    request.set_service(Gateway::kServiceName);
-    HealthCheckResponse response;
-    const grpc::Status status = stub->Check(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.status();
+    return testing::GatewayHealth(gateway_->grpc_port());
   }
   uint64_t Published() { return gateway_->ingest_counters().records_published.load(); }
   uint64_t BytesRead() { return gateway_->ingest_counters().bytes_read.load(); }

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/gateway/fleet/test_nats_server.h"
 #include "tests/integration/test_gateway.h"
+#include "tests/integration/test_health.h"
 
 namespace fixstream {
 namespace {
@@ -103,17 +104,7 @@ class FleetGatewayTest : public ::testing::Test {
   }
 
   static HealthCheckResponse::ServingStatus Health(const Gateway& g) {
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", g.grpc_port()),
-                                       grpc::InsecureChannelCredentials());
-    auto stub = grpc::health::v1::Health::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::health::v1::HealthCheckRequest request;
-    request.set_service(Gateway::kServiceName);
-    HealthCheckResponse response;
-    const grpc::Status status = stub->Check(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.status();
+    return testing::GatewayHealth(g.grpc_port());
   }
 
   // Every record sent, once: (vehicle, fix ms) -> how many times seen.
