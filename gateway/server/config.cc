@@ -48,11 +48,13 @@ ABSL_FLAG(uint32_t, device_tls_handshake_timeout_ms, 10000,
           "it was accepted (tls_handshake_timeout; 0 = never).");
 ABSL_FLAG(std::string, listeners, "",
           "Device listeners, separated by ';', each `HOST:PORT [format=auto|csv|nmea|json] "
-          "[ident=pfsid|source_address:FILE|first_line] [ack=off|on] [tls=off|on]` (defaults: "
-          "auto, pfsid, off, off): the lines' format, how a connection names its vehicle (a "
+          "[ident=pfsid|source_address:FILE|first_line] [ack=off|on] [tls=off|on] "
+          "[policy=open|registered|authenticated]` (defaults: auto, pfsid, off, off, "
+          "--device_policy): the lines' format, how a connection names its vehicle (a "
           "$PFSID line; its source address looked up in FILE, reloaded when it changes; its "
-          "first line), whether it is sent `ACK <n>` lines (needs --journal_dir) and whether it "
-          "speaks TLS (needs --device_tls_cert/--device_tls_key). In a config file also as "
+          "first line), whether it is sent `ACK <n>` lines (needs --journal_dir), whether it "
+          "speaks TLS (needs --device_tls_cert/--device_tls_key) and its device policy. In a "
+          "config file also as "
           "repeatable `listener = ENTRY` lines. Empty: the listeners of --device_listen, "
           "--device_format, --device_ack_listen and --device_tls_listen, which must stay unset "
           "otherwise.");
