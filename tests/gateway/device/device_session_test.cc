@@ -62,7 +62,8 @@ class Closes final : public DeviceSession::Registry {
     absl::MutexLock lock(&mu_);
     bad_identifications_.push_back(too_long ? "(too long)" : std::string(first_line));
   }
-  void OnAuthenticationFailed(const asio::ip::address&, std::string_view, std::string_view) override {
+  void OnAuthenticationFailed(const asio::ip::address&, std::string_view,
+                              std::string_view) override {
     // No session of these tests is under the authenticated policy (see
     // tests/integration/device_auth_test.cc).
     ADD_FAILURE() << "unexpected authentication";
