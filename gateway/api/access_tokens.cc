@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "gateway/common/sha256.h"
 
 namespace fixstream::gateway {
 namespace {
@@ -23,31 +23,6 @@ constexpr uint32_t kAllCalls = (1u << kCallCount) - 1;
 constexpr size_t kMaxNameLength = 64;
 
 absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-std::array<uint8_t, 32> Sha256(std::string_view data) {
-  std::array<uint8_t, 32> digest{};
-  unsigned int size = 0;
-  EVP_Digest(data.data(), data.size(), digest.data(), &size, EVP_sha256(), nullptr);
-  return digest;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool ParseDigest(std::string_view hex, std::array<uint8_t, 32>* digest) {
-  if (hex.size() != 64) return false;
-  for (size_t i = 0; i < 32; ++i) {
-    const int hi = HexValue(hex[2 * i]);
-    const int lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    (*digest)[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
-  return true;
-}
 
 bool IsValidName(std::string_view name) {
   if (name.empty() || name.size() > kMaxNameLength) return false;
@@ -111,7 +86,7 @@ absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text, std::string_
     std::vector<absl::string_view> fields =
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     Entry entry;
-    if (!ParseDigest(std::string_view(fields[0].data(), fields[0].size()), &entry.digest)) {
+    if (!ParseSha256Hex(std::string_view(fields[0].data(), fields[0].size()), &entry.digest)) {
       return error(
           "the first field must be the token's SHA-256 as 64 hex digits (printf %s \"$TOKEN\" | "
           "sha256sum), never the token itself");

@@ -8,21 +8,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "gateway/common/sha256.h"
 #include "ingest/location_record.h"
 #include "openssl/crypto.h"
-#include "openssl/evp.h"
 
 namespace fixstream::gateway {
 namespace {
 
 absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Why `text` is not a network; empty when it is one (then in `*network`).
 std::string ParseNetwork(std::string_view text, NetworkPrefix* network) {
@@ -96,15 +89,10 @@ absl::StatusOr<DeviceRegistry> DeviceRegistry::Parse(std::string_view text,
       } else if (key == "secret_sha256") {
         if (seen_secret) return error("secret_sha256= given twice");
         seen_secret = true;
-        std::array<uint8_t, 32> hash{};
-        bool ok = value.size() == 64;
-        for (size_t j = 0; ok && j < 32; ++j) {
-          const int hi = HexDigit(value[2 * j]);
-          const int lo = HexDigit(value[2 * j + 1]);
-          ok = hi >= 0 && lo >= 0;
-          hash[j] = static_cast<uint8_t>(hi * 16 + lo);
+        Sha256Digest hash;
+        if (!ParseSha256Hex(value, &hash)) {
+          return error("secret_sha256= is not 64 hex digits (the secret's SHA-256)");
         }
-        if (!ok) return error("secret_sha256= is not 64 hex digits (the secret's SHA-256)");
         device.secret_sha256 = hash;
       } else if (key == "from") {
         if (seen_from) return error("from= given twice");
@@ -133,10 +121,7 @@ const DeviceRegistry::Device* DeviceRegistry::Find(std::string_view id) const {
 }
 
 std::array<uint8_t, 32> DeviceRegistry::SecretDigest(std::string_view secret) {
-  std::array<uint8_t, 32> digest{};
-  unsigned int size = 0;
-  EVP_Digest(secret.data(), secret.size(), digest.data(), &size, EVP_sha256(), nullptr);
-  return digest;
+  return Sha256(secret);
 }
 
 DeviceRegistry::AuthResult DeviceRegistry::Authenticate(std::string_view id,
